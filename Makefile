@@ -1,0 +1,54 @@
+# The book's two commands: `make book` and `make test`. Both set up the environment first.
+#   make book [PROFILE=offline|smoke|paper]   execute every chapter with papermill, render HTML
+#   make test                                 unit tests, smoke-run every chapter, render HTML
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PROFILE ?= offline
+BUILD ?= _build
+# The offline data bundle beside the project (override with SALIENCY_DATA=/path/to/data).
+SALIENCY_DATA ?= $(abspath ../shared/data)
+export SALIENCY_DATA
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+# pip's machine-wide config may add a find-links folder with a CPU-only torch wheel that pairs
+# with no torchvision; the pinned pair in requirements-lock.txt comes from the package index.
+PIP := $(VENV)/bin/python -m pip
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup book test unit chapters render benchmark clean help
+help:
+	@sed -n '1,4p' Makefile
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	@echo "== setting up $(VENV) (python: $$($(PYTHON) --version))"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -r requirements-lock.txt
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -c "import torch, torchvision, captum, papermill, saliency_utils; print('environment ok: torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+unit: setup
+	$(PY) -m pytest -q tests
+
+chapters: setup
+	$(PY) -m saliency_utils execute --profile $(PROFILE) --out $(BUILD)/executed/$(PROFILE)
+
+render: setup
+	$(PY) -m saliency_utils render --executed $(BUILD)/executed/$(PROFILE) --out $(BUILD)
+
+book: setup
+	$(MAKE) --no-print-directory chapters render PROFILE=$(PROFILE)
+
+test: setup
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory chapters render PROFILE=smoke
+
+benchmark: setup
+	$(PY) benchmarks/run_benchmarks.py
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,61 @@
+"""Command line: ``python -m saliency_utils <command>``.
+
+Commands:
+  execute  run every chapter headless with papermill (``--profile``, ``--out``, ``--only``)
+  render   build the HTML book from executed chapters (``--executed``, ``--out``)
+  data     resolve / download / verify a dataset of the offline bundle (``--verify``)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m saliency_utils", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    e = sub.add_parser("execute", help="execute chapters with papermill")
+    e.add_argument("--profile", default="offline")
+    e.add_argument("--out", type=Path, default=None)
+    e.add_argument("--only", nargs="*", help="chapter names (notebook stems) to run")
+
+    r = sub.add_parser("render", help="render executed chapters with Jupyter Book")
+    r.add_argument("--executed", type=Path, required=True)
+    r.add_argument("--out", type=Path, default=Path("_build"))
+
+    d = sub.add_parser("data", help="resolve (and download if allowed) a dataset")
+    d.add_argument("dataset", nargs="?", help="dataset name; omit to list them")
+    d.add_argument("--pattern", default=None, help="glob of files within the dataset")
+    d.add_argument("--verify", action="store_true", help="check sha256 of every file")
+
+    args = p.parse_args(argv)
+    if args.cmd == "execute":
+        from .book import execute
+
+        out = args.out or Path("_build/executed") / args.profile
+        return 1 if execute(args.profile, out, only=args.only) else 0
+    if args.cmd == "render":
+        from .book import render
+
+        return render(args.executed, args.out)
+    if args.cmd == "data":
+        from . import data
+
+        if not args.dataset:
+            for name, desc in data.DATASETS.items():
+                print(f"{name:<24} {desc}")
+            return 0
+        folder = data.ensure_dataset(args.dataset, pattern=args.pattern)
+        print(folder)
+        if args.verify:
+            n = data.verify(args.dataset, pattern=args.pattern)
+            print(f"{n} file(s) match the manifest's sha256")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Headless book pipeline: execute every chapter with papermill, render with Jupyter Book 1.x.
+
+``python -m saliency_utils execute --profile smoke --out _build/executed/smoke`` runs every
+chapter listed in ``_toc.yml`` (in order) with the profile injected into its ``parameters`` cell,
+printing one line per chapter with its wall time. A failing cell names the chapter and the cell
+and makes the command fail (the other chapters still run, so one report shows every failure).
+
+``python -m saliency_utils render --executed _build/executed/smoke --out _build`` stages the book
+sources with the executed notebooks in place of the committed (output-free) ones and builds the
+static HTML into ``<out>/html`` (open ``<out>/html/index.html``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["project_root", "chapters", "execute", "render"]
+
+
+def project_root() -> Path:
+    """The checkout holding ``_toc.yml`` (the parent of the package folder)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def _toc_files(entries) -> list[str]:
+    files = []
+    for e in entries or []:
+        if isinstance(e, dict):
+            if "file" in e:
+                files.append(e["file"])
+            for key in ("parts", "chapters", "sections"):
+                files.extend(_toc_files(e.get(key)))
+    return files
+
+
+def chapters(root: Path | None = None) -> list[Path]:
+    """The chapter notebooks, in ``_toc.yml`` order (paths relative to ``root``)."""
+    import yaml
+
+    root = Path(root or project_root())
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]] + _toc_files(toc.get("parts") or toc.get("chapters") or [])
+    out = []
+    for f in files:
+        p = Path(f)
+        if p.suffix == "":
+            p = p.with_suffix(".ipynb")
+        if p.suffix == ".ipynb" and (root / p).is_file():
+            out.append(p)
+    return out
+
+
+def _describe_failure(err) -> str:
+    where = f"cell {err.cell_index}" if getattr(err, "cell_index", None) is not None else "a cell"
+    if getattr(err, "exec_count", None) is not None:
+        where += f" (execution count {err.exec_count})"
+    first = (getattr(err, "source", "") or "").strip().splitlines()
+    src = f" starting `{first[0][:80]}`" if first else ""
+    return f"{where}{src}: {err.ename}: {str(err.evalue)[:300]}"
+
+
+def execute(profile: str, out: Path, only: list[str] | None = None, root: Path | None = None,
+            timeout: int = 3600) -> int:
+    """Run the chapters; return the number of failed chapters."""
+    import papermill as pm
+
+    from .profiles import PROFILES
+
+    if profile not in PROFILES:
+        raise SystemExit(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    root = Path(root or project_root())
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = chapters(root)
+    if only:
+        todo = [c for c in todo if c.stem in only or str(c) in only]
+        if not todo:
+            raise SystemExit(f"no chapter matches {only}")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    timings, failures = {}, []
+    print(f"executing {len(todo)} chapter(s), profile '{profile}', into {out}", flush=True)
+    for i, nb in enumerate(todo, 1):
+        dest = out / nb.name
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(root / nb), str(dest), parameters={"profile": profile},
+                                kernel_name="python3", cwd=str(root / nb.parent),
+                                progress_bar=False, log_output=False, execution_timeout=timeout)
+            status = "ok"
+        except pm.PapermillExecutionError as e:
+            status = "FAILED"
+            failures.append(f"{nb}: {_describe_failure(e)}")
+        dt = time.perf_counter() - t0
+        timings[nb.stem] = {"seconds": round(dt, 2), "status": status}
+        print(f"[{i}/{len(todo)}] {nb.stem:<32} {status:<6} {dt:8.1f} s", flush=True)
+    (out / "timings.json").write_text(json.dumps({"profile": profile, "chapters": timings},
+                                                 indent=2))
+    for f in failures:
+        print(f"FAILED {f}", file=sys.stderr, flush=True)
+    return len(failures)
+
+
+_BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "references.bib")
+
+
+def render(executed: Path, out: Path, root: Path | None = None) -> int:
+    """Build the HTML book from executed notebooks; return the Jupyter Book exit code."""
+    root = Path(root or project_root())
+    executed, out = Path(executed), Path(out)
+    stage = out / "site-src"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    for name in _BOOK_SOURCES:
+        src = root / name
+        if src.is_dir():
+            shutil.copytree(src, stage / name)
+        elif src.is_file():
+            shutil.copy2(src, stage / name)
+    missing = []
+    for nb in chapters(root):
+        run = executed / nb.name
+        if not run.is_file():
+            missing.append(str(nb))
+            continue
+        (stage / nb.parent).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(run, stage / nb)
+    if missing:
+        print(f"not executed (run `make chapters` first): {', '.join(missing)}", file=sys.stderr)
+        return 2
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage), "-W", "-n",
+           "--keep-going"]
+    print("rendering:", " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    rc = subprocess.call(cmd)
+    html = out / "html"
+    if rc == 0:
+        if html.exists():
+            shutil.rmtree(html)
+        shutil.move(str(stage / "_build" / "html"), str(html))
+        html = html / "index.html"
+    print(f"render {'ok' if rc == 0 else 'FAILED'} in {time.perf_counter() - t0:.1f} s"
+          + (f": {html}" if rc == 0 else ""), flush=True)
+    return rc

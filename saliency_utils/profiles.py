@@ -1,0 +1,44 @@
+"""Run profiles: the one place where each chapter's sizes and settings live.
+
+* ``smoke``: seconds per chapter, tiny inputs; what ``make test`` runs.
+* ``offline``: the offline data bundle and the offline backbone (EfficientNet-Lite0), a few
+  minutes per chapter on 2 CPU cores; what the rendered book shows (``make book``).
+* ``paper``: the papers' networks (torchvision VGG-16 / AlexNet, weights need internet once) and
+  the full data a reader has; a GPU is advised.
+
+A chapter asks ``settings("appendix_data", profile)`` in its parameters cell and gets a read-only
+mapping; individual values can still be overridden with papermill ``-p``.
+"""
+from __future__ import annotations
+
+from types import MappingProxyType
+
+__all__ = ["PROFILES", "DEFAULT_PROFILE", "settings"]
+
+PROFILES = ("smoke", "offline", "paper")
+DEFAULT_PROFILE = "offline"
+
+_COMMON = {
+    "seed": 0,
+}
+
+# chapter -> profile -> settings. ``None`` for a count means "all available".
+_SETTINGS = {
+    "appendix_data": {
+        "smoke": dict(backbone="efficientnet_lite0", n_imagenet=24, n_osie=4, n_mit1003=4,
+                      anchor_metrics="fast", n_show=2),
+        "offline": dict(backbone="efficientnet_lite0", n_imagenet=None, n_osie=None,
+                        n_mit1003=None, anchor_metrics="all", n_show=4),
+        "paper": dict(backbone="vgg16", n_imagenet=None, n_osie=None, n_mit1003=None,
+                      anchor_metrics="all", n_show=4),
+    },
+}
+
+
+def settings(chapter: str, profile: str = DEFAULT_PROFILE) -> MappingProxyType:
+    """Settings of ``chapter`` under ``profile`` (read-only mapping, with ``profile`` included)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if chapter not in _SETTINGS:
+        raise ValueError(f"unknown chapter {chapter!r}; known: {', '.join(_SETTINGS)}")
+    return MappingProxyType({**_COMMON, **_SETTINGS[chapter][profile], "profile": profile})

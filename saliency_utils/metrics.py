@@ -142,6 +142,10 @@ def auc_judd(sal, fixmap, jitter=True, seed=0) -> float:
     that behaviour for parity (a binary map equal to ``fixmap`` scores
     ``1 - (N_f - 1) / (2 (N - N_f))`` instead of 1); keep ``jitter=True`` for maps with ties.
 
+    The jitter is absolute and added before normalisation, as in MATLAB: negligible for maps in
+    ``[0, 1]`` or ``[0, 255]``, but it reorders values in maps with a tiny range (e.g. a density
+    summing to 1 over 10^5 pixels); rescale such maps to ``[0, 1]`` first.
+
     A constant map raises ``ValueError`` even with jitter (the score would be pure noise), as
     does a fixation map covering every pixel (no negatives).
     """
@@ -205,6 +209,9 @@ def auc_borji(sal, fixmap, n_splits=100, step=0.1, seed=0) -> float:
     ``step=0.1``); ``TP = #{S_fix >= t} / N_f`` and ``FP = #{S_neg >= t} / N_f``. The end points
     (0, 0) and (1, 1) are added, the area is taken with the trapezoidal rule and averaged over
     the splits. The coarse grid shifts the score by up to about 0.01 from the exact ROC area.
+    (On this common grid the area is linear in the FP rates, so the mean over splits equals the
+    area computed with all ``n_splits * N_f`` negatives pooled: more splits only reduce the
+    sampling noise.)
 
     Needs at least 2 fixations (MATLAB's documented convention) and a non-constant map.
     """

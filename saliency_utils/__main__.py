@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
         if not args.dataset:
             for name, desc in data.DATASETS.items():
-                print(f"{name:<24} {desc}")
+                print(f"{name:<24} {desc['description']}")
             return 0
         folder = data.ensure_dataset(args.dataset, pattern=args.pattern)
         print(folder)

@@ -64,6 +64,14 @@ def _describe_failure(err) -> str:
     return f"{where}{src}: {err.ename}: {str(err.evalue)[:300]}"
 
 
+def _count_figures(path: Path) -> int:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
+               for o in c.get("outputs", []))
+
+
 def execute(profile: str, out: Path, only: list[str] | None = None, root: Path | None = None,
             timeout: int = 3600) -> int:
     """Run the chapters; return the number of failed chapters."""
@@ -81,7 +89,19 @@ def execute(profile: str, out: Path, only: list[str] | None = None, root: Path |
         todo = [c for c in todo if c.stem in only or str(c) in only]
         if not todo:
             raise SystemExit(f"no chapter matches {only}")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # The kernel inherits the environment: figures must go to the notebook, not to Agg.
+    old_backend = os.environ.get("MPLBACKEND")
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    try:
+        return _execute_all(todo, root, out, profile, timeout, pm)
+    finally:
+        if old_backend is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = old_backend
+
+
+def _execute_all(todo, root, out, profile, timeout, pm) -> int:
     timings, failures = {}, []
     print(f"executing {len(todo)} chapter(s), profile '{profile}', into {out}", flush=True)
     for i, nb in enumerate(todo, 1):
@@ -92,12 +112,15 @@ def execute(profile: str, out: Path, only: list[str] | None = None, root: Path |
                                 kernel_name="python3", cwd=str(root / nb.parent),
                                 progress_bar=False, log_output=False, execution_timeout=timeout)
             status = "ok"
+            n_fig = _count_figures(dest)
         except pm.PapermillExecutionError as e:
+            n_fig = 0
             status = "FAILED"
             failures.append(f"{nb}: {_describe_failure(e)}")
         dt = time.perf_counter() - t0
-        timings[nb.stem] = {"seconds": round(dt, 2), "status": status}
-        print(f"[{i}/{len(todo)}] {nb.stem:<32} {status:<6} {dt:8.1f} s", flush=True)
+        timings[nb.stem] = {"seconds": round(dt, 2), "status": status, "figures": n_fig}
+        print(f"[{i}/{len(todo)}] {nb.stem:<32} {status:<6} {dt:8.1f} s  {n_fig:3d} figures",
+              flush=True)
     (out / "timings.json").write_text(json.dumps({"profile": profile, "chapters": timings},
                                                  indent=2))
     for f in failures:

@@ -3,7 +3,8 @@
 Conventions used throughout the book:
 
 * Fixation coordinates are **0-based pixel coordinates**, ``x`` along columns and ``y`` along
-  rows, as floats. A fixation at ``(x, y)`` falls on pixel ``(round(y), round(x))``.
+  rows, as floats. A fixation at ``(x, y)`` falls on pixel ``(round(y), round(x))``, rounding
+  halves up as MATLAB's ``round`` does for the non-negative coordinates here.
 * A *fixation map* is a boolean ``H x W`` array, ``True`` where at least one fixation landed
   (the MIT benchmark's binary ``fixationPts``: duplicates on a pixel count once).
 * A *density map* is a non-negative float ``H x W`` array summing to 1: every fixation counts
@@ -51,8 +52,9 @@ def _points(xs, ys, shape):
     if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(ys))):
         raise ValueError("fixation coordinates contain NaN or inf; drop them first")
     h, w = shape
-    cols = np.rint(xs).astype(np.int64)
-    rows = np.rint(ys).astype(np.int64)
+    # MATLAB's round (half away from zero), as the datasets' own code: floor(v + 0.5) for v >= 0
+    cols = np.floor(xs + 0.5).astype(np.int64)
+    rows = np.floor(ys + 0.5).astype(np.int64)
     bad = (cols < 0) | (cols >= w) | (rows < 0) | (rows >= h)
     if np.any(bad):
         raise ValueError(

@@ -77,3 +77,12 @@ def test_every_chapter_has_profiles_and_is_committed_clean():
         assert "profile" in tagged[0].source
         for p in profiles.PROFILES:
             profiles.settings(ch.stem, p)  # settings exist for every profile
+
+
+def test_figures_reach_the_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as the Makefile exports for the tests
+    root = _toy_book(tmp_path, [("profile = 'offline'", ["parameters"]),
+                                ("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()", [])])
+    out = tmp_path / "out"
+    assert book.execute("smoke", out, root=root) == 0
+    assert json.loads((out / "timings.json").read_text())["chapters"]["toy"]["figures"] == 1

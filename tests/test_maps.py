@@ -7,7 +7,7 @@ from saliency_utils import anchors, maps
 
 
 def test_fixation_map_rounds_to_nearest_pixel_and_counts_duplicates():
-    x = np.array([0.0, 2.4, 2.6, 2.6])
+    x = np.array([0.0, 2.4, 2.5, 3.4])  # 2.5 rounds up (MATLAB), unlike np.rint
     y = np.array([0.0, 1.0, 1.0, 1.0])
     fm = maps.fixation_map(x, y, (3, 4))
     assert fm.dtype == bool and fm.sum() == 3

@@ -1,0 +1,17 @@
+"""Shared test helper: where the offline data bundle is."""
+import os
+from pathlib import Path
+
+import pytest
+
+# $SALIENCY_DATA if set, else the bundle beside the project (<project>/../shared/data).
+BUNDLE = Path(os.environ.get("SALIENCY_DATA")
+              or Path(__file__).resolve().parents[2] / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def bundle() -> Path:
+    """Path of the offline data bundle; skips the test when it is absent."""
+    if not (BUNDLE / "MANIFEST.tsv").is_file():
+        pytest.skip(f"offline data bundle not found at {BUNDLE}")
+    return BUNDLE

@@ -24,8 +24,8 @@ help:
 $(STAMP): requirements-lock.txt pyproject.toml
 	@echo "== setting up $(VENV) (python: $$($(PYTHON) --version))"
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -r requirements-lock.txt
-	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) install -qq -r requirements-lock.txt
+	$(PIP) install -qq --no-deps --no-build-isolation -e .
 	$(PY) -c "import torch, torchvision, captum, papermill, saliency_utils; print('environment ok: torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	@touch $(STAMP)
 

@@ -28,7 +28,7 @@ _SETTINGS = {
         "smoke": dict(backbone="efficientnet_lite0", n_imagenet=24, n_osie=4, n_mit1003=4,
                       n_loo=2, anchor_metrics="fast", n_show=2),
         "offline": dict(backbone="efficientnet_lite0", n_imagenet=None, n_osie=None,
-                        n_mit1003=None, n_loo=40, anchor_metrics="all", n_show=4),
+                        n_mit1003=None, n_loo=25, anchor_metrics="all", n_show=4),
         "paper": dict(backbone="vgg16", n_imagenet=None, n_osie=None, n_mit1003=None,
                       n_loo=None, anchor_metrics="all", n_show=4),
     },

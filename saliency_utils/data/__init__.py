@@ -7,6 +7,9 @@ fixations are always 0-based pixel coordinates (x = column, y = row), see :mod:`
 """
 from __future__ import annotations
 
+from .cat2000 import (CAT2000_PX_PER_DEGREE, CAT2000_SHAPE, CAT2000_SIGMA_DEG, CAT2000_SIGMA_PX,
+                      cat2000_ids, load_cat2000_density, load_cat2000_fixation_map,
+                      load_cat2000_fixations, load_cat2000_image)
 from .catalog import DATASETS
 from .errors import ChecksumError, DataNotFoundError
 from .figrim import (FIGRIM_PX_PER_DEGREE, FIGRIM_SHAPE, FIGRIM_SIGMA_DEG, FIGRIM_SIGMA_PX,
@@ -26,6 +29,8 @@ from .osie_sr import SEMANTIC_LABELS, load_osie_sr_example
 from .popout import load_o3_example, load_p3_example
 from .salicon import (SALICON_PX_PER_DEGREE, SALICON_SIGMA_DEG, SALICON_SIGMA_PX,
                       load_salicon_fixations, load_salicon_image, salicon_examples)
+from .salicon_full import (SALICON_FULL_SHAPE, SALICON_FULL_SPLITS, load_salicon_full_density,
+                           load_salicon_full_fixations, load_salicon_full_image, salicon_full_ids)
 from .store import cache_dir, data_roots, ensure_dataset, fetch, locate, verify
 
 __all__ = [
@@ -47,6 +52,12 @@ __all__ = [
     # SALICON
     "SALICON_PX_PER_DEGREE", "SALICON_SIGMA_DEG", "SALICON_SIGMA_PX", "salicon_examples",
     "load_salicon_image", "load_salicon_fixations",
+    # full SALICON and CAT2000 (local copies only)
+    "SALICON_FULL_SPLITS", "SALICON_FULL_SHAPE", "salicon_full_ids", "load_salicon_full_image",
+    "load_salicon_full_fixations", "load_salicon_full_density",
+    "CAT2000_SHAPE", "CAT2000_PX_PER_DEGREE", "CAT2000_SIGMA_DEG", "CAT2000_SIGMA_PX",
+    "cat2000_ids", "load_cat2000_image", "load_cat2000_fixation_map", "load_cat2000_fixations",
+    "load_cat2000_density",
     # pop-out
     "load_p3_example", "load_o3_example",
     # categories

@@ -4,6 +4,7 @@ Commands:
   execute  run every chapter headless with papermill (``--profile``, ``--out``, ``--only``)
   render   build the HTML book from executed chapters (``--executed``, ``--out``)
   data     resolve / download / verify a dataset of the offline bundle (``--verify``)
+  predict  one saliency PNG per image of a folder (``--images``, ``--out``, ``--checkpoint``)
 """
 from __future__ import annotations
 
@@ -31,6 +32,18 @@ def main(argv=None) -> int:
     d.add_argument("--pattern", default=None, help="glob of files within the dataset")
     d.add_argument("--verify", action="store_true", help="check sha256 of every file")
 
+    pr = sub.add_parser("predict", help="saliency maps (8-bit grey PNGs) for a folder of images",
+                        description="One 8-bit grey PNG per image (same base name and size). "
+                        "Unreadable files are reported and skipped. Exit status 0: all written, "
+                        "1: some skipped, 2: nothing done. Default model: the offline preset, "
+                        "trained on first use and cached.")
+    pr.add_argument("--images", type=Path, required=True, help="folder of JPEG/PNG images")
+    pr.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    pr.add_argument("--checkpoint", type=Path, default=None,
+                    help="model checkpoint (.pt from saliency_utils.training); default: the "
+                    "offline preset's cached model")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+
     args = p.parse_args(argv)
     if args.cmd == "execute":
         from .book import execute
@@ -54,6 +67,10 @@ def main(argv=None) -> int:
             n = data.verify(args.dataset, pattern=args.pattern)
             print(f"{n} file(s) match the manifest's sha256")
         return 0
+    if args.cmd == "predict":
+        from .predict import main as predict_main
+
+        return predict_main(args)
     return 2
 
 

@@ -1,0 +1,390 @@
+"""A deep saliency model: an ImageNet encoder, a light readout and a centre-bias prior.
+
+The architecture follows the models these papers study (He & Pugeault 2017; He et al. 2019):
+a recognition-pretrained convolutional encoder, fine-tuned or frozen, and a small readout that
+turns its feature maps into a saliency map. The output is a **log-probability density over
+the pixels** of the input (log-softmax over ``H x W``), as in DeepGaze (Kümmerer et al.):
+
+``log p = log_softmax( upsample(readout(features)) + log prior )``
+
+* **Encoder** (``model.encoder``): the backbone of :func:`saliency_utils.models.load_backbone`
+  with its ImageNet weights. ``efficientnet_lite0`` (offline) is the whole
+  :class:`~saliency_utils.efficientnet_lite.EfficientNetLite0` module (its classifier ``_fc`` is
+  kept but unused); ``vgg16`` (paper) is VGG-16 ``conv1_1`` ... ``conv5_3`` (torchvision's
+  ``features[:30]``, the last max-pool dropped, stride 16) wrapped so that module paths stay
+  ``features.N``. Module paths inside the encoder are those of the backbone, so
+  ``models.load_backbone(...).layers`` and this model's :attr:`SaliencyModel.layers` name the
+  same modules (prefixed with ``encoder.`` here).
+* **Readout** (``model.readout``): the feature maps of ``readout_layers`` are bilinearly
+  upsampled to the finest of them and concatenated (the tensor passes through the identity module
+  ``model.readout_input``, so a hook there sees exactly what the readout reads), then a 1x1
+  convolution to one channel (``readout_hidden=0``: the papers' readout) or two 1x1 convolutions
+  with a ReLU between them (``readout_hidden>0``: a small multi-scale readout, one hidden layer).
+* **Upsampling**: bilinear, to the input resolution.
+* **Centre-bias prior** (``model.prior``, optional): the log of a mixture of a few centred
+  Gaussians whose widths (as fractions of the image height and width) and mixture weights are
+  learned; it is added to the readout before the softmax, so the readout only has to explain what
+  the centre bias does not. It lives in normalised coordinates and works at any input size.
+* **BatchNorm**: the encoder's BatchNorm layers keep their ImageNet running statistics
+  (they stay in eval mode even under ``model.train()``; their affine parameters are trained
+  when the encoder is). Small fine-tuning batches would otherwise corrupt them, and training
+  stays deterministic.
+
+``freeze_encoder=True`` turns off gradients of every encoder parameter (the "fixed encoder"
+case of He et al. 2019). Hooks: :meth:`SaliencyModel.module` and
+:meth:`SaliencyModel.activations` read any named layer (``"stage3"``, ``"conv5_3"``,
+``"readout_input"``, ``"readout"`` ...), see :attr:`SaliencyModel.layers`.
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from . import maps
+from .models import default_device, load_backbone, to_uint8_rgb
+
+__all__ = ["MODEL_VERSION", "SaliencyModel", "CentreBiasPrior", "DEFAULT_READOUT_LAYERS",
+           "log_density_to_map"]
+
+#: Bumped whenever the architecture or the meaning of a constructor argument changes; part of
+#: the checkpoint cache key (:mod:`saliency_utils.training`), so old checkpoints are not reused.
+MODEL_VERSION = "1"
+
+#: Default readout layers per backbone (friendly names of :attr:`SaliencyModel.layers`).
+DEFAULT_READOUT_LAYERS = {
+    "efficientnet_lite0": ("head",),
+    "vgg16": ("conv5_3",),
+}
+
+_VGG_CONV5_3 = 29  # index of the ReLU after conv5_3 in torchvision's vgg16.features
+
+
+class _VGGEncoder(nn.Module):
+    """VGG-16 ``conv1_1`` ... ``conv5_3`` (with ReLUs); ``features.N`` as in torchvision."""
+
+    def __init__(self, vgg: nn.Module):
+        super().__init__()
+        self.features = vgg.features[: _VGG_CONV5_3 + 1]
+
+
+def _random_vgg16_features():
+    """A stand-in for ``load_backbone("vgg16", weights=None)`` with only ``features`` built
+    (torchvision's VGG-16 configuration and initialisation of the convolutions)."""
+    from types import SimpleNamespace
+
+    from torchvision.models.vgg import cfgs, make_layers
+
+    from .models import IMAGENET_MEAN, IMAGENET_STD, _layers
+
+    features = make_layers(cfgs["D"], batch_norm=False)
+    for m in features.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.constant_(m.bias, 0)
+    return SimpleNamespace(model=SimpleNamespace(features=features), weights="random initialisation",
+                           mean=IMAGENET_MEAN, std=IMAGENET_STD, layers=_layers("vgg16"))
+
+
+class CentreBiasPrior(nn.Module):
+    """Log of a mixture of centred axis-aligned Gaussians, in normalised image coordinates.
+
+    Component ``k`` has widths ``sigma_k = (sy_k, sx_k)`` as fractions of the height and width
+    (learned in log space) and a mixture weight ``softmax(logit)_k``. Initialised from
+    ``sigma_frac`` (e.g. :func:`saliency_utils.anchors.fit_center_bias` of the training
+    fixations) times ``scales``. ``forward((H, W))`` returns the log-density ``1 x 1 x H x W``
+    (summing to 1 over the pixels).
+    """
+
+    def __init__(self, sigma_frac=(0.2, 0.2), scales=(0.6, 1.0, 1.6)):
+        super().__init__()
+        s = torch.tensor([[sigma_frac[0] * k, sigma_frac[1] * k] for k in scales],
+                         dtype=torch.float32)
+        self.log_sigma = nn.Parameter(s.log())
+        self.logit = nn.Parameter(torch.zeros(len(scales)))
+
+    def forward(self, shape: tuple[int, int]) -> torch.Tensor:
+        h, w = (int(v) for v in shape)
+        dev = self.log_sigma.device
+        y = (torch.arange(h, device=dev, dtype=torch.float32) + 0.5) / h - 0.5
+        x = (torch.arange(w, device=dev, dtype=torch.float32) + 0.5) / w - 0.5
+        sig = self.log_sigma.exp()  # K x 2
+        ly = -0.5 * (y[None, :] / sig[:, :1]) ** 2  # K x H
+        lx = -0.5 * (x[None, :] / sig[:, 1:]) ** 2  # K x W
+        # normalise each component over the discrete grid, then mix
+        ly = ly - torch.logsumexp(ly, dim=1, keepdim=True)
+        lx = lx - torch.logsumexp(lx, dim=1, keepdim=True)
+        comp = ly[:, :, None] + lx[:, None, :]  # K x H x W
+        logw = torch.log_softmax(self.logit, dim=0)
+        return torch.logsumexp(comp + logw[:, None, None], dim=0)[None, None]
+
+    def extra_repr(self) -> str:
+        s = self.log_sigma.detach().exp().cpu().numpy().round(3).tolist()
+        return f"components={len(s)}, sigma_frac={s}"
+
+
+class SaliencyModel(nn.Module):
+    """Encoder + readout + centre-bias prior; ``forward(x)`` gives ``N x H x W`` log-densities.
+
+    Arguments:
+        backbone: ``"efficientnet_lite0"`` (offline) or ``"vgg16"`` (paper; ImageNet weights need
+            internet once, see :mod:`saliency_utils.models`).
+        weights: passed to :func:`~saliency_utils.models.load_backbone`: ``"default"``
+            (ImageNet), ``None`` (random, for tests and for loading a checkpoint) or a path.
+        readout_layers: friendly names of the encoder layers the readout reads (default
+            :data:`DEFAULT_READOUT_LAYERS`); several names make a multi-scale readout.
+        readout_hidden: channels of the readout's hidden 1x1 layer; 0 for a single 1x1 conv.
+        centre_bias: ``"learned"`` (a :class:`CentreBiasPrior`) or ``"none"``.
+        centre_bias_init: initial ``(sigma_y/H, sigma_x/W)`` of the prior.
+        freeze_encoder: no gradients for the encoder parameters.
+        input_size: ``(H, W)`` the images are resized to by :meth:`preprocess` (training size).
+        device: default :func:`~saliency_utils.models.default_device` (CUDA if present).
+    """
+
+    def __init__(self, backbone: str = "efficientnet_lite0", weights="default",
+                 readout_layers: Sequence[str] | None = None, readout_hidden: int = 0,
+                 centre_bias: str = "learned", centre_bias_init=(0.2, 0.2),
+                 freeze_encoder: bool = False, input_size=(240, 320), device=None):
+        super().__init__()
+        if centre_bias not in ("learned", "none"):
+            raise ValueError(f"centre_bias must be 'learned' or 'none', got {centre_bias!r}")
+        if backbone == "vgg16" and weights is None:
+            # random VGG-16 features only: skips initialising the 120M classifier weights
+            # (tests, and loading a checkpoint, which overwrites them anyway)
+            bb = _random_vgg16_features()
+        else:
+            bb = load_backbone(backbone, weights=weights, device="cpu")
+        self.backbone_name = backbone
+        self.weights_source = bb.weights
+        self.mean = tuple(float(v) for v in bb.mean)
+        self.std = tuple(float(v) for v in bb.std)
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        if backbone == "vgg16":
+            self.encoder = _VGGEncoder(bb.model)
+            enc_layers = {k: v for k, v in bb.layers.items()
+                          if k.startswith("conv") and int(v.split(".")[1]) <= _VGG_CONV5_3}
+        else:
+            self.encoder = bb.model
+            enc_layers = {k: v for k, v in bb.layers.items() if k != "logits"}
+        self.encoder_layers = enc_layers  # friendly name -> path inside the encoder
+        names = tuple(readout_layers or DEFAULT_READOUT_LAYERS[backbone])
+        unknown = [n for n in names if n not in enc_layers]
+        if unknown:
+            raise ValueError(f"unknown readout layer(s) {unknown} for {backbone}; "
+                             f"known: {', '.join(enc_layers)}")
+        self.readout_layers = names
+        self._paths = tuple(enc_layers[n] for n in names)
+        self.freeze_encoder = bool(freeze_encoder)
+        for p in self.encoder.parameters():
+            p.requires_grad_(not self.freeze_encoder)
+        # channels of each readout layer, from a dry run
+        with torch.no_grad():
+            feats = self._encode(torch.zeros(1, 3, 64, 64))
+        channels = sum(f.shape[1] for f in feats)
+        self.readout_input = nn.Identity()
+        self.readout_hidden = int(readout_hidden)
+        if self.readout_hidden > 0:
+            self.readout = nn.Sequential(OrderedDict([
+                ("conv1", nn.Conv2d(channels, self.readout_hidden, 1)),
+                ("act1", nn.ReLU()),
+                ("conv2", nn.Conv2d(self.readout_hidden, 1, 1)),
+            ]))
+        else:
+            self.readout = nn.Sequential(OrderedDict([("conv", nn.Conv2d(channels, 1, 1))]))
+        self.centre_bias = centre_bias
+        self.prior = (CentreBiasPrior(tuple(float(v) for v in centre_bias_init))
+                      if centre_bias == "learned" else None)
+        self.kwargs = dict(backbone=backbone, readout_layers=list(names),
+                           readout_hidden=self.readout_hidden, centre_bias=centre_bias,
+                           centre_bias_init=[float(v) for v in centre_bias_init],
+                           freeze_encoder=self.freeze_encoder, input_size=list(self.input_size))
+        self.to(torch.device(device) if device is not None else default_device())
+        self.eval()
+
+    # -- structure -----------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.readout.parameters()).device
+
+    @property
+    def layers(self) -> dict[str, str]:
+        """Friendly layer name -> module path in this model (for hooks): every encoder layer of
+        the backbone (``"stem"``, ``"block0"`` ... ``"stage1"`` ... ``"head"`` or
+        ``"conv1_1"`` ... ``"conv5_3"``, after their activation where they have one),
+        ``"readout_input"`` (the concatenated, upsampled features), ``"readout_hidden"`` (after
+        the hidden ReLU, if any) and ``"readout"`` (the one-channel map before upsampling)."""
+        out = {k: f"encoder.{v}" for k, v in self.encoder_layers.items()}
+        out["readout_input"] = "readout_input"
+        if self.readout_hidden > 0:
+            out["readout_hidden"] = "readout.act1"
+            out["readout"] = "readout.conv2"
+        else:
+            out["readout"] = "readout.conv"
+        return out
+
+    def module(self, name: str) -> nn.Module:
+        """The module behind a friendly layer name (or a raw module path)."""
+        path = self.layers.get(name, name)
+        try:
+            return self.get_submodule(path)
+        except AttributeError:
+            raise KeyError(f"unknown layer {name!r}; known: {', '.join(self.layers)}") from None
+
+    def encoder_parameters(self):
+        return self.encoder.parameters()
+
+    def head_parameters(self):
+        """Readout and prior parameters (everything outside the encoder)."""
+        yield from self.readout.parameters()
+        if self.prior is not None:
+            yield from self.prior.parameters()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.eval()  # BatchNorm keeps its ImageNet statistics (see module docstring)
+        return self
+
+    # -- forward -------------------------------------------------------------------------------
+    def _encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of the readout layers (one pass, stopping at the deepest one needed)."""
+        wanted = set(self._paths) if hasattr(self, "_paths") else set()
+        got: dict[str, torch.Tensor] = {}
+
+        def keep(path, t):
+            if path in wanted:
+                got[path] = t
+            return len(got) == len(wanted)
+
+        if self.backbone_name == "vgg16":
+            for i, layer in enumerate(self.encoder.features):
+                x = layer(x)
+                if keep(f"features.{i}", x):
+                    break
+        else:
+            enc = self.encoder
+            x = enc.act_stem(enc._bn0(enc._conv_stem(x)))
+            done = keep("act_stem", x)
+            if not done:
+                for i, block in enumerate(enc._blocks):
+                    x = block(x)
+                    if keep(f"_blocks.{i}", x):
+                        done = True
+                        break
+            if not done:
+                x = enc.act_head(enc._bn1(enc._conv_head(x)))
+                keep("act_head", x)
+        return [got[p] for p in self._paths] if wanted else [x]
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder outputs of :attr:`readout_layers` for a preprocessed batch."""
+        return self._encode(x)
+
+    def head(self, feats: Sequence[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
+        """Readout + upsampling + prior + log-softmax from encoder features (this is what
+        training on cached features of a frozen encoder calls)."""
+        h = max(f.shape[2] for f in feats)
+        w = max(f.shape[3] for f in feats)
+        up = [f if f.shape[2:] == (h, w) else
+              F.interpolate(f, size=(h, w), mode="bilinear", align_corners=False) for f in feats]
+        z = self.readout_input(torch.cat([u.float() for u in up], dim=1))
+        s = self.readout(z)
+        s = F.interpolate(s, size=tuple(size), mode="bilinear", align_corners=False)
+        if self.prior is not None:
+            s = s + self.prior(size)
+        n = s.shape[0]
+        return torch.log_softmax(s.reshape(n, -1), dim=1).reshape(n, *size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``N x 3 x H x W`` preprocessed images -> ``N x H x W`` log-densities
+        (``exp`` sums to 1 over each image's pixels)."""
+        return self.head(self._encode(x), x.shape[2:])
+
+    # -- images --------------------------------------------------------------------------------
+    def input_shape_for(self, shape) -> tuple[int, int]:
+        """Network input size for an image of ``shape``: the aspect ratio of the image, the
+        pixel count of :attr:`input_size`, sides rounded to multiples of 32. A 600x800 image
+        (OSIE, 4:3) gets exactly the training size 240x320."""
+        h, w = int(shape[0]), int(shape[1])
+        area = self.input_size[0] * self.input_size[1]
+        scale = math.sqrt(area / (h * w))
+        return (max(32, 32 * round(h * scale / 32)), max(32, 32 * round(w * scale / 32)))
+
+    def preprocess(self, images, size=None) -> torch.Tensor:
+        """uint8 image(s) ``H x W x 3`` (grey and RGBA accepted) -> normalised ``N x 3 x h x w``
+        tensor on the model's device; bicubic resize (PIL) to ``size`` (default
+        :attr:`input_size`), no crop."""
+        if isinstance(images, (np.ndarray, Image.Image)) and np.asarray(images).ndim in (2, 3):
+            images = [images]
+        h, w = (int(v) for v in (size or self.input_size))
+        batch = []
+        for im in images:
+            arr = to_uint8_rgb(im)
+            if arr.shape[:2] != (h, w):
+                arr = np.asarray(Image.fromarray(arr).resize((w, h), Image.BICUBIC))
+            batch.append(arr)
+        x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div_(255.0)
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        return ((x - mean) / std).to(self.device)
+
+    @torch.no_grad()
+    def predict_log_density(self, image, size=None, flip_average: bool = False) -> np.ndarray:
+        """Log-density of one image at the network's input size for it
+        (:meth:`input_shape_for`, or ``size``), as float64 ``h x w``. ``flip_average``: the
+        mean of the densities of the image and of its mirror image (mirrored back)."""
+        arr = to_uint8_rgb(image)
+        size = size or self.input_shape_for(arr.shape[:2])
+        was = self.training
+        self.eval()
+        try:
+            x = self.preprocess(arr, size=size)
+            if flip_average:
+                out = self(torch.cat([x, x.flip(-1)]))
+                out = torch.logsumexp(torch.stack([out[0], out[1].flip(-1)]), 0) - math.log(2)
+            else:
+                out = self(x)[0]
+        finally:
+            self.train(was)
+        return out.double().cpu().numpy()
+
+    def predict(self, image, size=None, flip_average: bool = True) -> np.ndarray:
+        """Saliency map of one image as a probability density at the image's own size
+        (float64 ``H x W`` summing to 1): the network's density (by default the mean over the
+        image and its mirror image, a test-time augmentation matching the training flips; it
+        improved every metric of the offline model), resized with
+        :func:`saliency_utils.maps.resize_map` (bicubic with anti-aliasing, as MATLAB
+        ``imresize``) and renormalised."""
+        arr = to_uint8_rgb(image)
+        return log_density_to_map(self.predict_log_density(arr, size=size,
+                                                           flip_average=flip_average),
+                                  arr.shape[:2])
+
+    @torch.no_grad()
+    def activations(self, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Outputs of the named layers (:attr:`layers`) for input ``x``, in one forward pass.
+
+        The forward pass stops at the deepest readout layer, so encoder layers deeper than
+        the readout's are not computed (their entries are missing)."""
+        out: dict[str, torch.Tensor] = {}
+        handles = [self.module(n).register_forward_hook(
+            lambda _m, _i, o, n=n: out.__setitem__(n, o.detach())) for n in names]
+        try:
+            self(x)
+        finally:
+            for h in handles:
+                h.remove()
+        return out
+
+
+def log_density_to_map(log_density, shape) -> np.ndarray:
+    """``exp`` of a log-density, resized to ``shape`` with :func:`maps.resize_map` and
+    renormalised to sum 1."""
+    p = np.exp(np.asarray(log_density, dtype=np.float64))
+    p = maps.resize_map(p, tuple(shape))
+    return maps.to_density(p)

@@ -1,0 +1,655 @@
+"""Training, caching and evaluation of the deep saliency model (:mod:`.saliency_model`).
+
+    from saliency_utils import training
+    model = training.load_or_train(training.PRESETS["offline"])   # cached after the first run
+    rows = training.evaluate(model, "osie_test")                 # one dict of metrics per image
+
+**Data.** OSIE (Xu et al. 2014) with the book's fixed split (:func:`saliency_utils.data.osie_split`,
+600 training / 100 test images, seed 0). Targets are built at the training resolution: the
+fixations are rescaled to it and blurred with the dataset's one-degree Gaussian, rescaled too
+(OSIE: 24 px at 800x600, 9.6 px at 320x240). Horizontal flips (``flip=True``) flip the image and
+its targets together, so fixations stay aligned. Resized images and fixation counts are cached in
+``<cache>/models/data/`` (``<cache>`` = :func:`saliency_utils.data.cache_dir`, i.e.
+``$SALIENCY_CACHE`` or ``<project>/data/cache``). ``dataset="salicon"`` trains on the full
+SALICON train split when a local copy exists (see :mod:`saliency_utils.data.salicon_full`).
+
+**Loss.** The KL divergence from the human density ``G`` to the model's density ``P``,
+``KL(G || P) = sum G log(G / P)`` (MIT's KLD without its epsilon), minus ``loss_cc`` times the
+correlation coefficient CC(P, G) and ``loss_nss`` times the NSS of ``P`` at the fixated pixels
+(the combination of distribution and metric terms of e.g. Cornia et al. 2018 and He et al. 2018).
+
+**Schedule.** Two phases. (1) ``readout_epochs`` with the encoder frozen: its features are
+computed once (for every image and its flip) and only the readout and the prior are trained on
+them, which is cheap. (2) ``epochs`` end to end (skipped when ``freeze_encoder``): all encoder
+parameters are trained with ``lr_encoder``, the readout with ``lr``; BatchNorm statistics stay
+frozen (see :mod:`.saliency_model`). Adam, cosine learning-rate decay within each phase.
+
+**Determinism.** Seeds for everything (``seed``), ``torch.use_deterministic_algorithms`` during
+training (``warn_only`` on CUDA, where a few kernels have no deterministic version), and batches
+drawn from a seeded generator: the same configuration gives the same weights on the same
+machine and software (CPU results may differ across CPU types and thread counts).
+
+**Cache.** :func:`load_or_train` keys checkpoints by a hash of the whole :class:`TrainConfig`,
+:data:`saliency_model.MODEL_VERSION` and :data:`TRAINING_VERSION`:
+``<cache>/models/saliency-<backbone>-<hash>.pt`` holds the state dict, the configuration (JSON)
+and the training history, written with ``torch.save`` and read back with
+``torch.load(weights_only=True)``; a ``.json`` file beside it has the same configuration and
+history for reading. A GPU is used when present, never required.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from . import anchors, data, maps, metrics
+from .models import default_device
+from .saliency_model import MODEL_VERSION, SaliencyModel
+
+__all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "train",
+           "load_or_train", "checkpoint_path", "config_hash", "save_checkpoint",
+           "load_checkpoint", "models_dir", "training_data", "training_targets", "evaluate",
+           "evaluate_center_bias", "summarise", "kl_loss"]
+
+#: Bumped when the training procedure changes in a way that changes the trained weights.
+TRAINING_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained model (all of it goes into the cache key)."""
+
+    backbone: str = "efficientnet_lite0"
+    weights: str | None = "default"  # backbone weights: "default" = ImageNet
+    dataset: str = "osie"  # "osie" (book split) or "salicon" (local full copy)
+    image_size: tuple[int, int] = (240, 320)  # (H, W) training resolution
+    readout_layers: tuple[str, ...] = ("stage3", "stage5", "head")
+    readout_hidden: int = 16
+    centre_bias: str = "learned"  # "learned" or "none"
+    freeze_encoder: bool = False
+    readout_epochs: int = 10  # phase 1: frozen encoder, cached features
+    epochs: int = 3  # phase 2: end to end (ignored if freeze_encoder)
+    batch_size: int = 8
+    lr: float = 1e-3  # readout and prior
+    lr_encoder: float = 1e-4  # encoder, phase 2
+    weight_decay: float = 0.0
+    flip: bool = True  # horizontal flips, targets flipped with the image
+    loss_cc: float = 0.0  # loss = KL - loss_cc * CC - loss_nss * NSS
+    loss_nss: float = 0.0
+    seed: int = 0
+    n_train: int | None = None  # first n training images only (smoke); None = all
+    split_seed: int = 0  # OSIE split seed (osie_split)
+    n_test: int = 100  # OSIE test images (osie_split)
+
+    def __post_init__(self):
+        object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
+        object.__setattr__(self, "readout_layers", tuple(self.readout_layers))
+        if self.dataset not in ("osie", "salicon"):
+            raise ValueError(f"dataset must be 'osie' or 'salicon', got {self.dataset!r}")
+        if self.centre_bias not in ("learned", "none"):
+            raise ValueError(f"centre_bias must be 'learned' or 'none', got {self.centre_bias!r}")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["image_size"] = list(self.image_size)
+        d["readout_layers"] = list(self.readout_layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s): {sorted(unknown)}")
+        return cls(**d)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+
+#: ``smoke``: seconds, for tests; ``offline``: the book's model, EfficientNet-Lite0 on 2 CPU
+#: cores; ``paper``: VGG-16 conv1_1-conv5_3 with the papers' 1x1 readout (GPU advised; its
+#: ImageNet weights need internet once).
+PRESETS: dict[str, TrainConfig] = {
+    "smoke": TrainConfig(image_size=(96, 128), readout_epochs=1, epochs=1, batch_size=4,
+                         n_train=8, readout_hidden=8),
+    "offline": TrainConfig(),
+    "paper": TrainConfig(backbone="vgg16", image_size=(480, 640), readout_layers=("conv5_3",),
+                         readout_hidden=0, centre_bias="none", readout_epochs=5, epochs=10,
+                         lr=1e-3, lr_encoder=1e-5),
+}
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file cannot be read or does not fit its model."""
+
+
+# ------------------------------------------------------------------------------ determinism
+def _seed_all(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+@contextmanager
+def _deterministic(device: torch.device):
+    prev = torch.are_deterministic_algorithms_enabled()
+    prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    prev_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = prev_cudnn
+
+
+# ------------------------------------------------------------------------------ data
+def models_dir() -> Path:
+    """``<cache>/models``: where checkpoints and the resized training data are cached."""
+    return data.cache_dir() / "models"
+
+
+def _source(dataset: str):
+    """(load_image, load_fixations, sigma_px) of a dataset."""
+    if dataset == "osie":
+        return data.load_osie_image, data.load_osie_fixations, data.OSIE_SIGMA_PX
+    if dataset == "salicon":
+        return (lambda i: data.load_salicon_full_image(i, "train"),
+                lambda i: data.load_salicon_full_fixations(i, "train"), data.SALICON_SIGMA_PX)
+    raise ValueError(dataset)
+
+
+def train_ids(config: TrainConfig) -> list[str]:
+    """The training image ids of ``config`` (``n_train`` first ones of the training split)."""
+    if config.dataset == "osie":
+        ids, _ = data.osie_split(n_test=config.n_test, seed=config.split_seed)
+    else:
+        ids = data.salicon_full_ids("train")
+    return ids[: config.n_train] if config.n_train else ids
+
+
+def _scaled_counts(fix, size) -> np.ndarray:
+    """Fixation counts on the ``size`` grid (coordinates rescaled pixel-centre to centre)."""
+    (h, w), (fh, fw) = size, fix.shape
+    x = np.clip((np.asarray(fix.x) + 0.5) * w / fw - 0.5, 0, w - 1)
+    y = np.clip((np.asarray(fix.y) + 0.5) * h / fh - 0.5, 0, h - 1)
+    return maps.fixation_counts(x, y, (h, w))
+
+
+def _resize_rgb(img: np.ndarray, size) -> np.ndarray:
+    from PIL import Image
+
+    h, w = size
+    if img.shape[:2] == (h, w):
+        return img
+    return np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC))
+
+
+def training_data(config: TrainConfig, progress: bool = False) -> dict:
+    """Resized training images and fixation counts of ``config``, cached on disk.
+
+    Returns ``{"ids", "images" (uint8 N x H x W x 3), "counts" (uint16 N x H x W, fixations per
+    pixel of the training grid), "sigma" (the density's Gaussian sigma on that grid)}`` at
+    ``config.image_size``; the arrays are memory-mapped ``.npy`` files in
+    ``<cache>/models/data/``. :func:`training_targets` turns counts into densities.
+    """
+    ids = train_ids(config)
+    size = tuple(config.image_size)
+    load_image, load_fix, sigma = _source(config.dataset)
+    key = hashlib.sha256(json.dumps([config.dataset, list(size), ids, TRAINING_VERSION])
+                         .encode()).hexdigest()[:12]
+    folder = models_dir() / "data" / f"{config.dataset}-{size[0]}x{size[1]}-{len(ids)}-{key}"
+    meta_path = folder / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+        images = np.load(folder / "images.npy", mmap_mode="r")
+        counts = np.load(folder / "counts.npy", mmap_mode="r")
+        if images.shape != (len(ids), *size, 3) or counts.shape != (len(ids), *size):
+            raise ValueError("shape")
+    except Exception:  # absent or damaged: (re)build
+        from numpy.lib.format import open_memmap
+        from tqdm.auto import tqdm
+
+        folder.mkdir(parents=True, exist_ok=True)
+        meta_path.unlink(missing_ok=True)
+        images = open_memmap(folder / "images.npy", "w+", np.uint8, (len(ids), *size, 3))
+        counts = open_memmap(folder / "counts.npy", "w+", np.uint16, (len(ids), *size))
+        sig = None
+        for k, i in enumerate(tqdm(ids, desc="resizing training images", disable=not progress,
+                                   leave=False)):
+            img = load_image(i)
+            images[k] = _resize_rgb(img, size)
+            counts[k] = _scaled_counts(load_fix(i), size)
+            sig = sigma * size[1] / img.shape[1]
+        images.flush()
+        counts.flush()
+        del images, counts
+        meta = {"ids": ids, "sigma": float(sig)}
+        meta_path.write_text(json.dumps(meta))  # written last: marks the cache complete
+        images = np.load(folder / "images.npy", mmap_mode="r")
+        counts = np.load(folder / "counts.npy", mmap_mode="r")
+    return {"ids": ids, "images": images, "counts": counts, "sigma": float(meta["sigma"])}
+
+
+def training_targets(d: dict, idx=None) -> tuple[np.ndarray, np.ndarray]:
+    """Densities (float32, each summing to 1) and binary fixation maps of the images ``idx``
+    (default all) of :func:`training_data` ``d``."""
+    idx = np.arange(len(d["ids"])) if idx is None else np.asarray(idx)
+    counts = np.asarray(d["counts"][idx], dtype=np.float64)
+    dens = np.stack([maps.gaussian_density(c, d["sigma"]) for c in counts]).astype(np.float32)
+    return dens, counts > 0
+
+
+# ------------------------------------------------------------------------------ losses
+def kl_loss(logp: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """KL(target || exp(logp)) per image (``N``), both ``N x H x W`` densities."""
+    return (torch.xlogy(target, target) - target * logp).flatten(1).sum(1)
+
+
+def _cc(p: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    a = p.flatten(1) - p.flatten(1).mean(1, keepdim=True)
+    b = g.flatten(1) - g.flatten(1).mean(1, keepdim=True)
+    return (a * b).sum(1) / (a.pow(2).sum(1) * b.pow(2).sum(1)).sqrt().clamp_min(1e-12)
+
+
+def _nss(p: torch.Tensor, fixmap: torch.Tensor) -> torch.Tensor:
+    p = p.flatten(1)
+    f = fixmap.flatten(1).float()
+    z = (p - p.mean(1, keepdim=True)) / p.std(1, keepdim=True).clamp_min(1e-12)
+    return (z * f).sum(1) / f.sum(1).clamp_min(1.0)
+
+
+def _loss(logp, density, fixmap, config: TrainConfig) -> tuple[torch.Tensor, dict]:
+    kl = kl_loss(logp, density).mean()
+    loss = kl
+    parts = {"kl": kl.item()}
+    if config.loss_cc or config.loss_nss:
+        p = logp.exp()
+        if config.loss_cc:
+            cc = _cc(p, density).mean()
+            loss = loss - config.loss_cc * cc
+            parts["cc"] = cc.item()
+        if config.loss_nss:
+            nss = _nss(p, fixmap).mean()
+            loss = loss - config.loss_nss * nss
+            parts["nss"] = nss.item()
+    parts["loss"] = loss.item()
+    return loss, parts
+
+
+# ------------------------------------------------------------------------------ training
+def build_model(config: TrainConfig, weights="default", centre_bias_init=(0.2, 0.2),
+                device=None) -> SaliencyModel:
+    """The untrained model of ``config`` (``weights=None`` when a state dict will be loaded)."""
+    return SaliencyModel(config.backbone, weights=weights, readout_layers=config.readout_layers,
+                         readout_hidden=config.readout_hidden, centre_bias=config.centre_bias,
+                         centre_bias_init=centre_bias_init, freeze_encoder=config.freeze_encoder,
+                         input_size=config.image_size, device=device)
+
+
+def _cosine(step: int, total: int) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def _batches(n: int, batch_size: int, flip: bool, gen: torch.Generator):
+    order = torch.randperm(n, generator=gen)
+    flips = (torch.rand(n, generator=gen) < 0.5) if flip else torch.zeros(n, dtype=torch.bool)
+    for s in range(0, n, batch_size):
+        idx = order[s:s + batch_size]
+        yield idx, flips[idx]
+
+
+def _targets(d: dict, idx, flips, device):
+    if "density" in d:  # precomputed (small data sets)
+        dens = torch.from_numpy(d["density"][idx.numpy()])
+        fix = torch.from_numpy(d["fixmap"][idx.numpy()])
+    else:
+        dens, fix = (torch.from_numpy(a) for a in training_targets(d, idx.numpy()))
+    if flips.any():
+        dens[flips] = dens[flips].flip(-1)
+        fix[flips] = fix[flips].flip(-1)
+    return dens.to(device), fix.to(device)
+
+
+def _images(model: SaliencyModel, d: dict, idx, flips) -> torch.Tensor:
+    imgs = np.asarray(d["images"][np.sort(idx.numpy())])
+    order = np.argsort(np.argsort(idx.numpy()))  # memory maps are read in sorted order
+    x = model.preprocess(list(imgs[order]))
+    if flips.any():
+        x[flips.to(x.device)] = x[flips.to(x.device)].flip(-1)
+    return x
+
+
+#: Phase 1 caches encoder features in memory up to this size; beyond, it recomputes them.
+FEATURE_CACHE_BYTES = 3 * 2 ** 30
+
+
+@torch.no_grad()
+def _feature_cache(model: SaliencyModel, d: dict, flip: bool, batch_size: int, progress: bool):
+    """Encoder features of every training image (and of its mirror image): lists per layer of
+    float16 CPU tensors ``N x C x h x w``, index ``[0]`` unflipped, ``[1]`` flipped. ``None``
+    when they would take more than :data:`FEATURE_CACHE_BYTES`."""
+    from tqdm.auto import tqdm
+
+    n = len(d["ids"])
+    model.eval()
+    out = []
+    for mirrored in ([False, True] if flip else [False]):
+        per_layer = None
+        for s in tqdm(range(0, n, batch_size), desc="encoder features" + (" (mirrored)" if mirrored else ""),
+                      disable=not progress, leave=False):
+            idx = torch.arange(s, min(n, s + batch_size))
+            x = _images(model, d, idx, torch.full((len(idx),), mirrored))
+            feats = [f.half().cpu() for f in model.features(x)]
+            if per_layer is None:
+                per_image = sum(f[0].numel() * 2 for f in feats)
+                if per_image * n * (2 if flip else 1) > FEATURE_CACHE_BYTES:
+                    return None
+                per_layer = [[f] for f in feats]
+            else:
+                per_layer = [acc + [f] for acc, f in zip(per_layer, feats)]
+        out.append([torch.cat(acc) for acc in per_layer])
+    return out
+
+
+def train(config: TrainConfig, progress: bool = True, device=None, threads: int | None = None):
+    """Train the model of ``config``; returns ``(model, history)``.
+
+    ``device``: default CUDA when available, else CPU. ``threads``: CPU threads for torch
+    during training (restored afterwards); default: torch's current setting. (On a machine
+    whose cores are busy with another process, OpenMP's spinning threads can make 2 threads
+    many times slower than 1; ``OMP_WAIT_POLICY=PASSIVE`` in the environment avoids that.)
+
+    ``history`` is a dict: ``config``, ``device``, ``n_images``, ``epochs`` (one dict per epoch:
+    phase, mean loss and its parts, seconds, images/s), ``seconds`` (total, incl. data
+    preparation) and ``centre_bias_init`` (the prior's initial widths, fitted to the training
+    fixations).
+    """
+    from tqdm.auto import tqdm
+
+    dev = torch.device(device) if device is not None else default_device()
+    if threads:
+        prev_threads = torch.get_num_threads()
+        torch.set_num_threads(int(threads))
+        try:
+            return train(config, progress=progress, device=dev)
+        finally:
+            torch.set_num_threads(prev_threads)
+    t_start = time.perf_counter()
+    d = training_data(config, progress=progress)
+    n = len(d["ids"])
+    if n * np.prod(config.image_size) * 5 < 2 ** 30:  # targets fit in 1 GiB: compute them once
+        d["density"], d["fixmap"] = training_targets(d)
+    load_fix = _source(config.dataset)[1]
+    sigma_frac = anchors.fit_center_bias([load_fix(i) for i in d["ids"]])
+    history = {"config": config.to_dict(), "device": str(dev), "n_images": n,
+               "torch_threads": torch.get_num_threads(), "epochs": [],
+               "centre_bias_init": list(sigma_frac), "model_version": MODEL_VERSION,
+               "training_version": TRAINING_VERSION}
+    with _deterministic(dev):
+        _seed_all(config.seed)
+        model = build_model(config, weights=config.weights, centre_bias_init=sigma_frac,
+                            device=dev)
+        gen = torch.Generator().manual_seed(config.seed)
+        size = config.image_size
+
+        def run_epochs(phase, n_epochs, optimiser, base_lrs, step_fn):
+            total = n_epochs * math.ceil(n / config.batch_size)
+            step = 0
+            for ep in range(n_epochs):
+                t0 = time.perf_counter()
+                sums, count = {}, 0
+                bar = tqdm(list(_batches(n, config.batch_size, config.flip, gen)),
+                           desc=f"{phase} epoch {ep + 1}/{n_epochs}", disable=not progress,
+                           leave=False)
+                for idx, flips in bar:
+                    for g, lr in zip(optimiser.param_groups, base_lrs):
+                        g["lr"] = lr * _cosine(step, total)
+                    logp = step_fn(idx, flips)
+                    dens, fix = _targets(d, idx, flips, dev)
+                    loss, parts = _loss(logp, dens, fix, config)
+                    optimiser.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimiser.step()
+                    step += 1
+                    for k, v in parts.items():
+                        sums[k] = sums.get(k, 0.0) + v * len(idx)
+                    count += len(idx)
+                    bar.set_postfix(loss=f"{parts['loss']:.3f}")
+                dt = time.perf_counter() - t0
+                row = {"phase": phase, "epoch": ep + 1, **{k: v / count for k, v in sums.items()},
+                       "seconds": round(dt, 2), "images_per_s": round(count / dt, 2)}
+                history["epochs"].append(row)
+                if progress:
+                    print(f"{phase} epoch {ep + 1}/{n_epochs}: loss {row['loss']:.4f} "
+                          f"(KL {row['kl']:.4f}), {dt:.1f} s, {row['images_per_s']:.1f} img/s",
+                          file=sys.stderr)
+
+        head_params = list(model.head_parameters())
+        # phase 1: frozen encoder, features computed once
+        if config.readout_epochs > 0:
+            t0 = time.perf_counter()
+            cache = _feature_cache(model, d, config.flip, 2 * config.batch_size, progress)
+            history["feature_seconds"] = round(time.perf_counter() - t0, 2)
+            opt = torch.optim.Adam(head_params, lr=config.lr, weight_decay=config.weight_decay)
+
+            def head_step(idx, flips):
+                if cache is None:  # too big to cache: frozen features on the fly
+                    model.eval()
+                    with torch.no_grad():
+                        feats = model.features(_images(model, d, idx, flips))
+                    model.train()
+                    return model.head(feats, size)
+                feats = []
+                for layer in range(len(cache[0])):
+                    f = cache[0][layer][idx].clone()
+                    if flips.any():
+                        f[flips] = cache[1][layer][idx[flips]]
+                    feats.append(f.to(dev).float())
+                model.train()
+                return model.head(feats, size)
+
+            run_epochs("readout", config.readout_epochs, opt, [config.lr], head_step)
+            del cache
+        # phase 2: end to end
+        if config.epochs > 0 and not config.freeze_encoder:
+            enc = [p for n_, p in model.encoder.named_parameters()
+                   if not (config.backbone == "efficientnet_lite0" and n_.startswith("_fc."))]
+            opt = torch.optim.Adam([{"params": enc, "lr": config.lr_encoder},
+                                    {"params": head_params, "lr": config.lr}],
+                                   weight_decay=config.weight_decay)
+
+            def full_step(idx, flips):
+                model.train()
+                return model(_images(model, d, idx, flips))
+
+            run_epochs("end-to-end", config.epochs, opt, [config.lr_encoder, config.lr],
+                       full_step)
+    model.eval()
+    history["seconds"] = round(time.perf_counter() - t_start, 2)
+    model.history = history
+    model.train_config = config
+    return model, history
+
+
+# ------------------------------------------------------------------------------ checkpoints
+def config_hash(config: TrainConfig) -> str:
+    """16 hex digits of the sha256 of the configuration and the code versions."""
+    blob = json.dumps({"config": config.to_dict(), "model_version": MODEL_VERSION,
+                       "training_version": TRAINING_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def checkpoint_path(config: TrainConfig, cache_dir: str | Path | None = None) -> Path:
+    """Where :func:`load_or_train` keeps the model of ``config``."""
+    folder = Path(cache_dir) if cache_dir is not None else models_dir()
+    return folder / f"saliency-{config.backbone}-{config_hash(config)}.pt"
+
+
+def save_checkpoint(model: SaliencyModel, config: TrainConfig, path: str | Path,
+                    history: dict | None = None) -> Path:
+    """Write ``model``'s state dict with its configuration (atomically: a partial file never
+    takes the final name) and a readable ``.json`` beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    history = history if history is not None else getattr(model, "history", {})
+    meta = {"config": config.to_dict(), "model": model.kwargs, "model_version": MODEL_VERSION,
+            "training_version": TRAINING_VERSION, "history": history}
+    blob = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "meta": json.dumps(meta)}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    return path
+
+
+def load_checkpoint(path: str | Path, device=None) -> SaliencyModel:
+    """Model saved by :func:`save_checkpoint` (``torch.load(weights_only=True)``); its
+    configuration and history are in ``model.train_config`` and ``model.history``. A missing,
+    truncated or foreign file raises :class:`CheckpointError` saying what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    advice = (f"delete {path} (and its .json) to retrain it, or pass a checkpoint written by "
+              "saliency_utils.training")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"cannot read checkpoint {path} ({type(e).__name__}: "
+                              f"{str(e)[:200]}); the file is damaged or not a checkpoint: "
+                              f"{advice}") from e
+    try:
+        meta = json.loads(blob["meta"])
+        config = TrainConfig.from_dict(meta["config"])
+        state = blob["state_dict"]
+        kw = dict(meta["model"])
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} lacks its configuration ({type(e).__name__}: "
+                              f"{e}): {advice}") from e
+    if meta.get("model_version") != MODEL_VERSION:
+        raise CheckpointError(f"checkpoint {path} was written for model version "
+                              f"{meta.get('model_version')!r}, this code is {MODEL_VERSION!r}: "
+                              f"{advice}")
+    model = SaliencyModel(kw.pop("backbone"), weights=None, device="cpu", **kw)
+    try:
+        model.load_state_dict(state, strict=True)
+    except Exception as e:
+        raise CheckpointError(f"checkpoint {path} does not fit its model ({str(e)[:300]}): "
+                              f"{advice}") from e
+    model.to(torch.device(device) if device is not None else default_device()).eval()
+    model.history = meta.get("history", {})
+    model.train_config = config
+    return model
+
+
+def load_or_train(config: TrainConfig | str = "offline", cache_dir: str | Path | None = None,
+                  progress: bool = True, retrain: bool = False, device=None,
+                  threads: int | None = None) -> SaliencyModel:
+    """The model of ``config`` (a :class:`TrainConfig` or a :data:`PRESETS` name) from the
+    checkpoint cache, or trained (and cached) if absent or ``retrain``. ``model.from_cache``
+    says which. A damaged checkpoint raises :class:`CheckpointError` (it is not overwritten
+    silently; ``retrain=True`` replaces it)."""
+    if isinstance(config, str):
+        if config not in PRESETS:
+            raise ValueError(f"unknown preset {config!r}; choose one of {', '.join(PRESETS)}")
+        config = PRESETS[config]
+    path = checkpoint_path(config, cache_dir)
+    if path.exists() and not retrain:
+        model = load_checkpoint(path, device=device)
+        model.from_cache = True
+        return model
+    if progress:
+        print(f"training the saliency model ({config.backbone}, {len(train_ids(config))} "
+              f"images); it will be cached as {path}", file=sys.stderr)
+    model, history = train(config, progress=progress, device=device, threads=threads)
+    save_checkpoint(model, config, path, history)
+    model.from_cache = False
+    return model
+
+
+# ------------------------------------------------------------------------------ evaluation
+def _eval_set(dataset: str, n: int | None, split_seed: int, n_test: int):
+    if dataset == "osie_test":
+        _, ids = data.osie_split(n_test=n_test, seed=split_seed)
+        load_img, load_fix, sigma = data.load_osie_image, data.load_osie_fixations, \
+            data.OSIE_SIGMA_PX
+    elif dataset == "mit1003":
+        ids = data.mit1003_ids()
+        load_img, load_fix, sigma = data.load_mit1003_image, data.load_mit1003_fixations, \
+            data.MIT1003_SIGMA_PX
+    else:
+        raise ValueError(f"dataset must be 'osie_test' or 'mit1003', got {dataset!r}")
+    ids = ids[:n] if n else ids
+    return ids, load_img, load_fix, sigma
+
+
+def _osie_center_bias(split_seed: int = 0, n_test: int = 100) -> tuple[float, float]:
+    train, _ = data.osie_split(n_test=n_test, seed=split_seed)
+    return anchors.fit_center_bias([data.load_osie_fixations(i) for i in train])
+
+
+def evaluate(model: SaliencyModel, dataset: str = "osie_test", n: int | None = None,
+             wanted: Sequence[str] = metrics.METRIC_NAMES, split_seed: int = 0,
+             n_test: int = 100, seed: int = 0, progress: bool = False,
+             flip_average: bool = True) -> list[dict]:
+    """Score ``model`` on the OSIE test images (``"osie_test"``) or the MIT1003 stimuli of the
+    bundle (``"mit1003"``, cross-dataset) with :func:`saliency_utils.anchors.score_model`,
+    against all observers' fixations. The model's density (input size
+    :meth:`SaliencyModel.input_shape_for` the image; averaged with that of the mirror image
+    unless ``flip_average=False``, see :meth:`SaliencyModel.predict`) is resized to the image
+    with :func:`saliency_utils.maps.resize_map` and renormalised. IG uses the centre bias fitted to
+    the OSIE training fixations as baseline, as in the appendix. Returns one dict per image,
+    ``{"image": id, metric: score, ...}``; :func:`summarise` averages them."""
+    from tqdm.auto import tqdm
+
+    ids, load_img, load_fix, sigma = _eval_set(dataset, n, split_seed, n_test)
+    fixsets = [load_fix(i) for i in ids]
+    bar = tqdm(total=len(ids), desc=f"scoring on {dataset}", disable=not progress, leave=False)
+
+    def predict(i):
+        bar.update(1)
+        return model.predict(load_img(ids[i]), flip_average=flip_average)
+
+    rows = anchors.score_model(predict, fixsets, sigma, _osie_center_bias(split_seed, n_test),
+                               wanted=wanted, seed=seed)
+    bar.close()
+    return [{"image": i, **r} for i, r in zip(ids, rows)]
+
+
+def evaluate_center_bias(dataset: str = "osie_test", n: int | None = None,
+                         wanted: Sequence[str] = metrics.METRIC_NAMES, split_seed: int = 0,
+                         n_test: int = 100, seed: int = 0) -> list[dict]:
+    """The appendix's centre-bias anchor scored like :func:`evaluate` (same images, same
+    protocol), for comparison."""
+    ids, _, load_fix, sigma = _eval_set(dataset, n, split_seed, n_test)
+    fixsets = [load_fix(i) for i in ids]
+    frac = _osie_center_bias(split_seed, n_test)
+    rows = anchors.score_model(lambda i: anchors.center_bias(fixsets[i].shape, frac), fixsets,
+                               sigma, frac, wanted=wanted, seed=seed)
+    return [{"image": i, **r} for i, r in zip(ids, rows)]
+
+
+def summarise(rows: Sequence[dict]) -> dict:
+    """Mean of each metric over the rows of :func:`evaluate` (plus ``"images"``)."""
+    keys = [k for k in metrics.METRIC_NAMES if any(k in r for r in rows)]
+    out = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
+    out["images"] = len(rows)
+    return out

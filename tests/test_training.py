@@ -1,0 +1,153 @@
+"""Training of the saliency model: the smoke preset learns, is deterministic, is cached by its
+configuration; damaged checkpoints give a clear error; evaluation returns metric rows.
+
+Uses the OSIE images of the offline bundle (skipped without it) and a temporary cache folder.
+One thread (tiny inputs gain nothing from more; it keeps the tests fast when another process
+keeps the cores busy).
+"""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from saliency_utils import training
+from saliency_utils.training import PRESETS, CheckpointError, TrainConfig
+
+SMOKE = PRESETS["smoke"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, bundle):
+    mp = pytest.MonkeyPatch()
+    folder = tmp_path_factory.mktemp("cache")
+    mp.setenv("SALIENCY_CACHE", str(folder))
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield folder
+    torch.set_num_threads(n)
+    mp.undo()
+
+
+@pytest.fixture(scope="module")
+def trained(cache):
+    model = training.load_or_train(SMOKE, progress=False, device="cpu")
+    assert not model.from_cache
+    return model
+
+
+def _mean_kl(model, config):
+    d = training.training_data(config)
+    dens, _ = training.training_targets(d)
+    with torch.no_grad():
+        logp = model(model.preprocess(list(d["images"])))
+    return training.kl_loss(logp, torch.from_numpy(dens)).mean().item()
+
+
+def test_smoke_training_reduces_the_loss(trained):
+    torch.manual_seed(SMOKE.seed)
+    untrained = training.build_model(SMOKE, centre_bias_init=trained.history["centre_bias_init"],
+                                     device="cpu")
+    before, after = _mean_kl(untrained, SMOKE), _mean_kl(trained, SMOKE)
+    assert after < before - 0.05, (before, after)
+    phases = [e["phase"] for e in trained.history["epochs"]]
+    assert phases == ["readout"] * SMOKE.readout_epochs + ["end-to-end"] * SMOKE.epochs
+    # the encoder was fine-tuned in phase 2
+    fresh = training.build_model(SMOKE, device="cpu")
+    assert not torch.equal(fresh.encoder._conv_stem.weight, trained.encoder._conv_stem.weight)
+
+
+def test_training_is_deterministic(trained):
+    again, _ = training.train(SMOKE, progress=False, device="cpu")
+    a, b = trained.state_dict(), again.state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("cached_features", [True, False])
+def test_frozen_encoder_training_leaves_the_encoder_alone(cache, monkeypatch, cached_features):
+    if not cached_features:  # features too big to cache: recomputed for every batch
+        monkeypatch.setattr(training, "FEATURE_CACHE_BYTES", 0)
+    cfg = SMOKE.replace(freeze_encoder=True, n_train=4)
+    model, hist = training.train(cfg, progress=False, device="cpu")
+    fresh = training.build_model(cfg, device="cpu")
+    assert all(torch.equal(p, q) for p, q in zip(model.encoder.state_dict().values(),
+                                                   fresh.encoder.state_dict().values()))
+    assert [e["phase"] for e in hist["epochs"]] == ["readout"] * cfg.readout_epochs
+
+
+def test_second_call_loads_from_the_cache(trained, cache, monkeypatch):
+    def no_training(*a, **k):
+        raise AssertionError("load_or_train trained although the checkpoint is cached")
+
+    monkeypatch.setattr(training, "train", no_training)
+    model = training.load_or_train(SMOKE, progress=False, device="cpu")
+    assert model.from_cache
+    assert model.train_config == SMOKE
+    a, b = trained.state_dict(), model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    path = training.checkpoint_path(SMOKE)
+    assert path.parent == cache / "models" and path.is_file()
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert TrainConfig.from_dict(meta["config"]) == SMOKE
+
+
+def test_cache_key_covers_the_whole_config():
+    keys = {training.config_hash(SMOKE), training.config_hash(SMOKE.replace(seed=1)),
+            training.config_hash(SMOKE.replace(lr=2e-3)),
+            training.config_hash(SMOKE.replace(flip=False)), training.config_hash(SMOKE)}
+    assert len(keys) == 4
+    assert TrainConfig.from_dict(json.loads(json.dumps(SMOKE.to_dict()))) == SMOKE
+    assert set(PRESETS) == {"smoke", "offline", "paper"}
+
+
+def test_damaged_checkpoint_is_a_clear_error(trained, tmp_path):
+    path = training.save_checkpoint(trained, SMOKE, tmp_path / "model.pt")
+    assert training.load_checkpoint(path, device="cpu").train_config == SMOKE
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])  # truncated
+    with pytest.raises(CheckpointError, match="damaged or not a checkpoint"):
+        training.load_checkpoint(path)
+    path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="delete"):
+        training.load_checkpoint(path)
+    torch.save({"state_dict": {}}, path)  # readable but not ours
+    with pytest.raises(CheckpointError, match="lacks its configuration"):
+        training.load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="not found"):
+        training.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_damaged_cached_checkpoint_is_not_silently_replaced(cache, tmp_path):
+    cfg = SMOKE.replace(seed=123)
+    path = training.checkpoint_path(cfg, tmp_path)
+    path.write_bytes(b"\x00" * 100)
+    with pytest.raises(CheckpointError):
+        training.load_or_train(cfg, cache_dir=tmp_path, progress=False)
+
+
+def test_training_data_targets(cache):
+    d = training.training_data(SMOKE)
+    n = SMOKE.n_train
+    assert d["images"].shape == (n, *SMOKE.image_size, 3) and d["images"].dtype == np.uint8
+    dens, fixmap = training.training_targets(d)
+    assert dens.shape == fixmap.shape == (n, *SMOKE.image_size)
+    assert np.allclose(dens.sum((1, 2)), 1, atol=1e-4)
+    assert fixmap.any(axis=(1, 2)).all()
+    assert d["sigma"] == pytest.approx(24.0 * 128 / 800)
+    # flipping the counts flips the density: the augmentation keeps targets aligned
+    flipped = training.training_targets({**d, "counts": d["counts"][:, :, ::-1]}, [0])[0][0]
+    assert np.allclose(flipped, dens[0][:, ::-1], atol=1e-7)
+    # the second call reads the cache
+    again = training.training_data(SMOKE)
+    assert isinstance(again["images"], np.memmap)
+    assert np.array_equal(again["images"], d["images"])
+
+
+def test_evaluate_returns_metric_rows(trained):
+    rows = training.evaluate(trained, "osie_test", n=2, wanted=("AUC-Judd", "NSS", "CC", "IG"))
+    assert len(rows) == 2 and set(rows[0]) == {"image", "AUC-Judd", "NSS", "CC", "IG"}
+    cb = training.evaluate_center_bias("osie_test", n=2, wanted=("NSS",))
+    assert [r["image"] for r in cb] == [r["image"] for r in rows]
+    s = training.summarise(rows)
+    assert s["images"] == 2 and 0 <= s["AUC-Judd"] <= 1

@@ -88,7 +88,8 @@ def write_markdown(res: dict) -> None:
     lines = ["# Benchmark results", "",
              f"Measured {res['when']} on {res['machine']['cpus']} CPU cores, "
              f"Python {res['machine']['python']}, torch {res['machine']['torch']}, "
-             f"CUDA {'yes' if res['machine']['cuda'] else 'no'}.", ""]
+             f"CUDA {'yes' if res['machine']['cuda'] else 'no'}."
+             + (f" Note: {res['note']}" if res.get("note") else ""), ""]
     m = res.get("metrics")
     if m:
         lines += [f"## Metric throughput ({m['maps']} maps, {m['image size']})", "",
@@ -114,6 +115,7 @@ def main(argv=None) -> int:
     p.add_argument("--profiles", nargs="*", default=["smoke"])
     p.add_argument("--skip-chapters", action="store_true")
     p.add_argument("--skip-metrics", action="store_true")
+    p.add_argument("--note", default=None, help="conditions of this run (e.g. other load)")
     args = p.parse_args(argv)
     from saliency_utils.book import chapters
 
@@ -121,6 +123,7 @@ def main(argv=None) -> int:
     res = json.loads(path.read_text()) if path.exists() else {}
     res["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     res["machine"] = machine()
+    res["note"] = args.note
     if not args.skip_metrics:
         res["metrics"] = bench_metrics()
         print("metrics:", res["metrics"]["maps_per_second"], flush=True)

@@ -9,7 +9,8 @@ Grey, palette, 16-bit, CMYK and RGBA images are converted to RGB first (alpha is
 orientation is not applied, so the map is aligned with the stored pixels). Each image is
 resized to the network's input size for its aspect ratio
 (:meth:`~saliency_utils.saliency_model.SaliencyModel.input_shape_for`); the predicted
-density (averaged over the image and its mirror image,
+density (averaged over the image and its mirror image, raised to
+:data:`~saliency_utils.saliency_model.MAP_EXPONENT`,
 :meth:`~saliency_utils.saliency_model.SaliencyModel.predict`) is resized back with
 :func:`saliency_utils.maps.resize_map`. PNG values are the density
 divided by its maximum, times 255, rounded: 255 at the most salient pixel; a map is a ranking

@@ -107,8 +107,13 @@ def test_predict_gives_a_density_at_the_image_size(lite):
         p = lite.predict(img)
         assert p.shape == img.shape[:2]
         assert np.all(p >= 0) and abs(p.sum() - 1) < 1e-9
-    assert lite.input_shape_for((600, 800)) == (64, 96)  # area of 64x96, 4:3, multiples of 32
+    assert lite.input_shape_for((600, 800)) == (64, 96)  # area of 64x96, 4:3, multiples of 16
     assert lite.input_shape_for((800, 600)) == (96, 64)
+    big = SaliencyModel("efficientnet_lite0", weights=None, input_size=(240, 320), device="cpu")
+    assert big.input_shape_for((600, 800)) == (240, 320)  # OSIE: exactly the training size
+    assert big.input_shape_for((768, 1024)) == (240, 320)
+    assert big.input_shape_for((1024, 768)) == (320, 240)
+    assert big.input_shape_for((5, 3000)) == (32, 2400)  # same pixel count
 
 
 def test_centre_bias_prior_is_a_centred_density():

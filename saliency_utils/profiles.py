@@ -49,7 +49,7 @@ _SETTINGS = {
         "paper": dict(backbone="vgg16", n_loc=None, n_check=100, n_show=8,
                       cm_classes=10, cm_steps=200, cm_lr=1.0, cm_weight_decay=1e-3,
                       cm_jitter=8, cm_blur_every=4, cm_blur_sigma=0.5, n_compare=200,
-                      n_beyond=8, sg_samples=50, ig_steps=64, n_cascade=16,
+                      n_beyond=8, sg_samples=25, ig_steps=32, n_cascade=16,
                       cascade_depth=None, workers=4),
     },
 }

@@ -1,6 +1,7 @@
 # The book's two commands: `make book` and `make test`. Both set up the environment first.
 #   make book [PROFILE=offline|smoke|paper]   execute every chapter with papermill, render HTML
-#   make test                                 unit tests, smoke-run every chapter, render HTML
+#   make test                                 unit tests, smoke-run every chapter, render HTML,
+#                                             check every page in headless Chromium
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +18,7 @@ PIP := $(VENV)/bin/python -m pip
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book test unit chapters render benchmark clean help
+.PHONY: setup book test unit chapters render benchmark clean help browser check-site
 help:
 	@sed -n '1,4p' Makefile
 
@@ -43,9 +44,23 @@ render: setup
 book: setup
 	$(MAKE) --no-print-directory chapters render PROFILE=$(PROFILE)
 
-test: setup
+test: setup browser
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory chapters render PROFILE=smoke
+	$(MAKE) --no-print-directory check-site
+
+# The rendered-site check drives Debian's Chromium through Selenium; installed on first use.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  echo "== installing Debian's chromium and chromium-driver"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
+# Load every page of the built site in headless Chromium: figures present, no error output;
+# screenshots in $(BUILD)/screenshots.
+check-site: setup browser
+	$(PY) -m saliency_utils.sitecheck --html $(BUILD)/html --toc _toc.yml --config _config.yml --screenshots $(BUILD)/screenshots
 
 benchmark: setup
 	$(PY) benchmarks/run_benchmarks.py

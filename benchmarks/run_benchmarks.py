@@ -3,7 +3,8 @@ throughput. Measured here, never asserted in tests.
 
     python benchmarks/run_benchmarks.py                      # metrics + chapters in smoke
     python benchmarks/run_benchmarks.py --profiles smoke offline
-    python benchmarks/run_benchmarks.py --skip-chapters      # metrics only
+    python benchmarks/run_benchmarks.py --skip-chapters      # metrics and throughputs only
+    python benchmarks/run_benchmarks.py --profiles offline --chapters ch1_gradient_saliency
 
 Writes ``benchmarks/results.json`` (machine-readable, merged with earlier runs so a profile not
 re-run keeps its last numbers) and ``benchmarks/RESULTS.md`` (the table the book's appendix shows).
@@ -62,6 +63,103 @@ def bench_metrics(n: int | None = None) -> dict:
             "maps_per_second": out}
 
 
+def _timed(fn, n_items: int, repeats: int = 1) -> float:
+    """Items per second of ``fn()`` (which processes ``n_items``), best of ``repeats``."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return n_items / best
+
+
+def bench_gradient_maps(n: int = 64) -> dict:
+    """Chapter 1: image-specific class saliency maps (captum, channel max), batches of 16 at
+    224 x 224 with the offline backbone."""
+    import torch
+    from saliency_utils import attribution, data
+    from saliency_utils.models import load_backbone
+
+    bb = load_backbone("efficientnet_lite0")
+    recs = data.imagenet_val()[:n]
+    x = bb.preprocess([data.load_imagenet_image(r) for r in recs])
+    torch.manual_seed(0)
+
+    def run():
+        for s in range(0, n, 16):
+            attribution.gradient_saliency(bb.model, x[s:s + 16], None)
+    attribution.gradient_saliency(bb.model, x[:2], None)  # warm-up
+    return {"value": round(_timed(run, n), 1), "unit": "maps/s",
+            "what": f"gradient saliency, EfficientNet-Lite0, 224x224, batches of 16, {n} images"}
+
+
+def bench_grabcut(n: int = 40) -> dict:
+    """Chapter 1: GrabCut localisation (hard seeds) of one gradient map, 227 x 227."""
+    import torch
+    from saliency_utils import attribution, data, localisation
+    from saliency_utils.maps import resize_map
+    from saliency_utils.models import load_backbone
+
+    bb = load_backbone("efficientnet_lite0")
+    recs = data.imagenet_val()[:n]
+    imgs = [data.load_imagenet_image(r) for r in recs]
+    maps_ = attribution.gradient_saliency(bb.model, bb.preprocess(imgs), None)
+    maps_ = [resize_map(m, im.shape[:2]) for m, im in zip(maps_, imgs)]
+    torch.set_num_threads(1)
+    try:
+        rate = _timed(lambda: [localisation.saliency_box(im, m) for im, m in zip(imgs, maps_)], n)
+    finally:
+        torch.set_num_threads(os.cpu_count() or 1)
+    return {"value": round(1 / rate, 4), "unit": "s/image",
+            "what": f"GrabCut, hard seeds (paper recipe), 227x227, one thread, {n} images"}
+
+
+def bench_training(n: int = 32) -> dict:
+    """Chapter 3: end-to-end training speed of the offline saliency model (240x320, batch 8,
+    encoder and readout trained), on a short run of ``n`` OSIE images (not cached)."""
+    from saliency_utils import training
+
+    cfg = training.PRESETS["offline"].replace(n_train=n, readout_epochs=0, epochs=1)
+    _, hist = training.train(cfg, progress=False)
+    e2e = [e for e in hist["epochs"] if e["phase"] == "end-to-end"]
+    return {"value": e2e[-1]["images_per_s"], "unit": "training images/s",
+            "what": f"offline preset, end to end, 240x320, batch 8, {n} images, "
+                    f"{hist['torch_threads']} threads"}
+
+
+def bench_receptive_fields(n_units: int = 4) -> dict:
+    """Chapter 3: empirical receptive fields (offline settings) of a few units of the trained
+    offline model (trained first if it is not cached)."""
+    from saliency_utils import data, training
+    from saliency_utils.profiles import settings
+    from saliency_utils.receptive_fields import Unit, empirical_rfs
+
+    cfg = settings("ch3_centre_surround", "offline")
+    model = training.load_or_train("offline", progress=False)
+    _, test = data.osie_split(n_test=100, seed=0)
+    x = model.preprocess([data.load_osie_image(i) for i in test[:cfg["rf_pool"]]],
+                         size=tuple(cfg["rf_size"]))
+    units = [Unit("stage5", c) for c in range(n_units)]
+    t0 = time.perf_counter()
+    res = empirical_rfs(model, x, {"stage5": model.module("stage5")}, units, k=cfg["rf_k"],
+                        radius=cfg["rf_radius"], step=dict(cfg["rf_step"]),
+                        occluder=dict(cfg["rf_step"]))
+    dt = time.perf_counter() - t0
+    return {"value": round(n_units / dt, 3), "unit": "RF units/s",
+            "what": f"stage5 units, K={cfg['rf_k']}, radius {cfg['rf_radius']}, "
+                    f"{tuple(cfg['rf_size'])} input, {res.n_forward} forward passes "
+                    f"({res.n_forward / dt:.0f}/s)"}
+
+
+#: name -> benchmark; each returns ``dict(value, unit, what)``.
+THROUGHPUT = {
+    "ch1 saliency maps": bench_gradient_maps,
+    "ch1 GrabCut": bench_grabcut,
+    "ch3 training": bench_training,
+    "ch3 receptive fields": bench_receptive_fields,
+}
+
+
 _RUN_ONE = """
 import resource, sys
 from pathlib import Path
@@ -104,8 +202,11 @@ def write_markdown(res: dict) -> None:
             for name, r in rows.items():
                 lines.append(f"| {prof} | {name} | {r['seconds']} | {r['peak_rss_mib']} | {r['status']} |")
         lines.append("")
-    for k, v in res.get("throughput", {}).items():
-        lines.append(f"- {k}: {v}")
+    tp = res.get("throughput", {})
+    if tp:
+        lines += ["## Throughput", "", "| what | value | unit | conditions |", "|---|---|---|---|"]
+        lines += [f"| {k} | {v['value']} | {v['unit']} | {v['what']} |" for k, v in tp.items()]
+        lines.append("")
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
 
 
@@ -115,6 +216,8 @@ def main(argv=None) -> int:
     p.add_argument("--profiles", nargs="*", default=["smoke"])
     p.add_argument("--skip-chapters", action="store_true")
     p.add_argument("--skip-metrics", action="store_true")
+    p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--chapters", nargs="*", default=None, help="only these notebook stems")
     p.add_argument("--note", default=None, help="conditions of this run (e.g. other load)")
     args = p.parse_args(argv)
     from saliency_utils.book import chapters
@@ -127,11 +230,18 @@ def main(argv=None) -> int:
     if not args.skip_metrics:
         res["metrics"] = bench_metrics()
         print("metrics:", res["metrics"]["maps_per_second"], flush=True)
+    if not args.skip_throughput:
+        res.setdefault("throughput", {})
+        for name, fn in THROUGHPUT.items():
+            res["throughput"][name] = fn()
+            print(name, res["throughput"][name], flush=True)
     if not args.skip_chapters:
         res.setdefault("chapters", {})
         for prof in args.profiles:
-            res["chapters"][prof] = {}
+            res["chapters"].setdefault(prof, {})
             for nb in chapters(ROOT):
+                if args.chapters and nb.stem not in args.chapters:
+                    continue
                 r = bench_chapter(prof, nb.stem)
                 res["chapters"][prof][nb.stem] = r
                 print(prof, nb.stem, r, flush=True)

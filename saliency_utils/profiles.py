@@ -24,6 +24,9 @@ _COMMON = {
 
 # chapter -> profile -> settings. ``None`` for a count means "all available".
 _SETTINGS = {
+    "appendix_benchmarks": {  # reads the benchmark script's results; nothing is measured here
+        p: dict(results="benchmarks/results.json") for p in PROFILES
+    },
     "appendix_data": {
         "smoke": dict(backbone="efficientnet_lite0", n_imagenet=24, n_osie=4, n_mit1003=4,
                       n_loo=2, anchor_metrics="fast", n_show=2),
@@ -52,6 +55,110 @@ _SETTINGS = {
                       n_beyond=8, sg_samples=25, ig_steps=32, n_cascade=16,
                       cascade_depth=None, workers=4),
     },
+    "ch2_lrp_salient_relevance": {
+        # networks: first = scored one (all are scored in the paper profile); n_score: images
+        # for localisation scores (None = all 1300); n_curves / curve_steps: deletion and
+        # insertion curves; ca: context-aware saliency parameters (context_saliency);
+        # tolerance_px: pointing-game tolerance in original-image pixels (Zhang et al.);
+        # the paper profile's dense SR maps (query_stride 1) need a GPU (seconds per map on CPU).
+        "smoke": dict(networks=["efficientnet_lite0"], n_score=6, n_curves=2, curve_steps=4,
+                      n_conservation=2, n_show=2, n_dense_check=1, batch_size=6, workers=1,
+                      ca=dict(max_side=64, query_stride=2, ref_stride=4), tolerance_px=15,
+                      box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
+        "offline": dict(networks=["efficientnet_lite0"], n_score=None, n_curves=64,
+                        curve_steps=10, n_conservation=16, n_show=3, n_dense_check=2,
+                        batch_size=16, workers=1,
+                        ca=dict(max_side=250, query_stride=5, ref_stride=7), tolerance_px=15,
+                        box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
+        "paper": dict(networks=["vgg16", "alexnet"], n_score=None, n_curves=1300,
+                      curve_steps=50, n_conservation=32, n_show=4, n_dense_check=8,
+                      batch_size=32, workers=1,
+                      ca=dict(max_side=250, query_stride=1, ref_stride=3), tolerance_px=15,
+                      box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
+    },
+    "ch4_task_vs_domain": {
+        # preset: saliency TrainConfig preset (fine-tuned; the fixed-encoder twin and the
+        # classification twin are derived from it); dissect_layers: friendly layer names;
+        # mask_size: FIGRIM mask side (px); osie_sr_folder / scene_labels_csv: optional local
+        # files (paper profile; None = not used); n_osie / n_mit: natural images scored;
+        # n_arrays: search arrays per feature; n_cka: OSIE test images for CKA.
+        "smoke": dict(preset="smoke", n_figrim=3, mask_size=64,
+                      dissect_layers=("stage2", "stage5", "head"), quantiles=(0.99, 0.995),
+                      quantile=0.995, cutoffs=(0.02, 0.04, 0.08), cutoff=0.04,
+                      osie_sr_folder=None, scene_labels_csv=None, n_osie=3, n_mit=2,
+                      nat_metrics=("AUC-Judd", "NSS", "CC"), n_arrays=1, n_cka=3),
+        "offline": dict(preset="offline", n_figrim=None, mask_size=112,
+                        dissect_layers=("stage1", "stage2", "stage3", "stage4", "stage5",
+                                        "stage6", "stage7", "head"),
+                        quantiles=(0.99, 0.995, 0.999), quantile=0.995,
+                        cutoffs=(0.02, 0.04, 0.08), cutoff=0.04, osie_sr_folder=None,
+                        scene_labels_csv=None, n_osie=50, n_mit=50,
+                        nat_metrics=("AUC-Judd", "sAUC", "NSS", "CC", "KLD"), n_arrays=10,
+                        n_cka=50),
+        "paper": dict(preset="paper", n_figrim=None, mask_size=112,
+                      dissect_layers=("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_1",
+                                      "conv5_2", "conv5_3"),
+                      quantiles=(0.99, 0.995, 0.999), quantile=0.995,
+                      cutoffs=(0.02, 0.04, 0.08), cutoff=0.04,
+                      osie_sr_folder=None, scene_labels_csv=None, n_osie=100, n_mit=100,
+                      nat_metrics=("AUC-Judd", "sAUC", "NSS", "CC", "KLD"), n_arrays=25,
+                      n_cka=100),
+    },
+    "ch5_loggabor_explanation": {
+        # preset: saliency TrainConfig preset; layers: friendly layer names explained (the main
+        # explainable model replaces main_layer); bank: LogGaborBank arguments; context: blur
+        # widths (cells) of the pooled features' neighbourhood copies; n_fit / n_val: OSIE
+        # training images for the ridge fit / penalty choice; n_heldout: OSIE test images for
+        # R²; n_eval: images per dataset (None = all: OSIE test 100, MIT1003 100, FIGRIM 30);
+        # layer_eval: OSIE test images scored for each single-layer replacement; variants:
+        # (fit, validation, held-out) images of the feature-variant comparison.
+        "smoke": dict(preset="smoke", layers=("stage3", "stage5", "head", "readout_input"),
+                      main_layer="readout_input",
+                      bank=dict(n_scales=3, n_orientations=4, min_wavelength=3.0, mult=2.1,
+                                sigma_on_f=0.55, d_theta_on_sigma=1.2),
+                      lowpass=True, context=(2.0,), n_fit=6, n_val=3, n_heldout=4, n_eval=3,
+                      layer_eval=3, metrics="fast", n_show=2, variants=(4, 2, 3)),
+        "offline": dict(preset="offline", layers=("stage3", "stage5", "head", "readout_input"),
+                        main_layer="readout_input",
+                        bank=dict(n_scales=5, n_orientations=6, min_wavelength=3.0, mult=2.1,
+                                  sigma_on_f=0.55, d_theta_on_sigma=1.2),
+                        lowpass=True, context=(2.0,), n_fit=200, n_val=50, n_heldout=100,
+                        n_eval=None, layer_eval=50, metrics="all", n_show=3,
+                        variants=(40, 10, 30)),
+        "paper": dict(preset="paper", layers=("conv3_3", "conv4_3", "conv5_3", "readout_input"),
+                      main_layer="readout_input",
+                      bank=dict(n_scales=5, n_orientations=8, min_wavelength=3.0, mult=2.1,
+                                sigma_on_f=0.55, d_theta_on_sigma=1.2),
+                      lowpass=True, context=(2.0, 6.0), n_fit=500, n_val=100, n_heldout=100,
+                      n_eval=None, layer_eval=100, metrics="all", n_show=3,
+                      variants=(200, 50, 100)),
+    },
+}
+
+
+_SETTINGS["ch3_centre_surround"] = {
+    # preset: training.PRESETS entry; n_eval: scored images per dataset (None = all 100);
+    # n_loo: images for the leave-one-observer-out comparison with the inter-observer anchor;
+    # n_cka: held-out images for CKA; rf_*: empirical receptive fields (pool of OSIE test
+    # images at rf_size, units per layer, K top images, window radius in grid steps, grid step
+    # and occluder size in pixels per layer); n_am / am_*: activation maximisation.
+    "smoke": dict(preset="smoke", n_eval=3, n_loo=2, n_show=2, n_cka=4, rf_pool=6,
+                  rf_size=(96, 128), rf_layers=("stage3", "stage5", "head"),
+                  rf_readout_layers=("readout_hidden", "readout"), rf_units=2, rf_k=2,
+                  rf_radius=2, rf_step={"stage3": 4, "stage5": 8, "head": 16,
+                                        "readout_hidden": 16, "readout": 16},
+                  csi_radius=1.5, n_am=1, am_size=(48, 48), am_steps=3),
+    "offline": dict(preset="offline", n_eval=None, n_loo=8, n_show=4, n_cka=24, rf_pool=48,
+                    rf_size=(120, 160), rf_layers=("stage3", "stage5", "head"),
+                    rf_readout_layers=("readout_hidden", "readout"), rf_units=12, rf_k=4,
+                    rf_radius=4, rf_step={"stage3": 4, "stage5": 8, "head": 16,
+                                          "readout_hidden": 16, "readout": 16},
+                    csi_radius=1.5, n_am=4, am_size=(96, 96), am_steps=48),
+    "paper": dict(preset="paper", n_eval=None, n_loo=25, n_show=4, n_cka=48, rf_pool=100,
+                  rf_size=(240, 320), rf_layers=("conv3_3", "conv4_3", "conv5_3"),
+                  rf_readout_layers=("readout",), rf_units=24, rf_k=10, rf_radius=6,
+                  rf_step={"conv3_3": 4, "conv4_3": 8, "conv5_3": 16, "readout": 16},
+                  csi_radius=1.5, n_am=6, am_size=(128, 128), am_steps=128),
 }
 
 

@@ -344,8 +344,9 @@ def fit_dog(field: np.ndarray, step: float = 1.0) -> dict:
 
     Returns ``dict(a_c, a_s, s_c, s_s, y0, x0, b, r2, antagonistic)`` where ``r2`` is the
     fraction of the field's variance explained and ``antagonistic`` means the surround's sign
-    is opposite to the centre's and the surround Gaussian carries at least 10 % of the
-    centre's volume (``|a_s| s_s^2 >= 0.1 |a_c| s_c^2``). Raises ``ValueError`` for a field
+    is opposite to the centre's and the surround Gaussian carries at least a quarter of the
+    centre's volume (``|a_s| s_s^2 >= 0.25 |a_c| s_c^2``; weaker surrounds are within the
+    noise of fields averaged over a few images). Raises ``ValueError`` for a field
     that is not square, has fewer than 9 finite cells, or is constant.
     """
     f = np.asarray(field, dtype=np.float64)
@@ -391,7 +392,7 @@ def fit_dog(field: np.ndarray, step: float = 1.0) -> dict:
     cost, p = best
     a_c, a_s, s_c, s_s, y0, x0, b = p
     r2 = 1.0 - cost / float(np.sum((v - v.mean()) ** 2))
-    antagonistic = bool(a_c * a_s < 0 and abs(a_s) * s_s ** 2 >= 0.1 * abs(a_c) * s_c ** 2)
+    antagonistic = bool(a_c * a_s < 0 and abs(a_s) * s_s ** 2 >= 0.25 * abs(a_c) * s_c ** 2)
     return dict(a_c=float(a_c * scale), a_s=float(a_s * scale), s_c=float(s_c),
                 s_s=float(s_s), y0=float(y0), x0=float(x0), b=float(b * scale), r2=float(r2),
                 antagonistic=antagonistic)

@@ -19,7 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["project_root", "chapters", "execute", "render"]
+__all__ = ["project_root", "chapters", "execute", "render", "scorecard_markdown",
+           "SCORECARD_MARKER"]
+
+#: The line of ``book/intro.md`` that :func:`render` replaces with the scorecard table.
+SCORECARD_MARKER = "<!-- scorecard -->"
 
 
 def project_root() -> Path:
@@ -131,6 +135,51 @@ def _execute_all(todo, root, out, profile, timeout, pm) -> int:
 _BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "references.bib")
 
 
+def _glue_keys(nb) -> list[str]:
+    return [o.get("metadata", {}).get("scrapbook", {}).get("name") for c in nb.cells
+            if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.get("metadata", {}).get("scrapbook", {}).get("name")]
+
+
+def scorecard_markdown(executed: Path, notebooks: list[Path], page_dir: str = "book") -> str:
+    """The reproducibility scorecard: one table row per verdict that an executed chapter glued
+    with :func:`saliency_utils.report.glue_verdicts` (keys ``<prefix>_claim_<i>``,
+    ``_number_<i>``, ``_verdict_<i>``, ``_network``). Every cell is a ``{glue:}`` reference
+    into the chapter, so the table shows exactly what the chapter computed; a chapter that
+    glued no verdicts is listed as such. ``page_dir``: folder of the page the table goes into
+    (glue paths are relative to it)."""
+    import re
+
+    import nbformat
+
+    rows = ["| chapter | claim | our number | verdict |", "|---|---|---|---|"]
+    nets = []
+    for nb_path in notebooks:
+        run = Path(executed) / nb_path.name
+        if not run.is_file():
+            continue
+        nb = nbformat.read(run, as_version=4)
+        title = next((c.source.splitlines()[0].lstrip("# ").strip() for c in nb.cells
+                      if c.cell_type == "markdown" and c.source.startswith("#")), nb_path.stem)
+        keys = _glue_keys(nb)
+        found = sorted({(m.group(1), int(m.group(2))) for k in keys
+                        if (m := re.fullmatch(r"(\w+?)_verdict_(\d+)", k))}, key=lambda t: t[1])
+        if not found:
+            continue
+        rel = os.path.relpath(nb_path.as_posix(), page_dir).replace(os.sep, "/")
+        link = f"[{title}]({rel})"
+        for prefix, i in found:
+            ref = lambda what: f"{{glue:}}`{rel}::{prefix}_{what}_{i}`"
+            rows.append(f"| {link} | {ref('claim')} | {ref('number')} | {ref('verdict')} |")
+            link = ""
+        if f"{found[0][0]}_network" in keys:
+            nets.append(f"* [{title}]({rel}): {{glue:}}`{rel}::{found[0][0]}_network`")
+    out = "\n".join(rows) + "\n"
+    if nets:
+        out += "\nNetworks and data behind the numbers:\n\n" + "\n".join(nets) + "\n"
+    return out
+
+
 def render(executed: Path, out: Path, root: Path | None = None) -> int:
     """Build the HTML book from executed notebooks; return the Jupyter Book exit code."""
     root = Path(root or project_root())
@@ -156,6 +205,10 @@ def render(executed: Path, out: Path, root: Path | None = None) -> int:
     if missing:
         print(f"not executed (run `make chapters` first): {', '.join(missing)}", file=sys.stderr)
         return 2
+    intro = stage / "book" / "intro.md"
+    if intro.is_file() and SCORECARD_MARKER in intro.read_text():
+        card = scorecard_markdown(executed, chapters(root), page_dir="book")
+        intro.write_text(intro.read_text().replace(SCORECARD_MARKER, card))
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage), "-W", "-n",
            "--keep-going"]

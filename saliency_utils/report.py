@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["glue", "mean_table", "VERDICTS"]
+__all__ = ["glue", "glue_verdicts", "mean_table", "VERDICTS"]
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
 
@@ -42,3 +42,38 @@ def mean_table(rows_by_model: Mapping[str, Iterable[Mapping[str, float]]], order
     df = pd.DataFrame.from_dict(table, orient="index")
     df["images"] = df["images"].astype(int)
     return df.round(decimals)
+
+
+class _Text:
+    """A string that pastes as plain text: its HTML form (what myst-nb's inline ``{glue:}``
+    role renders) is the escaped string, its plain form the string itself (no quotes)."""
+
+    def __init__(self, text: str, strong: bool = False):
+        self.text, self.strong = str(text), strong
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        import html
+        t = html.escape(self.text)
+        return f"<strong>{t}</strong>" if self.strong else t
+
+
+def glue_verdicts(prefix: str, table, network: str) -> int:
+    """Glue a chapter's verdict table for the intro's scorecard: for row ``i`` (from 1) the
+    keys ``<prefix>_claim_<i>``, ``<prefix>_number_<i>`` and ``<prefix>_verdict_<i>`` (the
+    table's first three columns: claim, our number, verdict) and ``<prefix>_network`` (which
+    network and data produced the numbers). Returns the number of rows. Raises ``ValueError``
+    for a table with fewer than three columns or no rows, so that a broken table cannot leave
+    the scorecard silently stale."""
+    cols = list(getattr(table, "columns", []))
+    if len(cols) < 3 or len(table) == 0:
+        raise ValueError("the verdict table needs rows and at least three columns "
+                         "(claim, our number, verdict)")
+    for i, (claim, number, verdict) in enumerate(table[cols[:3]].itertuples(index=False), 1):
+        glue(f"{prefix}_claim_{i}", _Text(claim))
+        glue(f"{prefix}_number_{i}", _Text(number))
+        glue(f"{prefix}_verdict_{i}", _Text(verdict, strong=True))
+    glue(f"{prefix}_network", _Text(network))
+    return len(table)

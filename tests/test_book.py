@@ -86,3 +86,35 @@ def test_figures_reach_the_notebook(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert book.execute("smoke", out, root=root) == 0
     assert json.loads((out / "timings.json").read_text())["chapters"]["toy"]["figures"] == 1
+
+
+def test_scorecard_rows_reference_the_chapters_glue(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+    from saliency_utils.book import scorecard_markdown
+
+    P = "application/papermill.record/"
+
+    def out(name):
+        return new_output("display_data", data={P + "text/plain": name},
+                          metadata={"scrapbook": {"name": name, "mime_prefix": P}})
+
+    nb = new_notebook()
+    nb.cells = [new_markdown_cell("# Chapter X: a paper"),
+                new_code_cell("", outputs=[out(f"chx_{w}_{i}") for i in (1, 2)
+                                           for w in ("claim", "number", "verdict")]
+                              + [out("chx_network")])]
+    nbformat.write(nb, tmp_path / "chx.ipynb")
+    empty = new_notebook()
+    empty.cells = [new_markdown_cell("# Appendix")]
+    nbformat.write(empty, tmp_path / "app.ipynb")
+    md = scorecard_markdown(tmp_path, [Path("notebooks/chx.ipynb"), Path("notebooks/app.ipynb")])
+    lines = md.splitlines()
+    assert lines[0].startswith("| chapter | claim")
+    assert lines[2] == ("| [Chapter X: a paper](../notebooks/chx.ipynb) | "
+                        "{glue:}`../notebooks/chx.ipynb::chx_claim_1` | "
+                        "{glue:}`../notebooks/chx.ipynb::chx_number_1` | "
+                        "{glue:}`../notebooks/chx.ipynb::chx_verdict_1` |")
+    assert lines[3].startswith("|  | {glue:}`../notebooks/chx.ipynb::chx_claim_2`")
+    assert "Appendix" not in md and "chx_network" in md

@@ -1,0 +1,223 @@
+"""Glue for the task-vs-domain chapter (He et al., CVPR 2019): activations of several networks
+on the same images, dissection count tables, saliency inside category regions, scores of any
+saliency function on natural images and search arrays, and layer-wise CKA.
+
+The networks are :class:`saliency_utils.saliency_model.SaliencyModel` instances (the pre-trained
+encoder, the fixed-encoder and fine-tuned saliency models) or the ``.net`` of a
+:class:`saliency_utils.task_training.TaskModel`; they share layer names, so their activations
+line up layer by layer.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from . import anchors, data, maps, search_metrics
+from .cka import linear_cka
+from .dissection import Dissection, dissect_sets
+
+__all__ = ["encoder_activations", "dissect_layers", "count_table", "sensitivity_table",
+           "human_density", "category_shares", "pooled_ratio", "score_natural", "score_natural_many",
+           "score_arrays", "layer_cka", "without_prior"]
+
+
+@torch.no_grad()
+def encoder_activations(net, images: Sequence[np.ndarray], layers: Sequence[str],
+                        size=None, dtype=torch.float32) -> dict[str, list[torch.Tensor]]:
+    """``{layer: [C x h x w tensor per image]}`` of ``net`` (a SaliencyModel), each image at
+    ``size`` or the network's input size for its shape (:meth:`input_shape_for`)."""
+    if not len(images):
+        raise ValueError("no images")
+    unknown = [l for l in layers if l not in net.layers]
+    if unknown:
+        raise ValueError(f"unknown layers {unknown}; known: {', '.join(net.layers)}")
+    out = {l: [] for l in layers}
+    net.eval()
+    for im in images:
+        x = net.preprocess(im, size=size or net.input_shape_for(np.asarray(im).shape[:2]))
+        acts = net.activations(x, list(layers))
+        for l in layers:
+            if l not in acts:
+                raise ValueError(f"layer {l} is not computed by this network's forward pass")
+            out[l].append(acts[l][0].to("cpu", dtype))
+    return out
+
+
+def dissect_layers(acts: Mapping[str, list], items: Sequence[dict], quantiles=(0.995,),
+                   categories=None, null_items: Sequence[dict] | None = None):
+    """:func:`saliency_utils.dissection.dissect` of every layer of ``acts`` against the masks of
+    ``items`` (dicts with ``"masks"``, as :func:`saliency_utils.dissection.figrim_items`):
+    ``{layer: Dissection}``. With ``null_items`` (e.g. :func:`dissection.shuffled_items`) also
+    the chance reference, in the same pass: returns ``(real, null)``."""
+    sets = {"real": [it["masks"] for it in items]}
+    if null_items is not None:
+        sets["null"] = [it["masks"] for it in null_items]
+    res = {l: dissect_sets(l, a, sets, quantiles=quantiles, categories=categories)
+           for l, a in acts.items()}
+    real = {l: r["real"] for l, r in res.items()}
+    if null_items is None:
+        return real
+    return real, {l: r["null"] for l, r in res.items()}
+
+
+def count_table(dissections: Mapping[str, Dissection], cutoff: float = 0.04, quantile=None):
+    """DataFrame of detector counts (rows: layers, columns: categories, plus ``units``)."""
+    import pandas as pd
+
+    rows = {}
+    for layer, d in dissections.items():
+        rows[layer] = {**d.counts(cutoff, quantile), "units": d.iou.shape[1]}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def sensitivity_table(dissections: Mapping[str, Dissection], quantiles, cutoffs):
+    """Total detectors per category (summed over layers) for every (quantile, cut-off)."""
+    import pandas as pd
+
+    rows = []
+    for q in quantiles:
+        for c in cutoffs:
+            tot = count_table(dissections, c, q).drop(columns="units").sum()
+            rows.append({"quantile": q, "IoU cut-off": c, **tot.to_dict()})
+    return pd.DataFrame(rows).set_index(["quantile", "IoU cut-off"])
+
+
+def human_density(item: dict, sigma: float) -> np.ndarray:
+    """Gaussian fixation density of an item's (downsampled) binary fixation map."""
+    fix = np.asarray(item["fixation_map"], dtype=np.float64)
+    if fix.sum() == 0:
+        raise ValueError(f"item {item.get('id')} has no fixations")
+    return maps.gaussian_density(fix, sigma)
+
+
+def category_shares(predict: Callable[[np.ndarray], np.ndarray], items: Sequence[dict],
+                    sigmas: Mapping[str, float], categories: Sequence[str]) -> dict:
+    """For each category, over the images where it is present, the share of ``predict(image)``
+    (resized to the mask grid, normalised to sum 1) and the share of the human fixation density
+    inside the category's region: ``{category: N x 2 array [model share, human share]}``.
+    ``sigmas``: density sigma in mask pixels per item ``source``. :func:`pooled_ratio` turns
+    them into one number per category."""
+    out = {c: [] for c in categories}
+    for it in items:
+        shape = np.asarray(it["fixation_map"]).shape
+        pred = np.maximum(maps.resize_map(np.asarray(predict(it["image"]), dtype=np.float64),
+                                          shape), 0)
+        if pred.sum() <= 0:
+            raise ValueError(f"item {it.get('id')}: the saliency map is zero everywhere")
+        pred = pred / pred.sum()
+        human = human_density(it, sigmas[it["source"]])
+        human = human / human.sum()
+        for c in categories:
+            m = it["masks"].get(c)
+            if m is None or not np.asarray(m).any():
+                continue
+            m = np.asarray(m, dtype=bool)
+            out[c].append((pred[m].sum(), human[m].sum()))
+    return {c: np.asarray(v, dtype=np.float64).reshape(-1, 2) for c, v in out.items()}
+
+
+def pooled_ratio(shares: np.ndarray) -> float:
+    """Model share over human share, summed over images first (NaN without images): 1 = the
+    model puts as much saliency on the category as people put fixations, pooled so that images
+    where people hardly looked at the region do not dominate (a per-image ratio explodes
+    there)."""
+    shares = np.asarray(shares, dtype=np.float64).reshape(-1, 2)
+    if len(shares) == 0 or shares[:, 1].sum() <= 0:
+        return float("nan")
+    return float(shares[:, 0].sum() / shares[:, 1].sum())
+
+
+def _natural_set(dataset: str, n: int | None):
+    if dataset == "osie_test":
+        _, ids = data.osie_split()
+        return (ids[:n] if n else ids), data.load_osie_image, data.load_osie_fixations, \
+            data.OSIE_SIGMA_PX
+    if dataset == "mit1003":
+        ids = data.mit1003_ids()
+        return (ids[:n] if n else ids), data.load_mit1003_image, data.load_mit1003_fixations, \
+            data.MIT1003_SIGMA_PX
+    raise ValueError(f"dataset must be 'osie_test' or 'mit1003', got {dataset!r}")
+
+
+def score_natural(predict: Callable[[np.ndarray], np.ndarray], dataset: str = "osie_test",
+                  n: int | None = None, wanted=anchors.FAST_METRICS, seed: int = 0) -> list[dict]:
+    """Score one ``image -> saliency map`` function; see :func:`score_natural_many`."""
+    return score_natural_many({"model": predict}, dataset, n, wanted, seed)["model"]
+
+
+def score_natural_many(predictors: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+                       dataset: str = "osie_test", n: int | None = None,
+                       wanted=anchors.FAST_METRICS, seed: int = 0) -> dict[str, list[dict]]:
+    """Score several ``image -> saliency map`` functions on the OSIE test images or the MIT1003
+    stimuli of the bundle with the protocol of :func:`saliency_utils.anchors.score_model` (the
+    one :func:`saliency_utils.training.evaluate` uses: all observers' fixations, the dataset's
+    one-degree density, shuffled AUC against 10 other images, same seeds), loading each image
+    and its fixations once. Maps are resized to the image. Pass ``model.predict`` of a
+    :class:`SaliencyModel` to get exactly the maps of ``training.evaluate``.
+    ``{name: [{"image": id, metric: score, ...}, ...]}``."""
+    if "IG" in wanted:
+        raise ValueError("IG needs a baseline; use training.evaluate for it")
+    ids, load_img, load_fix, sigma = _natural_set(dataset, n)
+    fixsets = [load_fix(i) for i in ids]
+    out = {name: [] for name in predictors}
+    for k, (i, f) in enumerate(zip(ids, fixsets)):
+        image = load_img(i)
+        fixmap, density = f.fixation_map(), f.density(sigma)
+        other = (anchors.other_fixation_map(fixsets, k, f.shape, seed=seed)
+                 if "sAUC" in wanted else None)
+        for name, fn in predictors.items():
+            m = np.asarray(fn(image), dtype=np.float64)
+            if m.shape != tuple(f.shape):
+                m = maps.resize_map(m, f.shape)
+            out[name].append({"image": i, **anchors._score(m, fixmap, density, other, None,
+                                                           wanted, seed)})
+    return out
+
+
+def without_prior(model) -> Callable[[np.ndarray], np.ndarray]:
+    """``image -> map`` of a :class:`SaliencyModel` with its learned centre-bias prior divided
+    out: ``exp(log p - log prior)`` (mirror-averaged like :meth:`SaliencyModel.predict`, no
+    exponent), resized to the image and normalised. The readout's own contribution; for a model
+    without prior it is the model's density."""
+    from .models import to_uint8_rgb
+    from .saliency_model import log_density_to_map
+
+    @torch.no_grad()
+    def predict(image):
+        arr = to_uint8_rgb(image)
+        size = model.input_shape_for(arr.shape[:2])
+        logp = model.predict_log_density(arr, size=size, flip_average=True)
+        if model.prior is not None:
+            logp = logp - model.prior(size)[0, 0].double().cpu().numpy()
+        return log_density_to_map(logp, arr.shape[:2])
+
+    return predict
+
+
+def score_arrays(models: Mapping[str, Callable[[np.ndarray], np.ndarray]], arrays) -> list:
+    """One row per (model, array): the :func:`search_metrics.search_scores` of the model's map,
+    with ``model`` and ``feature``."""
+    rows = []
+    for a in arrays:
+        for name, fn in models.items():
+            sal = np.asarray(fn(a.image), dtype=np.float64)
+            if sal.shape != a.target_mask.shape:
+                sal = maps.resize_map(sal, a.target_mask.shape)
+            sal = np.maximum(sal, 0)
+            rows.append({"model": name, "feature": a.meta["feature"],
+                         **search_metrics.search_scores(sal, a)})
+    return rows
+
+
+def layer_cka(acts_a: Mapping[str, list], acts_b: Mapping[str, list]) -> dict[str, float]:
+    """Linear CKA per layer between two networks' activations of the same images (every
+    spatial position of every image is one example)."""
+    out = {}
+    for layer, a in acts_a.items():
+        b = acts_b[layer]
+        if len(a) != len(b):
+            raise ValueError(f"layer {layer}: {len(a)} vs {len(b)} images")
+        out[layer] = linear_cka(torch.stack(list(a)), torch.stack(list(b)))
+    return out

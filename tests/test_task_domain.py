@@ -1,0 +1,109 @@
+"""Chapter-4 glue: activations line up across networks, CKA per layer, tables, array scores."""
+import numpy as np
+import pytest
+import torch
+
+from saliency_utils import task_domain
+from saliency_utils.saliency_model import SaliencyModel
+from saliency_utils.stimuli import search_array
+
+
+@pytest.fixture(scope="module")
+def nets():
+    torch.manual_seed(0)
+    a = SaliencyModel("efficientnet_lite0", weights=None, input_size=(64, 64), device="cpu")
+    torch.manual_seed(1)
+    b = SaliencyModel("efficientnet_lite0", weights=None, input_size=(64, 64), device="cpu")
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    return [(rng.random((48, 64, 3)) * 255).astype(np.uint8) for _ in range(4)]
+
+
+def test_activations_and_layer_cka(nets, images):
+    a, b = nets
+    acts_a = task_domain.encoder_activations(a, images, ["stage2", "head"], size=(64, 64))
+    acts_b = task_domain.encoder_activations(b, images, ["stage2", "head"], size=(64, 64))
+    assert len(acts_a["head"]) == 4 and acts_a["head"][0].ndim == 3
+    same = task_domain.layer_cka(acts_a, acts_a)
+    assert same == pytest.approx({"stage2": 1.0, "head": 1.0})
+    diff = task_domain.layer_cka(acts_a, acts_b)
+    assert all(v < 0.999 for v in diff.values())
+    with pytest.raises(ValueError):
+        task_domain.encoder_activations(a, images, ["no_such_layer"])
+    with pytest.raises(ValueError):
+        task_domain.encoder_activations(a, [], ["head"])
+
+
+def test_dissection_tables(nets, images):
+    a, _ = nets
+    acts = task_domain.encoder_activations(a, images, ["stage2", "head"], size=(64, 64))
+    rng = np.random.default_rng(1)
+    items = [{"masks": {"person": rng.random((16, 16)) > 0.7, "head": None}} for _ in images]
+    d = task_domain.dissect_layers(acts, items, (0.9, 0.99), ["person", "head"])
+    t = task_domain.count_table(d, 0.04, 0.9)
+    assert list(t.columns) == ["person", "head", "units"] and t["head"].sum() == 0
+    s = task_domain.sensitivity_table(d, (0.9, 0.99), (0.0, 0.04))
+    assert s.shape == (4, 2)
+    assert s.loc[(0.9, 0.0), "person"] >= s.loc[(0.9, 0.04), "person"]
+
+
+def test_category_shares_of_a_perfect_model():
+    fix = np.zeros((20, 20), bool)
+    fix[5, 5] = fix[15, 12] = True
+    mask = np.zeros((20, 20), bool)
+    mask[2:9, 2:9] = True
+    item = {"id": "x", "source": "S", "image": np.zeros((40, 40, 3), np.uint8),
+            "masks": {"a": mask, "b": None, "c": np.zeros((20, 20), bool)}, "fixation_map": fix}
+    human = task_domain.human_density(item, 2.0)
+    sh = task_domain.category_shares(lambda im: np.kron(human, np.ones((2, 2))), [item],
+                                     {"S": 2.0}, ["a", "b", "c"])
+    assert sh["b"].shape == (0, 2) and sh["c"].shape == (0, 2)
+    assert task_domain.pooled_ratio(sh["a"]) == pytest.approx(1.0, abs=0.05)
+    assert np.isnan(task_domain.pooled_ratio(sh["b"]))
+    flat = task_domain.category_shares(lambda im: np.ones(im.shape[:2]), [item], {"S": 2.0},
+                                       ["a"])
+    assert flat["a"][0, 0] == pytest.approx(mask.mean())
+    assert task_domain.pooled_ratio([[0.1, 0.2], [0.3, 0.2]]) == pytest.approx(1.0)
+
+
+def test_score_arrays():
+    arr = search_array("colour", seed=0, target_pos=5)
+    rows = task_domain.score_arrays({"oracle": lambda im: arr.target_mask * 1.0 + 0.01,
+                                     "flat-ish": lambda im: np.random.default_rng(0).random(
+                                         im.shape[:2])}, [arr])
+    assert [r["model"] for r in rows] == ["oracle", "flat-ish"]
+    assert rows[0]["rank"] == 1 and rows[0]["found"] and rows[0]["GSI"] > 0.9
+    assert abs(rows[1]["GSI"]) < 0.05
+
+
+def test_score_natural_many_matches_training_evaluate(bundle, nets):
+    """Maps from SaliencyModel.predict scored here equal training.evaluate's scores."""
+    from saliency_utils import training
+
+    a, _ = nets
+    wanted = ["AUC-Judd", "sAUC", "NSS", "CC", "KLD"]
+    ref = training.evaluate(a, "osie_test", n=2, wanted=wanted)
+    def ramp(im):
+        return np.ones(im.shape[:2]) + np.arange(im.shape[1]) * 1e-3
+
+    ours = task_domain.score_natural_many({"m": a.predict, "ramp": ramp}, "osie_test", n=2,
+                                          wanted=wanted)
+    assert len(ours["ramp"]) == 2
+    for r, o in zip(ref, ours["m"]):
+        assert r == pytest.approx(o)
+    with pytest.raises(ValueError):
+        task_domain.score_natural_many({"m": a.predict}, "osie_test", n=1, wanted=["IG"])
+
+
+def test_without_prior_divides_the_prior_out(nets):
+    a, _ = nets
+    img = (np.random.default_rng(2).random((64, 64, 3)) * 255).astype(np.uint8)
+    free = task_domain.without_prior(a)(img)
+    full = a.predict(img, exponent=1.0)
+    prior = np.exp(a.prior((64, 64))[0, 0].detach().double().numpy())
+    expect = free * prior
+    np.testing.assert_allclose(expect / expect.sum(), full, rtol=1e-5, atol=1e-12)

@@ -151,12 +151,36 @@ def bench_receptive_fields(n_units: int = 4) -> dict:
                     f"({res.n_forward / dt:.0f}/s)"}
 
 
+def bench_loggabor(n: int = 8) -> dict:
+    """Chapter 5: log-Gabor energy maps (offline bank) of the three opponent channels of OSIE
+    images at the saliency model's input size."""
+    import torch
+    from saliency_utils import data
+    from saliency_utils.loggabor import LogGaborBank, opponent_channels
+    from saliency_utils.profiles import settings
+
+    cfg = settings("ch5_loggabor_explanation", "offline")
+    bank = LogGaborBank(**cfg["bank"])
+    _, test = data.osie_split(n_test=100, seed=0)
+    from PIL import Image
+    imgs = [np.asarray(Image.fromarray(data.load_osie_image(i)).resize((320, 240), Image.BICUBIC))
+            for i in test[:n]]
+    x = opponent_channels(torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 255)
+    bank.energy(x[:1])  # warm-up
+    rate = _timed(lambda: bank.energy(x), n)
+    maps_ = 3 * bank.n_scales * bank.n_orientations
+    return {"value": round(rate, 2), "unit": "images/s",
+            "what": f"log-Gabor energy, {bank.n_scales} scales x {bank.n_orientations} orientations x 3 "
+                    f"opponent channels ({maps_} maps per image), 240x320, {n} images"}
+
+
 #: name -> benchmark; each returns ``dict(value, unit, what)``.
 THROUGHPUT = {
     "ch1 saliency maps": bench_gradient_maps,
     "ch1 GrabCut": bench_grabcut,
     "ch3 training": bench_training,
     "ch3 receptive fields": bench_receptive_fields,
+    "ch5 log-Gabor bank": bench_loggabor,
 }
 
 

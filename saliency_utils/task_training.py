@@ -28,7 +28,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,8 +217,7 @@ def train_task(config: TaskConfig, progress: bool = True, device=None):
             history["epochs"].append(row)
             if progress:
                 print(f"{config.task} epoch {ep + 1}/{config.n_epochs}: loss {row['loss']:.3f}, "
-                      f"train accuracy {row['accuracy']:.3f}, {row['seconds']:.0f} s",
-                      file=sys.stderr)
+                      f"train accuracy {row['accuracy']:.3f}, {row['seconds']:.0f} s", flush=True)
     model.eval()
     history["seconds"] = round(time.perf_counter() - t0, 2)
     model.history = history
@@ -258,7 +256,7 @@ def load_or_train_task(config: TaskConfig | str = "offline", progress: bool = Tr
         model.history, model.from_cache = meta["history"], True
         return model
     if progress:
-        print(f"fine-tuning for {config.task} classification; cached as {path}", file=sys.stderr)
+        print(f"fine-tuning for {config.task} classification; cached as {path}", flush=True)
     model, history = train_task(config, progress=progress, device=dev)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -58,7 +58,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -463,7 +462,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                 if progress:
                     print(f"{phase} epoch {ep + 1}/{n_epochs}: loss {row['loss']:.4f} "
                           f"(KL {row['kl']:.4f}), {dt:.1f} s, {row['images_per_s']:.1f} img/s",
-                          file=sys.stderr)
+                          flush=True)
 
         head_params = list(model.head_parameters())
         # phase 1: frozen encoder, features computed once
@@ -603,7 +602,7 @@ def load_or_train(config: TrainConfig | str = "offline", cache_dir: str | Path |
         return model
     if progress:
         print(f"training the saliency model ({config.backbone}, {len(train_ids(config))} "
-              f"images); it will be cached as {path}", file=sys.stderr)
+              f"images); it will be cached as {path}", flush=True)
     model, history = train(config, progress=progress, device=device, threads=threads)
     save_checkpoint(model, config, path, history)
     model.from_cache = False

@@ -1,0 +1,224 @@
+"""Scoring explanation maps: localisation (pointing game, energy in boxes, compactness) and
+faithfulness (deletion / insertion curves).
+
+* :func:`pointing_game` (Zhang et al. 2016, "Top-down neural attention by excitation
+  backprop"): a hit when the map's maximum lies inside a ground-truth box or within
+  ``tolerance`` pixels of one (they used 15 px on the original images).
+* :func:`energy_in_boxes`: the share of a non-negative map's total mass inside the union of the
+  boxes (the "energy-based pointing game"); compare with :func:`saliency_utils.wsol.area_in_boxes`,
+  what a uniform map scores.
+* :func:`top_fraction_components`: how many separate 8-connected regions the top ``q`` of a
+  map's pixels form, and the share of them in the largest one (pixel-sparse vs region-like).
+* :func:`deletion_insertion` (Petsiuk, Das & Saenko 2018, RISE): pixels are removed from the
+  image (deletion; replaced by a baseline image) or added to a baseline (insertion) in order of
+  decreasing saliency, in ``steps`` equal steps; the class probability (softmax) is recorded
+  after each step, and the area under each curve (trapezoid, x in [0, 1]) summarises it. A
+  faithful map has a low deletion AUC (the score drops fast) and a high insertion AUC. The
+  baselines are ours to state: by default the zero tensor in the network's normalised input
+  space (the mean colour) for deletion and a Gaussian-blurred copy of the image (sigma 5 px,
+  as RISE's code) for insertion. Ties in a map are broken by a seeded random order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from .localisation import threshold_box
+from .wsol import box_union_mask
+
+__all__ = ["pointing_game", "energy_in_boxes", "top_fraction_components", "pixel_order",
+           "blurred_baseline", "DeletionInsertion", "deletion_insertion", "paired_bootstrap",
+           "mean_ci", "score_map"]
+
+
+def _check_map(saliency_map, allow_negative: bool = True) -> np.ndarray:
+    s = np.asarray(saliency_map, dtype=np.float64)
+    if s.ndim != 2 or s.size == 0:
+        raise ValueError(f"map must be a non-empty 2-D array, got shape {s.shape}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("map contains NaN or inf")
+    if not allow_negative and np.any(s < 0):
+        raise ValueError("map has negative values; take its positive part or |.| first")
+    if s.max() == s.min():
+        raise ValueError("map is constant: it points nowhere")
+    return s
+
+
+def pointing_game(saliency_map, gt_boxes, tolerance: float = 0.0) -> bool:
+    """Hit if the map's maximum (first in raster order) lies in a box or within ``tolerance``
+    pixels (Euclidean, between pixel centres) of a covered pixel."""
+    s = _check_map(saliency_map)
+    return _point(s, box_union_mask(gt_boxes, s.shape), tolerance)
+
+
+def _point(s: np.ndarray, inside: np.ndarray, tolerance: float) -> bool:
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    r, c = np.unravel_index(int(np.argmax(s)), s.shape)
+    if inside[r, c]:
+        return True
+    if tolerance == 0 or not inside.any():
+        return False
+    rr, cc = np.nonzero(inside)
+    return bool(np.min((rr - r) ** 2 + (cc - c) ** 2) <= tolerance ** 2)
+
+
+def energy_in_boxes(saliency_map, gt_boxes) -> float:
+    """Share of a non-negative map's total mass inside the union of the boxes."""
+    s = _check_map(saliency_map, allow_negative=False)
+    return float(s[box_union_mask(gt_boxes, s.shape)].sum() / s.sum())
+
+
+def top_fraction_components(saliency_map, q: float = 0.1) -> tuple[int, float]:
+    """``(number of 8-connected regions, share of the selected pixels in the largest)`` of the
+    ``q`` fraction of pixels with the highest values (ties at the cut broken arbitrarily but
+    deterministically)."""
+    s = _check_map(saliency_map)
+    if not 0 < q < 1:
+        raise ValueError(f"q must be in (0, 1), got {q}")
+    n_sel = max(1, int(round(q * s.size)))
+    sel = np.zeros(s.size, bool)
+    sel[np.argpartition(-s.ravel(), n_sel - 1)[:n_sel]] = True
+    labels, n = ndimage.label(sel.reshape(s.shape), structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    return int(n), float(sizes.max() / n_sel)
+
+
+def pixel_order(saliency_map, seed: int = 0) -> np.ndarray:
+    """Rank of every pixel (0 = most salient) with ties broken by a seeded random order."""
+    s = _check_map(saliency_map)
+    tie = np.random.default_rng(seed).random(s.size)
+    order = np.lexsort((tie, -s.ravel()))
+    rank = np.empty(s.size, np.int64)
+    rank[order] = np.arange(s.size)
+    return rank.reshape(s.shape)
+
+
+def blurred_baseline(x: torch.Tensor, sigma: float = 5.0, kernel: int = 11) -> torch.Tensor:
+    """Gaussian blur of ``N x C x H x W`` (RISE's insertion substrate: kernel 11, sigma 5),
+    reflect padding, channels separately."""
+    if kernel % 2 == 0 or kernel < 1 or sigma <= 0:
+        raise ValueError(f"need an odd kernel size and sigma > 0, got {kernel}, {sigma}")
+    ax = torch.arange(kernel, dtype=x.dtype, device=x.device) - kernel // 2
+    g = torch.exp(-0.5 * (ax / sigma) ** 2)
+    g = g / g.sum()
+    c = x.shape[1]
+    xp = torch.nn.functional.pad(x, (kernel // 2,) * 4, mode="reflect")
+    y = torch.nn.functional.conv2d(xp, g.view(1, 1, 1, -1).expand(c, 1, 1, kernel), groups=c)
+    return torch.nn.functional.conv2d(y, g.view(1, 1, -1, 1).expand(c, 1, kernel, 1), groups=c)
+
+
+@dataclass
+class DeletionInsertion:
+    """Curves of one image: ``deletion[m]`` / ``insertion[m]`` (``steps + 1`` probabilities,
+    from 0 to all pixels changed) for each map name ``m``; ``fractions`` the x values."""
+
+    fractions: np.ndarray
+    deletion: dict[str, np.ndarray]
+    insertion: dict[str, np.ndarray]
+
+    def auc(self) -> dict[str, tuple[float, float]]:
+        """``{map: (deletion AUC, insertion AUC)}`` by the trapezoid rule on [0, 1]."""
+        return {m: (float(np.trapezoid(self.deletion[m], self.fractions)),
+                    float(np.trapezoid(self.insertion[m], self.fractions)))
+                for m in self.deletion}
+
+
+@torch.no_grad()
+def deletion_insertion(model: torch.nn.Module, x: torch.Tensor, target: int,
+                       maps: Mapping[str, np.ndarray], steps: int = 16,
+                       deletion_baseline: torch.Tensor | None = None,
+                       insertion_baseline: torch.Tensor | None = None,
+                       batch_size: int = 64, seed: int = 0,
+                       prob: Callable[[torch.Tensor], torch.Tensor] | None = None
+                       ) -> DeletionInsertion:
+    """Deletion and insertion curves of several maps for **one** image (module docstring).
+
+    ``x``: ``1 x C x H x W`` normalised input; ``maps[name]``: ``H x W`` (the input's size);
+    ``target``: the class whose probability is tracked. The start and end images are shared
+    by all maps and computed once; the other images go through the model in batches.
+    ``prob(logits) -> N`` overrides the softmax probability of ``target``.
+    """
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"x must be one image 1 x C x H x W, got {tuple(getattr(x, 'shape', ()))}")
+    if steps < 1 or int(steps) != steps:
+        raise ValueError(f"steps must be a positive integer, got {steps}")
+    if not maps:
+        raise ValueError("no maps given")
+    if model.training:
+        raise ValueError("put the model in eval mode (model.eval())")
+    h, w = x.shape[2:]
+    ranks = {}
+    for name, m in maps.items():
+        if np.shape(m) != (h, w):
+            raise ValueError(f"map {name!r} has shape {np.shape(m)}, the input is {h}x{w}")
+        ranks[name] = torch.as_tensor(pixel_order(m, seed), device=x.device)
+    del_base = torch.zeros_like(x) if deletion_baseline is None else deletion_baseline
+    ins_base = blurred_baseline(x) if insertion_baseline is None else insertion_baseline
+    for nm, b in (("deletion_baseline", del_base), ("insertion_baseline", ins_base)):
+        if b.shape != x.shape:
+            raise ValueError(f"{nm} must have the input's shape {tuple(x.shape)}, got {tuple(b.shape)}")
+    counts = np.round(np.linspace(0, h * w, steps + 1)).astype(np.int64)
+    if prob is None:
+        prob = lambda logits: torch.softmax(logits.float(), 1)[:, target]
+
+    # images: [x, baseline_del, ins_base] then for each map the inner steps (1..steps-1)
+    jobs = [x[0], del_base[0], ins_base[0]]
+    for name in maps:
+        r = ranks[name]
+        for k in counts[1:-1]:
+            m = (r < int(k)).to(x.dtype)
+            jobs.append(x[0] * (1 - m) + del_base[0] * m)
+            jobs.append(ins_base[0] * (1 - m) + x[0] * m)
+    out = []
+    for i in range(0, len(jobs), batch_size):
+        out.append(prob(model(torch.stack(jobs[i:i + batch_size]))).double().cpu())
+    p = torch.cat(out).numpy()
+    p_x, p_del_end, p_ins_start = p[0], p[1], p[2]
+    inner = p[3:].reshape(len(maps), steps - 1, 2)
+    dele, ins = {}, {}
+    for j, name in enumerate(maps):
+        dele[name] = np.concatenate([[p_x], inner[j, :, 0], [p_del_end]])
+        ins[name] = np.concatenate([[p_ins_start], inner[j, :, 1], [p_x]])
+    return DeletionInsertion(counts / (h * w), dele, ins)
+
+
+def mean_ci(values, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean with a 95 % bootstrap interval over items: ``(mean, low, high)``."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError("need a non-empty array of finite values")
+    rng = np.random.default_rng(seed)
+    boots = v[rng.integers(0, v.size, (n_boot, v.size))].mean(axis=1)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return float(v.mean()), float(lo), float(hi)
+
+
+def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``a - b`` over paired items with a 95 % bootstrap interval ``(diff, low, high)``."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores need equal lengths, got {a.size} and {b.size}")
+    return mean_ci(a - b, n_boot, seed)
+
+
+def score_map(saliency_map, gt_boxes, tolerance: float = 0.0,
+              box_fracs: Sequence[float] = (0.2,), top_q: float = 0.1) -> dict:
+    """All localisation scores of one non-negative map against its image's boxes:
+    ``pointing`` (hit, with ``tolerance``), ``energy`` (:func:`energy_in_boxes`), ``regions`` and
+    ``largest region share`` (:func:`top_fraction_components` with ``top_q``) and, for each
+    ``f`` in ``box_fracs``, ``box@f``: the box of the largest region above ``f * max``
+    (:func:`saliency_utils.localisation.threshold_box`, the CAM paper's rule for ``f = 0.2``)."""
+    s = _check_map(saliency_map, allow_negative=False)
+    inside = box_union_mask(gt_boxes, s.shape)
+    n, share = top_fraction_components(s, top_q)
+    out = {"pointing": float(_point(s, inside, tolerance)),
+           "energy": float(s[inside].sum() / s.sum()), "regions": n, "largest region share": share}
+    for f in box_fracs:
+        out[f"box@{f:g}"] = threshold_box(s, f)
+    return out

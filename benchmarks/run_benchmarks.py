@@ -151,6 +151,50 @@ def bench_receptive_fields(n_units: int = 4) -> dict:
                     f"({res.n_forward / dt:.0f}/s)"}
 
 
+def _lrp_inputs(n: int):
+    from saliency_utils import data, lrp
+    from saliency_utils.models import load_backbone
+
+    bb = load_backbone("efficientnet_lite0")
+    can = lrp.canonise(bb.model)
+    recs = data.imagenet_val()[:n]
+    x = bb.preprocess([data.load_imagenet_image(r) for r in recs])
+    return can, x, [r.label for r in recs]
+
+
+def bench_lrp(n: int = 32) -> dict:
+    """Chapter 2: LRP relevance maps, authors' rules, canonised offline backbone, batches of
+    16 at 224x224."""
+    from saliency_utils import lrp
+
+    can, x, target = _lrp_inputs(n)
+    lrp.lrp(can, x[:2], target[:2], "authors")  # warm-up
+
+    def run():
+        for s in range(0, n, 16):
+            lrp.authors_heatmap(lrp.lrp(can, x[s:s + 16], target[s:s + 16], "authors").relevance)
+    return {"value": round(_timed(run, n), 1), "unit": "relevance maps/s",
+            "what": f"EfficientNet-Lite0 canonised, authors' rules, batches of 16, 224x224, {n} images"}
+
+
+def bench_sr(n: int = 32) -> dict:
+    """Chapter 2: Salient Relevance maps (context-aware saliency of the LRP heatmaps) with the
+    chapter's offline settings."""
+    from saliency_utils import context_saliency, lrp
+    from saliency_utils.profiles import settings
+
+    cfg = settings("ch2_lrp_salient_relevance", "offline")
+    can, x, target = _lrp_inputs(n)
+    hm = np.concatenate([lrp.authors_heatmap(lrp.lrp(can, x[s:s + 16], target[s:s + 16],
+                                                     "authors").relevance)
+                         for s in range(0, n, 16)])
+    rate = _timed(lambda: context_saliency.salient_relevance_maps(hm, workers=cfg["workers"],
+                                                                  **dict(cfg["ca"])), n)
+    return {"value": round(rate, 1), "unit": "SR maps/s",
+            "what": f"the chapter's offline context-aware settings, {cfg['workers']} worker(s), "
+                    f"{n} heatmaps of 224x224"}
+
+
 def bench_loggabor(n: int = 8) -> dict:
     """Chapter 5: log-Gabor energy maps (offline bank) of the three opponent channels of OSIE
     images at the saliency model's input size."""
@@ -178,6 +222,8 @@ def bench_loggabor(n: int = 8) -> dict:
 THROUGHPUT = {
     "ch1 saliency maps": bench_gradient_maps,
     "ch1 GrabCut": bench_grabcut,
+    "ch2 relevance maps": bench_lrp,
+    "ch2 SR maps": bench_sr,
     "ch3 training": bench_training,
     "ch3 receptive fields": bench_receptive_fields,
     "ch5 log-Gabor bank": bench_loggabor,
@@ -241,6 +287,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip-chapters", action="store_true")
     p.add_argument("--skip-metrics", action="store_true")
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--throughput", nargs="*", default=None, help="only these throughput names")
     p.add_argument("--chapters", nargs="*", default=None, help="only these notebook stems")
     p.add_argument("--note", default=None, help="conditions of this run (e.g. other load)")
     args = p.parse_args(argv)
@@ -256,7 +303,10 @@ def main(argv=None) -> int:
         print("metrics:", res["metrics"]["maps_per_second"], flush=True)
     if not args.skip_throughput:
         res.setdefault("throughput", {})
+        res["throughput"].pop("ch2 LRP and SR maps", None)  # split into two entries
         for name, fn in THROUGHPUT.items():
+            if args.throughput and name not in args.throughput:
+                continue
             res["throughput"][name] = fn()
             print(name, res["throughput"][name], flush=True)
     if not args.skip_chapters:

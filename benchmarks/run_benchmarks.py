@@ -218,6 +218,36 @@ def bench_loggabor(n: int = 8) -> dict:
                     f"opponent channels ({maps_} maps per image), 240x320, {n} images"}
 
 
+def bench_reconstruction(n_fit: int = 16, n: int = 6) -> dict:
+    """Chapter 5: the explainable model's prediction (the readout input replaced by its
+    log-Gabor reconstruction, image and mirror image), with a reconstruction fitted on a few
+    OSIE training images (the fit's quality does not change the speed)."""
+    from saliency_utils import data, training
+    from saliency_utils import loggabor_explain as lx
+    from saliency_utils.loggabor import LogGaborBank
+    from saliency_utils.profiles import settings
+
+    cfg = settings("ch5_loggabor_explanation", "offline")
+    model = training.load_or_train("offline", progress=False)
+    spec = lx.FeatureSpec(LogGaborBank(**cfg["bank"]), lowpass=cfg["lowpass"],
+                          context=cfg["context"])
+    main = cfg["main_layer"]
+    train, test = data.osie_split()
+    imgs = lambda ids: [lambda i=i: data.load_osie_image(i) for i in ids]
+    t0 = time.perf_counter()
+    st_fit = lx.collect_stats(model, imgs(train[:n_fit]), [main], spec)
+    stats_rate = n_fit / (time.perf_counter() - t0)
+    st_val = lx.collect_stats(model, imgs(train[n_fit:n_fit + 4]), [main], spec)
+    explainable = lx.ExplainableModel(model, {main: lx.fit_layer(main, st_fit[main],
+                                                                 st_val[main])}, spec)
+    pics = [data.load_osie_image(i) for i in test[:n]]
+    explainable.predict(pics[0])  # warm-up
+    rate = _timed(lambda: [explainable.predict(p) for p in pics], n)
+    return {"value": round(rate, 2), "unit": "images/s",
+            "what": f"explainable-model predictions ({main} reconstructed, image + mirror image), "
+                    f"{n} OSIE test images; regression statistics {stats_rate:.1f} images/s"}
+
+
 #: name -> benchmark; each returns ``dict(value, unit, what)``.
 THROUGHPUT = {
     "ch1 saliency maps": bench_gradient_maps,
@@ -227,6 +257,7 @@ THROUGHPUT = {
     "ch3 training": bench_training,
     "ch3 receptive fields": bench_receptive_fields,
     "ch5 log-Gabor bank": bench_loggabor,
+    "ch5 reconstruction": bench_reconstruction,
 }
 
 

@@ -96,6 +96,22 @@ def grabcut_seeds(saliency_map, fg_quantile: float = 0.95,
     return mask
 
 
+def seed_gmms(img: np.ndarray, seeds: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """GrabCut's two colour GMMs (background, foreground; 5 components each, OpenCV's
+    ``1 x 65`` model arrays) fitted on the seed pixels only: the ``GC_FGD`` / ``GC_BGD`` pixels
+    of ``seeds`` (as from :func:`grabcut_seeds`) as a ``1 x n`` "image", ``iterCount=0``.
+    ``seed`` fixes OpenCV's k-means initialisation."""
+    fg, bg = seeds == cv2.GC_FGD, seeds == cv2.GC_BGD
+    seed_img = np.ascontiguousarray(np.concatenate([img[fg], img[bg]])[None])
+    seed_mask = np.concatenate([np.full(fg.sum(), cv2.GC_FGD, np.uint8),
+                                np.full(bg.sum(), cv2.GC_BGD, np.uint8)])[None]
+    bgd_model = np.zeros((1, 65), np.float64)
+    fgd_model = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(int(seed))
+    cv2.grabCut(seed_img, seed_mask, None, bgd_model, fgd_model, 0, cv2.GC_INIT_WITH_MASK)
+    return bgd_model, fgd_model
+
+
 def saliency_box(image_uint8, saliency_map, fg_quantile: float = 0.95,
                  bg_quantile: float = 0.30, iters: int = 1,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -114,15 +130,8 @@ def saliency_box(image_uint8, saliency_map, fg_quantile: float = 0.95,
         raise ValueError(f"iters must be a positive integer, got {iters}")
     mask = grabcut_seeds(s, fg_quantile, bg_quantile)
 
-    # 1. GMMs from the seeds only: a 1 x n "image" of seed colours, iterCount=0.
-    fg, bg = mask == cv2.GC_FGD, mask == cv2.GC_BGD
-    seed_img = np.ascontiguousarray(np.concatenate([img[fg], img[bg]])[None])
-    seed_mask = np.concatenate([np.full(fg.sum(), cv2.GC_FGD, np.uint8),
-                                np.full(bg.sum(), cv2.GC_BGD, np.uint8)])[None]
-    bgd_model = np.zeros((1, 65), np.float64)
-    fgd_model = np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(int(seed))
-    cv2.grabCut(seed_img, seed_mask, None, bgd_model, fgd_model, 0, cv2.GC_INIT_WITH_MASK)
+    # 1. GMMs from the seeds only.
+    bgd_model, fgd_model = seed_gmms(img, mask, seed)
 
     # 2. One graph cut with the frozen GMMs (the paper), then optional GrabCut iterations.
     cv2.grabCut(img, mask, None, bgd_model, fgd_model, 1, cv2.GC_EVAL_FREEZE_MODEL)

@@ -357,32 +357,30 @@ def epsilon_composite(eps: float = 1e-9) -> Composite:
     return rule
 
 
+def _epsilon_plus(first: Callable[[], Rule], eps: float, conv_bias: bool) -> Composite:
+    """Epsilon (``eps``) on fully connected layers, alpha1-beta0 on convolutions (biases
+    ignored unless ``conv_bias``), ``first()`` on the first layer."""
+    def rule(name, module, is_first):
+        if isinstance(module, (nn.Conv2d, nn.Linear)) and is_first:
+            return first()
+        if isinstance(module, nn.Conv2d):
+            return AlphaBeta(1.0, 0.0, bias=conv_bias)
+        if isinstance(module, nn.Linear):
+            return Epsilon(eps)
+        return _common(module)
+    return rule
+
+
 def epsilon_plus_box_composite(low, high, eps: float = 0.25, conv_bias: bool = False) -> Composite:
     """Epsilon (``eps``) on fully connected layers, alpha1-beta0 on convolutions (biases ignored
     unless ``conv_bias``), z^B on the first layer with bounds ``low``/``high`` (the normalised
     values of the darkest and brightest pixel)."""
-    def rule(name, module, is_first):
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and is_first:
-            return ZBox(low, high)
-        if isinstance(module, nn.Conv2d):
-            return AlphaBeta(1.0, 0.0, bias=conv_bias)
-        if isinstance(module, nn.Linear):
-            return Epsilon(eps)
-        return _common(module)
-    return rule
+    return _epsilon_plus(lambda: ZBox(low, high), eps, conv_bias)
 
 
 def epsilon_plus_flat_composite(eps: float = 0.25, conv_bias: bool = False) -> Composite:
     """As :func:`epsilon_plus_box_composite` with the flat rule at the first layer."""
-    def rule(name, module, is_first):
-        if isinstance(module, (nn.Conv2d, nn.Linear)) and is_first:
-            return Flat()
-        if isinstance(module, nn.Conv2d):
-            return AlphaBeta(1.0, 0.0, bias=conv_bias)
-        if isinstance(module, nn.Linear):
-            return Epsilon(eps)
-        return _common(module)
-    return rule
+    return _epsilon_plus(Flat, eps, conv_bias)
 
 
 COMPOSITES = {

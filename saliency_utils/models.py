@@ -38,6 +38,7 @@ __all__ = [
     "load_backbone",
     "default_device",
     "to_uint8_rgb",
+    "images_to_tensor",
 ]
 
 EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
@@ -102,19 +103,8 @@ class Backbone:
         Accepts one image or a sequence of images (different sizes allowed); bicubic resize to
         ``size`` (default: the network's input size), no crop.
         """
-        if isinstance(images, (np.ndarray, Image.Image)) and np.asarray(images).ndim in (2, 3):
-            images = [images]
         s = int(size or self.input_size)
-        batch = []
-        for im in images:
-            arr = to_uint8_rgb(im)
-            if arr.shape[:2] != (s, s):
-                arr = np.asarray(Image.fromarray(arr).resize((s, s), Image.BICUBIC))
-            batch.append(arr)
-        x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div_(255.0)
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
-        return ((x - mean) / std).to(self.device)
+        return images_to_tensor(images, (s, s), self.mean, self.std, self.device)
 
     def deprocess(self, x: torch.Tensor) -> np.ndarray:
         """Inverse of :meth:`preprocess` for one image tensor (``3 x S x S`` or ``1 x 3 x S x S``)
@@ -175,6 +165,25 @@ class Backbone:
 
 
 # -- construction ------------------------------------------------------------------------------
+
+def images_to_tensor(images, size_hw: tuple[int, int], mean, std, device) -> torch.Tensor:
+    """uint8 image(s) ``H x W x 3`` (one image or a sequence; grey and RGBA accepted) ->
+    ``N x 3 x h x w`` tensor normalised with ``(p / 255 - mean) / std`` on ``device``; images
+    not already ``size_hw = (h, w)`` are resized bicubically (PIL), no crop."""
+    if isinstance(images, (np.ndarray, Image.Image)) and np.asarray(images).ndim in (2, 3):
+        images = [images]
+    h, w = (int(v) for v in size_hw)
+    batch = []
+    for im in images:
+        arr = to_uint8_rgb(im)
+        if arr.shape[:2] != (h, w):
+            arr = np.asarray(Image.fromarray(arr).resize((w, h), Image.BICUBIC))
+        batch.append(arr)
+    x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(mean).view(1, 3, 1, 1)
+    std = torch.tensor(std).view(1, 3, 1, 1)
+    return ((x - mean) / std).to(device)
+
 
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()

@@ -44,11 +44,10 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from . import maps
-from .models import default_device, load_backbone, to_uint8_rgb
+from .models import default_device, images_to_tensor, load_backbone, to_uint8_rgb
 
 __all__ = ["MODEL_VERSION", "MAP_EXPONENT", "SaliencyModel", "CentreBiasPrior",
            "DEFAULT_READOUT_LAYERS", "log_density_to_map"]
@@ -338,19 +337,8 @@ class SaliencyModel(nn.Module):
         """uint8 image(s) ``H x W x 3`` (grey and RGBA accepted) -> normalised ``N x 3 x h x w``
         tensor on the model's device; bicubic resize (PIL) to ``size`` (default
         :attr:`input_size`), no crop."""
-        if isinstance(images, (np.ndarray, Image.Image)) and np.asarray(images).ndim in (2, 3):
-            images = [images]
-        h, w = (int(v) for v in (size or self.input_size))
-        batch = []
-        for im in images:
-            arr = to_uint8_rgb(im)
-            if arr.shape[:2] != (h, w):
-                arr = np.asarray(Image.fromarray(arr).resize((w, h), Image.BICUBIC))
-            batch.append(arr)
-        x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div_(255.0)
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
-        return ((x - mean) / std).to(self.device)
+        return images_to_tensor(images, size or self.input_size, self.mean, self.std,
+                                 self.device)
 
     @torch.no_grad()
     def predict_log_density(self, image, size=None, flip_average: bool = False) -> np.ndarray:

@@ -101,19 +101,13 @@ def saliency_box_soft_seeds(image_uint8, saliency_map, fg_quantile: float = 0.95
     """
     import cv2
 
-    from .localisation import _check_image, _check_saliency, grabcut_seeds
+    from .localisation import _check_image, _check_saliency, grabcut_seeds, seed_gmms
 
     s = _check_saliency(saliency_map)
     img = _check_image(image_uint8, s.shape)
     seeds = grabcut_seeds(s, fg_quantile, bg_quantile)
-    fg, bg = seeds == cv2.GC_FGD, seeds == cv2.GC_BGD
-    seed_img = np.ascontiguousarray(np.concatenate([img[fg], img[bg]])[None])
-    seed_mask = np.concatenate([np.full(fg.sum(), cv2.GC_FGD, np.uint8),
-                                np.full(bg.sum(), cv2.GC_BGD, np.uint8)])[None]
-    bgd_model = np.zeros((1, 65), np.float64)
-    fgd_model = np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(int(seed))
-    cv2.grabCut(seed_img, seed_mask, None, bgd_model, fgd_model, 0, cv2.GC_INIT_WITH_MASK)
+    fg = seeds == cv2.GC_FGD
+    bgd_model, fgd_model = seed_gmms(img, seeds, seed)
     mask = np.where(fg, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)  # initial labels only
     cv2.grabCut(img, mask, None, bgd_model, fgd_model, 1, cv2.GC_EVAL_FREEZE_MODEL)
     fg_mask = largest_component(mask == cv2.GC_PR_FGD)

@@ -1,4 +1,4 @@
-"""Shared test helper: where the offline data bundle is."""
+"""Shared test helpers: where the offline data bundle is; a one-thread fixture."""
 import os
 from pathlib import Path
 
@@ -15,3 +15,15 @@ def bundle() -> Path:
     if not (BUNDLE / "MANIFEST.tsv").is_file():
         pytest.skip(f"offline data bundle not found at {BUNDLE}")
     return BUNDLE
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread (restored afterwards): tiny networks gain nothing
+    from more, and one thread keeps them fast when another process keeps the cores busy."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -7,12 +7,7 @@ from saliency_utils.loggabor import LogGaborBank, opponent_channels
 from saliency_utils.saliency_model import SaliencyModel
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

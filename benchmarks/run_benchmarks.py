@@ -57,7 +57,7 @@ def bench_metrics(n: int | None = None) -> dict:
         out[name] = round(len(sals) / dt, 2)
     t0 = time.perf_counter()
     for s, fm, d, o in zip(sals, fixmaps, dens, others):
-        anchors._score(s, fm, d, o, s, metrics.METRIC_NAMES, 0)
+        anchors.score_image(s, fm, d, o, s, metrics.METRIC_NAMES, 0)
     out["all metrics"] = round(len(sals) / (time.perf_counter() - t0), 2)
     return {"maps": len(sals), "image size": "MIT1003 stimuli (about 1024 x 768)",
             "maps_per_second": out}

@@ -21,7 +21,7 @@ import numpy as np
 from . import maps, metrics
 
 __all__ = ["fit_center_bias", "center_bias", "other_fixation_map", "score_model",
-           "score_leave_one_out", "FAST_METRICS"]
+           "score_leave_one_out", "score_image", "FAST_METRICS"]
 
 # Deterministic and cheap: what the smoke profile computes.
 FAST_METRICS = ("AUC-Judd", "NSS", "CC", "SIM", "KLD")
@@ -79,8 +79,14 @@ _METRIC_CALLS = {
 }
 
 
-def _score(sal, fixmap, density, other, baseline, wanted, seed):
-    """The wanted metrics that the inputs allow (sAUC needs ``other``, IG a ``baseline``)."""
+def score_image(sal, fixmap, density, other=None, baseline=None, wanted=metrics.METRIC_NAMES,
+                seed: int = 0) -> dict:
+    """The ``wanted`` metrics of one map against one image's binary fixation map and human
+    density, as far as the inputs allow (sAUC needs ``other``, the other images' fixations; IG
+    a ``baseline`` map); a dict ``{metric: score}``."""
+    unknown = [m for m in wanted if m not in _METRIC_CALLS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {list(_METRIC_CALLS)}")
     out = {}
     for name in wanted:
         if (name == "sAUC" and other is None) or (name == "IG" and baseline is None):
@@ -105,7 +111,7 @@ def score_model(predict: Callable[[int], np.ndarray], fixation_sets: Sequence, s
             raise ValueError(f"image {i}: map shape {sal.shape} != fixation shape {f.shape}")
         other = other_fixation_map(fixation_sets, i, f.shape, seed=seed) if "sAUC" in wanted else None
         base = center_bias(f.shape, sigma_frac) if (sigma_frac and "IG" in wanted) else None
-        rows.append(_score(sal, f.fixation_map(), f.density(sigma), other, base, wanted, seed))
+        rows.append(score_image(sal, f.fixation_map(), f.density(sigma), other, base, wanted, seed))
     return rows
 
 
@@ -127,7 +133,7 @@ def score_leave_one_out(predict: Callable[[int, object], np.ndarray], fixation_s
                 continue
             w = [m for m in wanted if not (m == "AUC-Borji" and len(held) < 2)]
             sal = np.asarray(predict(i, rest), dtype=np.float64)
-            per_obs.append(_score(sal, held.fixation_map(), held.density(sigma), other, base, w,
+            per_obs.append(score_image(sal, held.fixation_map(), held.density(sigma), other, base, w,
                                   seed))
         if not per_obs:
             raise ValueError(f"image {i}: no observer could be held out")

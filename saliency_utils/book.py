@@ -105,6 +105,21 @@ def execute(profile: str, out: Path, only: list[str] | None = None, root: Path |
             os.environ["MPLBACKEND"] = old_backend
 
 
+def _strip_widget_state(path: Path) -> bool:
+    """Drop the saved ipywidgets state of an executed notebook (returns whether there was
+    any). The explorers' widgets work only with a live kernel; their cells' outputs are
+    removed from the pages (``remove-output``), and without saved state no page loads the
+    widget manager from a CDN, which fails offline."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    if "widgets" not in nb.metadata:
+        return False
+    del nb.metadata["widgets"]
+    nbformat.write(nb, path)
+    return True
+
+
 def _execute_all(todo, root, out, profile, timeout, pm) -> int:
     timings, failures = {}, []
     print(f"executing {len(todo)} chapter(s), profile '{profile}', into {out}", flush=True)
@@ -115,6 +130,7 @@ def _execute_all(todo, root, out, profile, timeout, pm) -> int:
             pm.execute_notebook(str(root / nb), str(dest), parameters={"profile": profile},
                                 kernel_name="python3", cwd=str(root / nb.parent),
                                 progress_bar=False, log_output=False, execution_timeout=timeout)
+            _strip_widget_state(dest)
             status = "ok"
             n_fig = _count_figures(dest)
         except pm.PapermillExecutionError as e:

@@ -50,7 +50,7 @@ from .models import to_uint8_rgb
 __all__ = ["FeatureSpec", "LayerStats", "LayerFit", "collect_stats", "fit_layer",
            "explained_variance", "r2_per_channel", "group_r2", "feature_groups",
            "best_single_feature", "Reconstruction", "ExplainableModel", "model_rgb",
-           "evaluate", "EVAL_DATASETS", "figrim_eval_set", "DEFAULT_LAMBDAS"]
+           "evaluate", "EVAL_DATASETS", "figrim_eval_set", "DEFAULT_LAMBDAS", "fit_explainable"]
 
 #: Ridge penalties tried (on standardised features; the penalty is ``λ n ||β||²``).
 DEFAULT_LAMBDAS = tuple(float(v) for v in np.logspace(-5, 1, 13))
@@ -505,6 +505,19 @@ class ExplainableModel:
         return f"ExplainableModel(layers={list(self.fits)})"
 
 
+def fit_explainable(model, layer: str, spec: FeatureSpec, fit_images: Iterable,
+                    val_images: Iterable, lambdas: Sequence[float] | None = None
+                    ) -> ExplainableModel:
+    """The explainable model in one call: collect the statistics of ``layer`` on
+    ``fit_images`` and ``val_images`` (:func:`collect_stats`), choose the ridge penalty on the
+    validation images (:func:`fit_layer`), and return ``model`` with ``layer`` replaced by its
+    log-Gabor reconstruction."""
+    st_fit = collect_stats(model, fit_images, [layer], spec)[layer]
+    st_val = collect_stats(model, val_images, [layer], spec)[layer]
+    kw = {} if lambdas is None else {"lambdas": tuple(lambdas)}
+    return ExplainableModel(model, {layer: fit_layer(layer, st_fit, st_val, **kw)}, spec)
+
+
 # ------------------------------------------------------------------------------ evaluation
 def figrim_eval_set(n: int | None = None):
     """``(ids, fixation sets)`` of the FIGRIM amusement-park images: all observers' fixations of
@@ -517,11 +530,6 @@ def figrim_eval_set(n: int | None = None):
                          f"record (e.g. {missing[0]!r})")
     ids = ids[:n] if n else ids
     return ids, [records[i].fixations["enc"] for i in ids]
-
-
-def _osie_center_bias() -> tuple[float, float]:
-    train, _ = data.osie_split()
-    return anchors.fit_center_bias([data.load_osie_fixations(i) for i in train])
 
 
 def evaluate(model, dataset: str, n: int | None = None,
@@ -544,7 +552,7 @@ def evaluate(model, dataset: str, n: int | None = None,
         return training.evaluate(model, dataset, n=n, wanted=wanted, seed=seed,
                                  flip_average=flip_average, exponent=exponent)
     ids, fixsets = figrim_eval_set(n)
-    frac = _osie_center_bias()
+    frac = training.osie_center_bias()
     exp = MAP_EXPONENT if exponent is None else exponent
     if model is None:
         predict: Callable[[int], np.ndarray] = \

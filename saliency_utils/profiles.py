@@ -76,6 +76,30 @@ _SETTINGS = {
                       ca=dict(max_side=250, query_stride=1, ref_stride=3), tolerance_px=15,
                       box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
     },
+    "ch6_cross_paper": {
+        # backbone: the classifier explained; preset: the saliency model (training preset);
+        # the log-Gabor explainable model uses chapter 5's settings of the same profile;
+        # n_osie / n_mit / n_imagenet: images per set (None = all: 100, 100, 1300);
+        # sg_*: SmoothGrad; ca: SR-map context-aware saliency (chapter 2's); blur_px: Gaussian
+        # of the blurred classifier maps on ImageNet at 224 px (OSIE's one degree, 24 of 800
+        # px, scaled to 224 px); tolerance_px: pointing game (Zhang et al.); n_examples: images
+        # per set in the example figure.
+        "smoke": dict(backbone="efficientnet_lite0", preset="smoke", n_osie=3, n_mit=2,
+                      n_imagenet=4, sg_samples=2, sg_stdev=0.15, batch_size=4, workers=1,
+                      ca=dict(max_side=64, query_stride=2, ref_stride=4), blur_px=6.7,
+                      tolerance_px=15, box_frac=0.2, n_examples=2,
+                      metrics=("AUC-Judd", "sAUC", "NSS", "CC", "KLD")),
+        "offline": dict(backbone="efficientnet_lite0", preset="offline", n_osie=None, n_mit=40,
+                        n_imagenet=150, sg_samples=10, sg_stdev=0.15, batch_size=8, workers=1,
+                        ca=dict(max_side=250, query_stride=6, ref_stride=8), blur_px=6.7,
+                        tolerance_px=15, box_frac=0.2, n_examples=2,
+                        metrics=("AUC-Judd", "sAUC", "NSS", "CC", "KLD")),
+        "paper": dict(backbone="vgg16", preset="paper", n_osie=None, n_mit=None,
+                      n_imagenet=None, sg_samples=50, sg_stdev=0.15, batch_size=16, workers=1,
+                      ca=dict(max_side=250, query_stride=1, ref_stride=3), blur_px=6.7,
+                      tolerance_px=15, box_frac=0.2, n_examples=2,
+                      metrics=("AUC-Judd", "sAUC", "NSS", "CC", "KLD")),
+    },
     "ch4_task_vs_domain": {
         # preset: saliency TrainConfig preset (fine-tuned; the fixed-encoder twin and the
         # classification twin are derived from it); dissect_layers: friendly layer names;

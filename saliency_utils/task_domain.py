@@ -171,7 +171,7 @@ def score_natural_many(predictors: Mapping[str, Callable[[np.ndarray], np.ndarra
             m = np.asarray(fn(image), dtype=np.float64)
             if m.shape != tuple(f.shape):
                 m = maps.resize_map(m, f.shape)
-            out[name].append({"image": i, **anchors._score(m, fixmap, density, other, None,
+            out[name].append({"image": i, **anchors.score_image(m, fixmap, density, other, None,
                                                            wanted, seed)})
     return out
 

@@ -74,7 +74,7 @@ from .saliency_model import MAP_EXPONENT, MODEL_VERSION, SaliencyModel
 __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "train",
            "load_or_train", "checkpoint_path", "config_hash", "save_checkpoint",
            "load_checkpoint", "models_dir", "training_data", "training_targets", "evaluate",
-           "evaluate_center_bias", "summarise", "kl_loss"]
+           "evaluate_center_bias", "summarise", "kl_loss", "eval_set", "osie_center_bias"]
 
 #: Bumped when the training procedure changes in a way that changes the trained weights.
 TRAINING_VERSION = "1"
@@ -610,7 +610,10 @@ def load_or_train(config: TrainConfig | str = "offline", cache_dir: str | Path |
 
 
 # ------------------------------------------------------------------------------ evaluation
-def _eval_set(dataset: str, n: int | None, split_seed: int, n_test: int):
+def eval_set(dataset: str, n: int | None = None, split_seed: int = 0, n_test: int = 100):
+    """``(ids, load_image, load_fixations, sigma_px)`` of an evaluation set: the OSIE test
+    split (``"osie_test"``) or the MIT1003 stimuli of the bundle (``"mit1003"``); the first
+    ``n`` images if ``n`` is given. ``sigma_px``: the dataset's one-degree Gaussian."""
     if dataset == "osie_test":
         _, ids = data.osie_split(n_test=n_test, seed=split_seed)
         load_img, load_fix, sigma = data.load_osie_image, data.load_osie_fixations, \
@@ -625,7 +628,8 @@ def _eval_set(dataset: str, n: int | None, split_seed: int, n_test: int):
     return ids, load_img, load_fix, sigma
 
 
-def _osie_center_bias(split_seed: int = 0, n_test: int = 100) -> tuple[float, float]:
+def osie_center_bias(split_seed: int = 0, n_test: int = 100) -> tuple[float, float]:
+    """The centre-bias widths fitted to the OSIE training fixations (the book's anchor)."""
     train, _ = data.osie_split(n_test=n_test, seed=split_seed)
     return anchors.fit_center_bias([data.load_osie_fixations(i) for i in train])
 
@@ -645,7 +649,7 @@ def evaluate(model: SaliencyModel, dataset: str = "osie_test", n: int | None = N
     dict per image, ``{"image": id, metric: score, ...}``; :func:`summarise` averages them."""
     from tqdm.auto import tqdm
 
-    ids, load_img, load_fix, sigma = _eval_set(dataset, n, split_seed, n_test)
+    ids, load_img, load_fix, sigma = eval_set(dataset, n, split_seed, n_test)
     fixsets = [load_fix(i) for i in ids]
     bar = tqdm(total=len(ids), desc=f"scoring on {dataset}", disable=not progress, leave=False)
 
@@ -654,7 +658,7 @@ def evaluate(model: SaliencyModel, dataset: str = "osie_test", n: int | None = N
         return model.predict(load_img(ids[i]), flip_average=flip_average,
                              exponent=MAP_EXPONENT if exponent is None else exponent)
 
-    rows = anchors.score_model(predict, fixsets, sigma, _osie_center_bias(split_seed, n_test),
+    rows = anchors.score_model(predict, fixsets, sigma, osie_center_bias(split_seed, n_test),
                                wanted=wanted, seed=seed)
     bar.close()
     return [{"image": i, **r} for i, r in zip(ids, rows)]
@@ -665,9 +669,9 @@ def evaluate_center_bias(dataset: str = "osie_test", n: int | None = None,
                          n_test: int = 100, seed: int = 0) -> list[dict]:
     """The appendix's centre-bias anchor scored like :func:`evaluate` (same images, same
     protocol), for comparison."""
-    ids, _, load_fix, sigma = _eval_set(dataset, n, split_seed, n_test)
+    ids, _, load_fix, sigma = eval_set(dataset, n, split_seed, n_test)
     fixsets = [load_fix(i) for i in ids]
-    frac = _osie_center_bias(split_seed, n_test)
+    frac = osie_center_bias(split_seed, n_test)
     rows = anchors.score_model(lambda i: anchors.center_bias(fixsets[i].shape, frac), fixsets,
                                sigma, frac, wanted=wanted, seed=seed)
     return [{"image": i, **r} for i, r in zip(ids, rows)]

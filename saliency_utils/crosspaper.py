@@ -1,0 +1,414 @@
+"""Every explanation in the book on the same images: the cross-paper comparison.
+
+Two kinds of map are compared.
+
+* **Classifier explanations** (chapters 1 and 2), from :class:`ClassifierExplainer`: the
+  gradient (max over channels of |dS_c/dx|), SmoothGrad, LRP with the authors' rules of Li et
+  al. (sum over channels of |R|) and the SR map (context-aware saliency of the LRP heatmap).
+  They are computed at the classifier's square input for **one class per image**: the
+  predicted class on the eye-tracking images (they have no labels), the true class on ImageNet
+  (the class whose boxes are scored).
+* **Saliency maps** (chapters 3 and 5, and the anchor): any callable ``image -> map at the
+  image's size``: the trained saliency model, its log-Gabor explainable version, the centre
+  bias.
+
+:func:`fixation_scores` scores all of them against human fixations with the MIT metrics,
+:func:`box_scores` against ImageNet boxes with the pointing game, the energy in the boxes and
+box localisation errors. Classifier explanations are pixel-sparse, so both scorers report them
+twice: as computed, and blurred with a Gaussian of about one degree of visual angle, the same
+width as the Gaussian that turns human fixations into a density (:func:`postprocess`).
+Saliency maps are densities already and are scored as computed.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from . import anchors, attribution, boxes, context_saliency, data, faithfulness, lrp, maps, training
+from .models import to_uint8_rgb
+from .wsol import WSOLRun, box_union_mask, mean_box_fraction
+
+__all__ = ["CLASSIFIER_METHODS", "AS_COMPUTED", "BLURRED", "ClassifierExplainer", "postprocess",
+           "FixationRun", "fixation_scores", "BoxRun", "box_scores", "summary", "main_rows",
+           "mean_ci_table", "paired_difference"]
+
+CLASSIFIER_METHODS = ("gradient", "SmoothGrad", "LRP", "SR map")
+AS_COMPUTED, BLURRED = "as computed", "1° blur"
+
+
+@dataclass
+class ClassifierExplainer:
+    """The classifier explanations of chapters 1 and 2 for a batch of images.
+
+    ``backbone``: a :class:`saliency_utils.models.Backbone`; ``sg_samples`` / ``sg_stdev``:
+    SmoothGrad's noisy copies and noise level (:func:`saliency_utils.attribution.smoothgrad`);
+    ``ca``: keywords of :func:`saliency_utils.context_saliency.context_aware_saliency` for the
+    SR map; ``workers``: threads of the SR step."""
+
+    backbone: object
+    sg_samples: int = 25
+    sg_stdev: float = 0.15
+    ca: dict = field(default_factory=dict)
+    workers: int = 1
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.sg_samples < 1:
+            raise ValueError(f"sg_samples must be >= 1, got {self.sg_samples}")
+        self.canonical = lrp.canonise(self.backbone.model)
+
+    @property
+    def size(self) -> int:
+        return int(self.backbone.input_size)
+
+    def maps(self, images: Sequence[np.ndarray], target: Sequence[int] | None = None,
+             seconds: dict | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """``({method: N x S x S float32 map}, top-5 classes N x 5)`` for ``images`` (uint8
+        RGB, any size; resized to the square input ``S`` without a crop). ``target``: the
+        class to explain per image (default: the predicted class). ``seconds``: a dict to
+        which the time of each method is added."""
+        if len(images) == 0:
+            raise ValueError("no images given")
+        model = self.backbone.model
+        x = self.backbone.preprocess(list(images))
+        with torch.no_grad():
+            topk = model(x).topk(5, dim=1).indices.cpu().numpy()
+        if target is None:
+            target = topk[:, 0].tolist()
+        elif len(target) != len(images):
+            raise ValueError(f"{len(target)} targets for {len(images)} images")
+        target = [int(t) for t in target]
+        out, sec = {}, {}
+        t0 = time.perf_counter()
+        out["gradient"] = attribution.gradient_saliency(model, x, target)
+        t1 = time.perf_counter()
+        out["SmoothGrad"] = attribution.smoothgrad(model, x, target, n_samples=self.sg_samples,
+                                                   stdev=self.sg_stdev, seed=self.seed)
+        t2 = time.perf_counter()
+        res = lrp.lrp(self.canonical, x, target, "authors")
+        out["LRP"] = lrp.relevance_map(res.relevance, "abs")
+        t3 = time.perf_counter()
+        out["SR map"] = context_saliency.salient_relevance_maps(
+            lrp.authors_heatmap(res.relevance), workers=self.workers, **self.ca)
+        t4 = time.perf_counter()
+        sec = {"gradient": t1 - t0, "SmoothGrad": t2 - t1, "LRP": t3 - t2, "SR map": t4 - t3}
+        if seconds is not None:
+            for k, v in sec.items():
+                seconds[k] = seconds.get(k, 0.0) + v
+        return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}, topk
+
+
+def postprocess(saliency_map, shape, blur_sigma: float = 0.0) -> np.ndarray:
+    """A map made comparable with others: blurred with a Gaussian of ``blur_sigma`` pixels *of
+    the output* (``0``: no blur; scipy's ``gaussian_filter``, borders reflected, applied before
+    resizing with the width scaled to the map's own resolution, per axis), resized to ``shape``
+    (bicubic with anti-aliasing, :func:`saliency_utils.maps.resize_map`), scaled to a maximum
+    of 1. Raises ``ValueError`` for a map that is not 2-D, not finite, negative or
+    constant (it would point nowhere)."""
+    m = np.asarray(saliency_map, dtype=np.float64)
+    if m.ndim != 2 or m.size == 0:
+        raise ValueError(f"map must be a non-empty 2-D array, got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("map contains NaN or inf")
+    if m.min() < 0:
+        raise ValueError("map has negative values; take |.| or the positive part first")
+    if not (np.isfinite(blur_sigma) and blur_sigma >= 0):
+        raise ValueError(f"blur_sigma must be a finite number >= 0, got {blur_sigma}")
+    if blur_sigma > 0:  # blur at the map's own resolution: the same width in output pixels
+        sig = [blur_sigma * a / b for a, b in zip(m.shape, shape)]
+        m = ndimage.gaussian_filter(m, sig, mode="reflect")
+    out = maps.resize_map(m, tuple(shape))
+    top = out.max()
+    if not top > out.min():
+        raise ValueError("map is constant: it points nowhere")
+    return out / top
+
+
+def _variants(name: str) -> tuple[str, ...]:
+    return (AS_COMPUTED, BLURRED) if name in CLASSIFIER_METHODS else (AS_COMPUTED,)
+
+
+def _check_saliency_maps(saliency_maps: Mapping[str, Callable]) -> None:
+    clash = set(saliency_maps) & set(CLASSIFIER_METHODS)
+    if clash:
+        raise ValueError(f"saliency-map names {sorted(clash)} clash with the classifier methods")
+    for k, f in saliency_maps.items():
+        if not callable(f):
+            raise TypeError(f"saliency map {k!r} must be a callable image -> map")
+
+
+# ------------------------------------------------------------------------------ fixations
+@dataclass
+class FixationRun:
+    """Result of :func:`fixation_scores`. ``scores``: one row per (image, method, variant)
+    with a column per metric (NaN where the map could not be scored, listed in
+    ``failures`` as ``(image, method, variant, message)``); ``targets``: the explained
+    (predicted) class per image; ``examples``: the first images' maps (blurred classifier
+    maps) at the image size, for figures; ``seconds``: time per method."""
+
+    dataset: str
+    ids: list
+    sigma_px: float
+    blur_px: float
+    scores: object  # pandas DataFrame
+    targets: np.ndarray
+    failures: list
+    examples: list
+    seconds: dict
+
+
+def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
+                    saliency_maps: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+                    n: int | None = None, wanted: Sequence[str] = ("AUC-Judd", "sAUC", "NSS",
+                                                                    "CC", "KLD"),
+                    batch_size: int = 8, n_examples: int = 0, seed: int = 0,
+                    progress: bool = False) -> FixationRun:
+    """Score every map against all observers' fixations of ``dataset`` (``"osie_test"`` or
+    ``"mit1003"``, :func:`saliency_utils.training.eval_set`; the first ``n`` images).
+
+    The human density uses the dataset's one-degree Gaussian; the blurred classifier maps use
+    the same width. sAUC takes its negatives from the fixations of ten other images of the
+    same set (:func:`saliency_utils.anchors.other_fixation_map`). ``explainer=None`` scores
+    the saliency maps only."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    _check_saliency_maps(saliency_maps)
+    if explainer is None and not saliency_maps:
+        raise ValueError("nothing to score: no explainer and no saliency maps")
+    ids, load_img, load_fix, sigma = training.eval_set(dataset, n)
+    fixsets = [load_fix(i) for i in ids]
+    if any(len(f) == 0 for f in fixsets):
+        raise ValueError(f"{dataset}: an image has no fixations")
+    rows, failures, examples = [], [], []
+    seconds: dict[str, float] = {}
+    targets = np.full(len(ids), -1)
+    bar = tqdm(total=len(ids), desc=f"maps on {dataset}", disable=not progress, leave=False)
+    for start in range(0, len(ids), batch_size):
+        idx = list(range(start, min(start + batch_size, len(ids))))
+        imgs = [to_uint8_rgb(load_img(ids[i])) for i in idx]
+        cmaps = {}
+        if explainer is not None:
+            cmaps, topk = explainer.maps(imgs, seconds=seconds)
+            targets[idx] = topk[:, 0]
+        for b, i in enumerate(idx):
+            f = fixsets[i]
+            fixmap, density = f.fixation_map(), f.density(sigma)
+            other = (anchors.other_fixation_map(fixsets, i, f.shape, seed=seed)
+                     if "sAUC" in wanted else None)
+            raw = {k: v[b] for k, v in cmaps.items()}
+            for k, fn in saliency_maps.items():
+                t0 = time.perf_counter()
+                raw[k] = fn(imgs[b])
+                seconds[k] = seconds.get(k, 0.0) + time.perf_counter() - t0
+            shown = {}
+            for k, m in raw.items():
+                for variant in _variants(k):
+                    row = {"image": ids[i], "method": k, "variant": variant}
+                    try:
+                        s = postprocess(m, f.shape, sigma if variant == BLURRED else 0.0)
+                        row.update(anchors.score_image(s, fixmap, density, other, None, wanted,
+                                                       seed))
+                        if variant == _variants(k)[-1]:
+                            shown[k] = s
+                    except ValueError as err:
+                        failures.append((ids[i], k, variant, str(err)))
+                        row.update({m_: np.nan for m_ in wanted})
+                    rows.append(row)
+            if i < n_examples:
+                examples.append({"image": imgs[b], "fixations": f, "id": ids[i],
+                                 "target": int(targets[i]), "maps": shown})
+            bar.update(1)
+    bar.close()
+    return FixationRun(dataset, list(ids), float(sigma), float(sigma), pd.DataFrame(rows),
+                       targets, failures, examples, seconds)
+
+
+# ------------------------------------------------------------------------------ boxes
+@dataclass
+class BoxRun:
+    """Result of :func:`box_scores`. ``scores``: one row per (image, method, variant) with
+    ``pointing``, ``energy``, ``regions``, ``largest region share``; ``wsol``: a
+    :class:`saliency_utils.wsol.WSOLRun` whose makers are ``"<method>, <variant>"`` (boxes
+    around the largest region above ``box_frac`` of the map's maximum) plus the full-image and
+    centred-box baselines; ``area``: the share of each image the boxes cover (what a uniform
+    map's energy is). A map that could not be scored has NaN scores (left out of the means)
+    and the full-image box, and is listed in ``failures``."""
+
+    n: int
+    size: int
+    blur_px: float
+    tolerance_px: list
+    scores: object
+    wsol: WSOLRun
+    area: np.ndarray
+    failures: list
+    examples: list
+    seconds: dict
+
+
+def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
+               saliency_maps: Mapping[str, Callable[[np.ndarray], np.ndarray]],
+               blur_px: float, tolerance_px: float = 15.0, box_frac: float = 0.2,
+               top_q: float = 0.1, batch_size: int = 8, n_examples: int = 0,
+               progress: bool = False, size: int | None = None) -> BoxRun:
+    """Score every map against the boxes of ImageNet validation ``records``
+    (:func:`saliency_utils.data.imagenet_val`), at the classifier's input size ``S`` (or
+    ``size`` without an explainer): the classifier explains the **true** class; saliency maps
+    are computed on the stored image and resized to ``S``. The pointing-game tolerance is
+    ``tolerance_px`` pixels of the original image (Zhang et al.: 15), scaled to ``S``; blurred
+    classifier maps use a Gaussian of ``blur_px`` pixels at ``S``. The box of a map is the box
+    of its largest region above ``box_frac`` of its maximum (the CAM rule)."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    _check_saliency_maps(saliency_maps)
+    if len(records) == 0:
+        raise ValueError("no records given")
+    if explainer is None and not size:
+        raise ValueError("without an explainer, give the scoring size")
+    S = explainer.size if explainer is not None else int(size)
+    gts = [boxes.scale_box(r.boxes, (data.IMAGENET_SIZE,) * 2, (S, S)) for r in records]
+    tols = [tolerance_px * S / max(r.original_size) for r in records]
+    labels = np.array([r.label for r in records])
+    topk = np.full((len(records), 5), -1)
+    rows, failures, examples = [], [], []
+    box_sets: dict[str, list] = {}
+    seconds: dict[str, float] = {}
+    bar = tqdm(total=len(records), desc="maps on ImageNet", disable=not progress, leave=False)
+    for start in range(0, len(records), batch_size):
+        idx = list(range(start, min(start + batch_size, len(records))))
+        imgs = [data.load_imagenet_image(records[i]) for i in idx]
+        cmaps = {}
+        if explainer is not None:
+            cmaps, tk = explainer.maps(imgs, target=labels[idx].tolist(), seconds=seconds)
+            topk[idx] = tk
+        for b, i in enumerate(idx):
+            raw = {k: v[b] for k, v in cmaps.items()}
+            for k, fn in saliency_maps.items():
+                t0 = time.perf_counter()
+                raw[k] = fn(imgs[b])
+                seconds[k] = seconds.get(k, 0.0) + time.perf_counter() - t0
+            shown = {}
+            for k, m in raw.items():
+                for variant in _variants(k):
+                    row = {"image": records[i].file, "method": k, "variant": variant}
+                    maker = f"{k}, {variant}"
+                    try:
+                        s = postprocess(m, (S, S), blur_px if variant == BLURRED else 0.0)
+                        sc = faithfulness.score_map(s, gts[i], tols[i], (box_frac,), top_q)
+                        box = sc.pop(f"box@{box_frac:g}")
+                        if variant == _variants(k)[-1]:
+                            shown[k] = s
+                    except ValueError as err:
+                        failures.append((records[i].file, k, variant, str(err)))
+                        sc = {"pointing": np.nan, "energy": np.nan, "regions": np.nan,
+                              "largest region share": np.nan}
+                        box = boxes.full_image_box((S, S))
+                    row.update(sc)
+                    rows.append(row)
+                    box_sets.setdefault(maker, []).append(np.asarray(box))
+            if i < n_examples:
+                examples.append({"image": imgs[b], "record": records[i], "boxes": gts[i],
+                                 "maps": shown})
+            bar.update(1)
+    bar.close()
+    stacked = {k: np.stack(v) for k, v in box_sets.items()}
+    w_frac, h_frac = mean_box_fraction(gts, [(S, S)] * len(records))
+    stacked["full-image box"] = np.stack([boxes.full_image_box((S, S))] * len(records))
+    stacked["centred box of mean size"] = np.stack(
+        [boxes.centred_box((S, S), w_frac, h_frac)] * len(records))
+    if explainer is None:  # no classifier: class-free localisation only (GT-known)
+        topk = np.repeat(labels[:, None], 5, axis=1)
+    run = WSOLRun(labels=labels, topk=topk, gt_boxes=gts, boxes=stacked)
+    area = np.array([float(box_union_mask(g, (S, S)).mean()) for g in gts])
+    return BoxRun(len(records), S, float(blur_px), tols, pd.DataFrame(rows), run, area,
+                  failures, examples, seconds)
+
+
+# ------------------------------------------------------------------------------ summary
+def summary(fix_runs: Sequence[FixationRun], box_run: BoxRun | None,
+            fixation_metrics: Sequence[str] = ("AUC-Judd", "sAUC", "NSS", "CC"),
+            classifier_variant: str = BLURRED):
+    """One table: a row per method (classifier explanations in ``classifier_variant``,
+    saliency maps as computed), the mean of each fixation metric per dataset, and on ImageNet
+    the pointing-game hit rate, the energy in the boxes and the GT-known localisation error
+    (%). Columns are ``(dataset, score)``."""
+    import pandas as pd
+
+    cols = {}
+    for run in fix_runs:
+        df = run.scores
+        for m in fixation_metrics:
+            if m not in df:
+                continue
+            sel = main_rows(df, classifier_variant)
+            cols[(run.dataset, m)] = sel.groupby("method", sort=False)[m].mean()
+    if box_run is not None:
+        df = box_run.scores
+        g = main_rows(df, classifier_variant).groupby("method", sort=False)
+        cols[("imagenet", "pointing game")] = g["pointing"].mean()
+        cols[("imagenet", "energy in boxes")] = g["energy"].mean()
+        errs = box_run.wsol.errors()
+        loc = {}
+        for meth in g.groups:
+            v = classifier_variant if meth in CLASSIFIER_METHODS else AS_COMPUTED
+            loc[meth] = errs.loc[f"{meth}, {v}", "GT-known loc. error"]
+        cols[("imagenet", "GT-known loc. error (%)")] = pd.Series(loc)
+    order = list(dict.fromkeys(m for run in fix_runs for m in run.scores.method))
+    if box_run is not None:
+        order += [m for m in dict.fromkeys(box_run.scores.method) if m not in order]
+    table = pd.DataFrame(cols).reindex(order)
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["data", "score"])
+    table.index.name = "map"
+    return table
+
+
+def main_rows(scores, classifier_variant: str = BLURRED):
+    """The rows of a ``scores`` table that the summary uses: classifier explanations in
+    ``classifier_variant``, saliency maps as computed."""
+    if classifier_variant not in (AS_COMPUTED, BLURRED):
+        raise ValueError(f"classifier_variant must be {AS_COMPUTED!r} or {BLURRED!r}")
+    keep = (scores.variant == classifier_variant) | ~scores.method.isin(CLASSIFIER_METHODS)
+    return scores[keep]
+
+
+def mean_ci_table(scores, score: str, classifier_variant: str = BLURRED, seed: int = 0):
+    """Mean of ``score`` per method with a 95 % bootstrap interval over images
+    (:func:`saliency_utils.faithfulness.mean_ci`); columns ``mean``, ``95 % low``,
+    ``95 % high``, ``images``. Rows with NaN (unscorable maps) are left out and counted."""
+    import pandas as pd
+
+    if score not in scores:
+        raise KeyError(f"no score {score!r}; have {[c for c in scores if c not in ('image', 'method', 'variant')]}")
+    rows = {}
+    for meth, g in main_rows(scores, classifier_variant).groupby("method", sort=False):
+        v = g[score].dropna().to_numpy(dtype=float)
+        if v.size == 0:
+            raise ValueError(f"{meth}: no image could be scored with {score}")
+        m, lo, hi = faithfulness.mean_ci(v, seed=seed)
+        rows[meth] = {"mean": m, "95 % low": lo, "95 % high": hi, "images": int(v.size)}
+    return pd.DataFrame(rows).T.astype({"images": int})
+
+
+def paired_difference(scores, score: str, a: str, b: str, classifier_variant: str = BLURRED,
+                      seed: int = 0) -> tuple[float, float, float]:
+    """Mean over images of ``score`` of method ``a`` minus method ``b`` with a 95 % paired
+    bootstrap interval: ``(difference, low, high)``. Images where either map could not be
+    scored are left out."""
+    sel = main_rows(scores, classifier_variant)
+    for m in (a, b):
+        if m not in set(sel.method):
+            raise KeyError(f"no method {m!r}; have {list(dict.fromkeys(sel.method))}")
+    wide = sel.pivot_table(index="image", columns="method", values=score, aggfunc="first")
+    if a not in wide or b not in wide:
+        raise ValueError(f"no image has both {a!r} and {b!r} scored")
+    pair = wide[[a, b]].dropna()
+    if pair.empty:
+        raise ValueError(f"no image has both {a!r} and {b!r} scored")
+    return faithfulness.paired_bootstrap(pair[a].to_numpy(), pair[b].to_numpy(), seed=seed)

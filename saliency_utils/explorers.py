@@ -1,0 +1,316 @@
+"""Browsable views of a chapter's results, and the static figure the rendered page shows.
+
+An :class:`Explorer` is a drawing function of a *selection* (one value per control) plus the
+options of each control. :meth:`Explorer.figure` draws several selections as the rows of one
+matplotlib figure: that is what the rendered book shows, because widgets are dead without a
+kernel. :meth:`Explorer.widget` returns ipywidgets controls that redraw the same function for
+the reader's selection in Jupyter or Colab. The static figure and the widget therefore always
+show the same computation.
+
+Four explorers of the book are built here:
+
+* :func:`localisation_explorer` (chapter 1): an ImageNet image's gradient map, GrabCut seeds,
+  the segmented components of both seed readings and the boxes;
+* :func:`lrp_explorer` (chapter 2): one image's relevance under several LRP rule sets;
+* :func:`rf_explorer` (chapter 3): a unit's empirical receptive field in each network and their
+  radial profiles;
+* :func:`loggabor_explorer` (chapter 5): one log-Gabor filter (scale, orientation) and its
+  energy on an opponent colour channel of an image.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+__all__ = ["Explorer", "localisation_explorer", "lrp_explorer", "rf_explorer",
+           "loggabor_explorer"]
+
+
+def _options(opts) -> list[tuple[str, object]]:
+    out = []
+    for o in opts:
+        if isinstance(o, tuple) and len(o) == 2 and isinstance(o[0], str):
+            out.append(o)
+        else:
+            out.append((str(o), o))
+    if not out:
+        raise ValueError("a control needs at least one option")
+    return out
+
+
+@dataclass
+class Explorer:
+    """``controls``: control name -> options (values, or ``(label, value)`` pairs);
+    ``draw(axes, selection)``: draws one selection (a dict control -> value) into ``panels``
+    axes; ``titles``: optional column titles drawn on the first row."""
+
+    controls: Mapping[str, Sequence]
+    draw: Callable[[Sequence, dict], None]
+    panels: int
+    panel_size: tuple[float, float] = (2.4, 2.4)
+    titles: Sequence[str] | None = None
+
+    def __post_init__(self):
+        if self.panels < 1:
+            raise ValueError(f"panels must be >= 1, got {self.panels}")
+        self.options = {k: _options(v) for k, v in self.controls.items()}
+        if not self.options:
+            raise ValueError("an explorer needs at least one control")
+
+    def selection(self, **chosen) -> dict:
+        """A full selection: the first option of each control, updated with ``chosen``.
+        Raises ``ValueError`` for an unknown control or a value that is not an option."""
+        unknown = set(chosen) - set(self.options)
+        if unknown:
+            raise ValueError(f"unknown control(s) {sorted(unknown)}; known: {list(self.options)}")
+        sel = {k: v[0][1] for k, v in self.options.items()}
+        for k, value in chosen.items():
+            values = [v for _, v in self.options[k]]
+            if not any(value is v or value == v for v in values):
+                raise ValueError(f"{value!r} is not an option of {k!r}; options: "
+                                 f"{[label for label, _ in self.options[k]]}")
+            sel[k] = value
+        return sel
+
+    def figure(self, selections: Sequence[Mapping]):
+        """One row per selection (each completed by :meth:`selection`); returns the figure."""
+        import matplotlib.pyplot as plt
+
+        if len(selections) == 0:
+            raise ValueError("give at least one selection")
+        sels = [self.selection(**dict(s)) for s in selections]
+        w, h = self.panel_size
+        fig, axes = plt.subplots(len(sels), self.panels, figsize=(w * self.panels, h * len(sels)),
+                                 squeeze=False)
+        for r, sel in enumerate(sels):
+            for ax in axes[r]:
+                ax.set_xticks([]), ax.set_yticks([])
+            self.draw(list(axes[r]), sel)
+        if self.titles:
+            for ax, t in zip(axes[0], self.titles):
+                if not ax.get_title():
+                    ax.set_title(t, fontsize=8)
+        fig.tight_layout()
+        return fig
+
+    def png(self, selection: Mapping) -> bytes:
+        """:meth:`figure` of one selection as PNG bytes (the figure is closed)."""
+        import io
+
+        import matplotlib.pyplot as plt
+
+        fig = self.figure([selection])
+        buf = io.BytesIO()
+        try:
+            fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        finally:
+            plt.close(fig)
+        return buf.getvalue()
+
+    def widget(self):
+        """ipywidgets controls (a dropdown per control) above an image of :meth:`figure` for
+        the current selection, redrawn on every change. The figure is sent as a PNG image
+        widget rather than captured in an ``Output`` widget, so the same code works in
+        Jupyter, Colab and headless execution."""
+        import ipywidgets as widgets
+
+        drops = {k: widgets.Dropdown(options=opts, value=opts[0][1], description=k,
+                                     style={"description_width": "initial"})
+                 for k, opts in self.options.items()}
+        image = widgets.Image(format="png")
+        self.redraws = 0
+
+        def redraw(_change=None):
+            image.value = self.png({k: d.value for k, d in drops.items()})
+            self.redraws += 1
+
+        for d in drops.values():
+            d.observe(redraw, names="value")
+        redraw()
+        box = widgets.VBox([widgets.HBox(list(drops.values())), image])
+        box.controls, box.image = drops, image
+        return box
+
+
+# ------------------------------------------------------------------------------ chapter 1
+def localisation_explorer(backbone, records: Sequence, names: Sequence[str]) -> Explorer:
+    """Chapter 1's pipeline for one ImageNet record (true class): the gradient map (clipped at
+    its 99th percentile for display), the GrabCut seeds (red foreground: top 5 %, blue
+    background: bottom 30 %), the component segmented with hard and with soft seeds, and the
+    boxes (green: ground truth, red: hard seeds, orange: soft seeds, cyan: blurred gradient above
+    20 % of its maximum) with their IoU."""
+    from scipy import ndimage
+
+    from . import attribution, boxes, data, localisation, plotting, wsol
+    from .maps import resize_map
+
+    if len(records) == 0:
+        raise ValueError("no records given")
+
+    def draw(a, sel):
+        r = records[sel["image"]]
+        img = data.load_imagenet_image(r)
+        s = attribution.gradient_saliency(backbone.model, backbone.preprocess(img), [r.label])[0]
+        s = resize_map(s, img.shape[:2])
+        seeds = localisation.grabcut_seeds(s)
+        seed_rgb = np.zeros((*s.shape, 3))
+        seed_rgb[seeds == 1] = (1, 0, 0)
+        seed_rgb[seeds == 0] = (0, 0, 1)
+        hard_box, hard_mask = localisation.saliency_box(img, s)
+        try:
+            soft_box, soft_mask = wsol.saliency_box_soft_seeds(img, s)
+        except ValueError:  # no usable seed model: shown as empty
+            soft_box, soft_mask = None, np.zeros(s.shape, bool)
+        blur_box = localisation.threshold_box(ndimage.gaussian_filter(s, 7), 0.2)
+        plotting.show_image(a[0], np.minimum(s, np.percentile(s, 99)), f"map: {names[r.label][:16]}",
+                            cmap="gray")
+        plotting.show_image(a[1], seed_rgb, "seeds: fg ≥ 95 %, bg ≤ 30 %")
+        plotting.show_image(a[2], img * hard_mask[..., None], "hard seeds: component")
+        plotting.show_image(a[3], img * soft_mask[..., None], "soft seeds: component")
+        iou = lambda b: max(boxes.iou(b, g) for g in r.boxes) if b is not None else float("nan")
+        plotting.show_image(a[4], img, f"IoU hard {iou(hard_box):.2f}, soft {iou(soft_box):.2f}, "
+                                       f"blur {iou(blur_box):.2f}")
+        a[4].title.set_fontsize(7)
+        a[4].set_xlim(-2, img.shape[1] + 1), a[4].set_ylim(img.shape[0] + 1, -2)
+        plotting.draw_boxes(a[4], r.boxes, color="lime", lw=2)
+        for b, col in [(hard_box, "red"), (soft_box, "orange"), (blur_box, "cyan")]:
+            if b is not None:
+                plotting.draw_boxes(a[4], [b], color=col, lw=1.2)
+
+    opts = [(f"{i}: {names[r.label][:30]}", i) for i, r in enumerate(records)]
+    return Explorer({"image": opts}, draw, panels=5)
+
+
+# ------------------------------------------------------------------------------ chapter 2
+def lrp_explorer(backbone, canonical, records: Sequence, names: Sequence[str],
+                 composites: Mapping[str, object], low=None, high=None) -> Explorer:
+    """One ImageNet record and its relevance (summed over colour channels; red positive, blue
+    negative, scale: 99.5th percentile of |R|) under each of ``composites`` (label ->
+    :func:`saliency_utils.lrp.lrp` composite), for the true or the predicted class. Results are
+    cached per (image, class)."""
+    from functools import lru_cache
+
+    from . import data, lrp, plotting
+
+    if len(records) == 0 or not composites:
+        raise ValueError("give records and at least one composite")
+    labels = list(composites)
+
+    @lru_cache(maxsize=32)
+    def relevance(i: int, which: str):
+        r = records[i]
+        x = backbone.preprocess(data.load_imagenet_image(r))
+        target = None if which == "predicted" else [r.label]
+        out = {}
+        for k in labels:
+            res = lrp.lrp(canonical, x, target, composites[k], low=low, high=high)
+            out[k] = (lrp.relevance_map(res.relevance, "sum")[0], int(res.targets[0]))
+        return out
+
+    def draw(a, sel):
+        r = records[sel["image"]]
+        rel = relevance(sel["image"], sel["class"])
+        t = rel[labels[0]][1]
+        plotting.show_image(a[0], data.load_imagenet_image(r),
+                            f"{'✓' if t == r.label else '✗'} {names[t][:18]}")
+        for ax, k in zip(a[1:], labels):
+            m = rel[k][0]
+            v = float(np.percentile(np.abs(m), 99.5)) or 1.0
+            ax.imshow(m, cmap="bwr", vmin=-v, vmax=v)
+            ax.set_title(k, fontsize=7)
+
+    opts = [(f"{i}: {names[r.label][:30]}", i) for i, r in enumerate(records)]
+    return Explorer({"image": opts, "class": ["true", "predicted"]}, draw,
+                    panels=1 + len(labels))
+
+
+# ------------------------------------------------------------------------------ chapter 3
+def rf_explorer(results: Mapping[str, object], units: Sequence) -> Explorer:
+    """A unit's signed empirical receptive field in each of ``results`` (label ->
+    :class:`saliency_utils.receptive_fields.RFResult`; red drives the unit, blue suppresses
+    it, grey outside the image) and, in the last panel, the radial profiles of the fields
+    sign-aligned to a positive centre and scaled by their largest |value|: a dip below zero is
+    an antagonistic surround. Units missing from a result are left blank."""
+    import matplotlib.pyplot as plt
+
+    from .receptive_fields import radial_profile
+
+    if not results or len(units) == 0:
+        raise ValueError("give at least one result and one unit")
+    labels = list(results)
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
+
+    def draw(a, sel):
+        u = sel["unit"]
+        for ax, k in zip(a, labels):
+            res = results[k]
+            if u not in res.fields:
+                ax.set_axis_off()
+                ax.set_title(f"{k}: not measured", fontsize=7)
+                continue
+            f = res.fields[u]
+            v = float(np.nanmax(np.abs(f))) or 1.0
+            ax.imshow(f, cmap=cmap, vmin=-v, vmax=v)
+            ax.set_title(f"{k}: {u.layer} #{u.channel}", fontsize=7)
+            c = f[res.radius, res.radius]
+            if np.isfinite(c) and c != 0:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    rr, prof = radial_profile(np.sign(c) * f / v, res.step[u.layer])
+                a[-1].plot(rr, prof, "o-", ms=3, label=k)
+        a[-1].axhline(0, color="k", lw=0.5)
+        from matplotlib.ticker import AutoLocator
+
+        a[-1].xaxis.set_major_locator(AutoLocator()), a[-1].yaxis.set_major_locator(AutoLocator())
+        a[-1].tick_params(labelsize=6)
+        a[-1].set_xlabel("distance from peak (px)", fontsize=7)
+        if a[-1].lines[1:]:
+            a[-1].legend(fontsize=6)
+
+    opts = [(f"{u.layer} #{u.channel}", u) for u in units]
+    return Explorer({"unit": opts}, draw, panels=len(labels) + 1, panel_size=(2.2, 2.2))
+
+
+# ------------------------------------------------------------------------------ chapter 5
+def loggabor_explorer(bank, images: Mapping[str, np.ndarray]) -> Explorer:
+    """One log-Gabor filter of ``bank`` (a :class:`saliency_utils.loggabor.LogGaborBank`): its
+    even (real) impulse response, the opponent colour channel of the image it filters, and the
+    local energy of that channel at the filter's scale and orientation. ``images``: label ->
+    uint8 RGB image. Energies are cached per image."""
+    from functools import lru_cache
+
+    import torch
+
+    from . import plotting
+    from .loggabor import OPPONENT_CHANNELS, opponent_channels
+
+    if not images:
+        raise ValueError("give at least one image")
+
+    @lru_cache(maxsize=8)
+    def energy(label: str):
+        img = np.array(images[label], dtype=np.float32)  # a writable copy for torch
+        rgb = torch.from_numpy(img).permute(2, 0, 1)[None] / 255.0
+        opp = opponent_channels(rgb)
+        return opp[0].numpy(), bank.energy(opp)[0].numpy()  # C x H x W, C x S x O x H x W
+
+    wl, ori = bank.wavelengths, np.degrees(bank.orientations)
+
+    def draw(a, sel):
+        opp, e = energy(sel["image"])
+        c, s, o = OPPONENT_CHANNELS.index(sel["channel"]), sel["scale"], sel["orientation"]
+        k = np.fft.fftshift(bank.spatial_kernels((65, 65))[s, o].real)
+        v = float(np.abs(k).max()) or 1.0
+        a[0].imshow(k, cmap="RdBu_r", vmin=-v, vmax=v)
+        a[0].set_title(f"filter: λ = {wl[s]:.1f} px, θ = {ori[o]:.0f}°", fontsize=7)
+        plotting.show_image(a[1], opp[c], f"{sel['image']}: channel {sel['channel']}", cmap="gray")
+        a[1].title.set_fontsize(7)
+        plotting.show_image(a[2], e[c, s, o], "local energy", cmap="inferno")
+
+    return Explorer({"image": list(images), "channel": list(OPPONENT_CHANNELS),
+                     "scale": [(f"λ = {v:.1f} px", i) for i, v in enumerate(wl)],
+                     "orientation": [(f"θ = {v:.0f}°", i) for i, v in enumerate(ori)]},
+                    draw, panels=3)

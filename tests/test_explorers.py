@@ -1,0 +1,141 @@
+"""Explorers: the static figure and the widget draw the same selection; the four builders."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from saliency_utils.explorers import (Explorer, localisation_explorer, loggabor_explorer,  # noqa: E402
+                                      lrp_explorer, rf_explorer)
+
+
+def _recording(panels=2):
+    calls = []
+
+    def draw(axes, sel):
+        assert len(axes) == panels
+        calls.append(dict(sel))
+        axes[0].imshow(np.full((4, 4), sel["a"], dtype=float), vmin=0, vmax=3)
+
+    return Explorer({"a": [1, 2, 3], "b": [("first", "x"), ("second", "y")]}, draw, panels), calls
+
+
+def test_selection_defaults_and_errors():
+    ex, _ = _recording()
+    assert ex.selection() == {"a": 1, "b": "x"}
+    assert ex.selection(b="y") == {"a": 1, "b": "y"}
+    with pytest.raises(ValueError, match="not an option"):
+        ex.selection(a=7)
+    with pytest.raises(ValueError, match="unknown control"):
+        ex.selection(c=1)
+    with pytest.raises(ValueError, match="at least one option"):
+        Explorer({"a": []}, lambda a, s: None, 1)
+    with pytest.raises(ValueError, match="panels"):
+        Explorer({"a": [1]}, lambda a, s: None, 0)
+
+
+def test_figure_draws_one_row_per_selection():
+    ex, calls = _recording()
+    fig = ex.figure([{"a": 2}, {"a": 3, "b": "y"}])
+    assert len(fig.axes) == 4
+    assert calls == [{"a": 2, "b": "x"}, {"a": 3, "b": "y"}]
+    # the image drawn in each row is the selected value
+    assert fig.axes[0].images[0].get_array()[0, 0] == 2 and fig.axes[2].images[0].get_array()[0, 0] == 3
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        ex.figure([])
+
+
+def test_widget_redraws_the_selection():
+    pytest.importorskip("ipywidgets")
+    ex, calls = _recording()
+    w = ex.widget()
+    assert calls == [{"a": 1, "b": "x"}] and ex.redraws == 1
+    w.controls["a"].value = 3
+    w.controls["b"].value = "y"
+    assert calls[-2:] == [{"a": 3, "b": "x"}, {"a": 3, "b": "y"}] and ex.redraws == 3
+    assert [o[0] for o in w.controls["b"].options] == ["first", "second"]
+    plt.close("all")
+
+
+# -- builders --------------------------------------------------------------------------------
+def test_loggabor_explorer_shows_the_bank_energy():
+    import torch
+
+    from saliency_utils.loggabor import LogGaborBank, opponent_channels
+    bank = LogGaborBank(n_scales=2, n_orientations=2, min_wavelength=3.0)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    img.setflags(write=False)  # as images loaded from disk often are: no warning allowed
+    ex = loggabor_explorer(bank, {"noise": img})
+    assert [v for _, v in ex.options["scale"]] == [0, 1]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = ex.figure([{"channel": "RG", "scale": 1, "orientation": 1}])
+    want = bank.energy(opponent_channels(torch.as_tensor(img.copy(), dtype=torch.float32)
+                                         .permute(2, 0, 1)[None] / 255.0))[0, 1, 1, 1].numpy()
+    np.testing.assert_allclose(fig.axes[2].images[0].get_array(), want, rtol=1e-5, atol=1e-6)
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        loggabor_explorer(bank, {})
+
+
+def test_rf_explorer_profiles_and_missing_units():
+    from saliency_utils.receptive_fields import RFResult, Unit
+    u1, u2 = Unit("l", 0), Unit("l", 1)
+    yy, xx = np.mgrid[-3:4, -3:4]
+    dog = np.exp(-(yy ** 2 + xx ** 2) / 2.0) - 0.5 * np.exp(-(yy ** 2 + xx ** 2) / 8.0)
+
+    def result(fields):
+        return RFResult(fields=fields, per_image={}, peaks={}, step={"l": 2}, radius=3,
+                        occluder={"l": 2}, n_forward=0, geometry={})
+    ex = rf_explorer({"before": result({u1: np.exp(-(yy ** 2 + xx ** 2) / 2.0)}),
+                      "after": result({u1: dog, u2: -dog})}, [u1, u2])
+    fig = ex.figure([{"unit": u1}, {"unit": u2}])
+    prof_u1 = fig.axes[2].lines
+    assert len(prof_u1) == 3  # two profiles and the zero line
+    assert min(prof_u1[1].get_ydata()) < 0 <= min(prof_u1[0].get_ydata())  # only "after" dips
+    assert "not measured" in fig.axes[3].get_title()  # u2 has no "before" field
+    # a negative-centre field is sign-aligned: its profile starts positive
+    assert fig.axes[5].lines[0].get_ydata()[0] > 0
+    plt.close(fig)
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    from saliency_utils.models import load_backbone
+    return load_backbone("efficientnet_lite0", device="cpu")
+
+
+def test_localisation_and_lrp_explorers_on_real_images(bundle, lite0, one_thread):
+    from saliency_utils import data, lrp
+    recs = data.imagenet_val()[:2]
+    names = data.imagenet_class_names()
+    ex = localisation_explorer(lite0, recs, names)
+    fig = ex.figure([{"image": 1}])
+    assert len(fig.axes) == 5 and names[recs[1].label][:16] in fig.axes[0].get_title()
+    assert "IoU hard" in fig.axes[4].get_title()
+    plt.close(fig)
+    can = lrp.canonise(lite0.model)
+    lx = lrp_explorer(lite0, can, recs, names, {"LRP-0": "epsilon", "authors": "authors"})
+    fig = lx.figure([{"image": 0, "class": "true"}])
+    assert [a.get_title() for a in fig.axes[1:]] == ["LRP-0", "authors"]
+    m = fig.axes[1].images[0].get_array()
+    x = lite0.preprocess(data.load_imagenet_image(recs[0]))
+    want = lrp.relevance_map(lrp.lrp(can, x, [recs[0].label], "epsilon").relevance, "sum")[0]
+    np.testing.assert_allclose(m, want, rtol=1e-4, atol=1e-6)
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        lrp_explorer(lite0, can, recs, names, {})
+
+
+def test_widget_image_is_the_figure_png():
+    pytest.importorskip("ipywidgets")
+    ex, _ = _recording()
+    w = ex.widget()
+    first = bytes(w.image.value)
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    w.controls["a"].value = 2
+    assert bytes(w.image.value) != first and bytes(w.image.value) == ex.png({"a": 2, "b": "x"})

@@ -118,3 +118,18 @@ def test_scorecard_rows_reference_the_chapters_glue(tmp_path):
                         "{glue:}`../notebooks/chx.ipynb::chx_verdict_1` |")
     assert lines[3].startswith("|  | {glue:}`../notebooks/chx.ipynb::chx_claim_2`")
     assert "Appendix" not in md and "chx_network" in md
+
+
+def test_a_widget_cell_runs_and_leaves_no_widget_state(tmp_path):
+    """An explorer's widget cell executes headless, and the executed notebook keeps no widget
+    state (which would make the page load the widget manager from a CDN)."""
+    pytest.importorskip("ipywidgets")
+    root = _toy_book(tmp_path, [("profile = 'offline'", ["parameters"]),
+                                ("import ipywidgets as w\ns = w.IntSlider(3)\ns", ["remove-output"])])
+    out = tmp_path / "out"
+    assert book.execute("smoke", out, root=root) == 0
+    nb = nbformat.read(out / "toy.ipynb", as_version=4)
+    assert "widgets" not in nb.metadata
+    shown = [o for c in nb.cells for o in c.get("outputs", []) if "data" in o]
+    assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in shown)
+    assert book._strip_widget_state(out / "toy.ipynb") is False  # nothing left to strip

@@ -248,6 +248,38 @@ def bench_reconstruction(n_fit: int = 16, n: int = 6) -> dict:
                     f"{n} OSIE test images; regression statistics {stats_rate:.1f} images/s"}
 
 
+def bench_crosspaper(n: int = 8) -> dict:
+    """Chapter 6: all seven maps of one OSIE test image and their scores (classifier maps as
+    computed and blurred), end to end, with the offline profile's settings; the log-Gabor
+    reconstruction fitted on a few OSIE training images (its quality does not change the
+    speed)."""
+    from saliency_utils import anchors, data, training
+    from saliency_utils import crosspaper as cp
+    from saliency_utils import loggabor_explain as lx
+    from saliency_utils.loggabor import LogGaborBank
+    from saliency_utils.models import load_backbone
+    from saliency_utils.profiles import settings
+
+    cfg = settings("ch6_cross_paper", "offline")
+    c5 = settings("ch5_loggabor_explanation", "offline")
+    explainer = cp.ClassifierExplainer(load_backbone(cfg["backbone"]), cfg["sg_samples"],
+                                       cfg["sg_stdev"], dict(cfg["ca"]), cfg["workers"])
+    model = training.load_or_train(cfg["preset"], progress=False)
+    spec = lx.FeatureSpec(LogGaborBank(**c5["bank"]), lowpass=c5["lowpass"], context=c5["context"])
+    train, _ = data.osie_split()
+    imgs = lambda ids: [lambda i=i: data.load_osie_image(i) for i in ids]
+    explainable = lx.fit_explainable(model, c5["main_layer"], spec, imgs(train[:8]), imgs(train[8:12]))
+    frac = training.osie_center_bias()
+    maps = {"saliency model": model.predict, "log-Gabor reconstruction": explainable.predict,
+            "centre bias": lambda img: anchors.center_bias(img.shape[:2], frac)}
+    run = lambda: cp.fixation_scores("osie_test", explainer, maps, n=n, wanted=cfg["metrics"],
+                                     batch_size=cfg["batch_size"])
+    rate = _timed(run, n)
+    return {"value": round(rate, 2), "unit": "images/s",
+            "what": f"OSIE test images, 7 maps each (SmoothGrad {cfg['sg_samples']} copies) and "
+                    f"{len(cfg['metrics'])} metrics on 11 map variants; {n} images"}
+
+
 #: name -> benchmark; each returns ``dict(value, unit, what)``.
 THROUGHPUT = {
     "ch1 saliency maps": bench_gradient_maps,
@@ -258,6 +290,7 @@ THROUGHPUT = {
     "ch3 receptive fields": bench_receptive_fields,
     "ch5 log-Gabor bank": bench_loggabor,
     "ch5 reconstruction": bench_reconstruction,
+    "ch6 all maps + scores": bench_crosspaper,
 }
 
 

@@ -142,6 +142,37 @@ def _check_saliency_maps(saliency_maps: Mapping[str, Callable]) -> None:
             raise TypeError(f"saliency map {k!r} must be a callable image -> map")
 
 
+def _raw_maps(cmaps: dict, b: int, saliency_maps: Mapping[str, Callable], image,
+              seconds: dict) -> dict:
+    """Image ``b``'s classifier maps and its saliency maps (timed into ``seconds``)."""
+    raw = {k: v[b] for k, v in cmaps.items()}
+    for k, fn in saliency_maps.items():
+        t0 = time.perf_counter()
+        raw[k] = fn(image)
+        seconds[k] = seconds.get(k, 0.0) + time.perf_counter() - t0
+    return raw
+
+
+def _score_variants(raw: dict, shape, blur: float, key, failures: list,
+                    score: Callable[[np.ndarray], dict], failed: Callable[[], dict]):
+    """Post-process and ``score`` every map in each of its variants. A map or score that
+    raises ``ValueError`` gets ``failed()`` and a ``(key, method, variant, message)`` entry in
+    ``failures``. Returns the rows and, per method, its last variant's map (for figures)."""
+    rows, shown = [], {}
+    for k, m in raw.items():
+        for variant in _variants(k):
+            try:
+                s = postprocess(m, shape, blur if variant == BLURRED else 0.0)
+                res = score(s)
+                if variant == _variants(k)[-1]:
+                    shown[k] = s
+            except ValueError as err:
+                failures.append((key, k, variant, str(err)))
+                res = failed()
+            rows.append({"image": key, "method": k, "variant": variant, **res})
+    return rows, shown
+
+
 # ------------------------------------------------------------------------------ fixations
 @dataclass
 class FixationRun:
@@ -201,25 +232,12 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
             fixmap, density = f.fixation_map(), f.density(sigma)
             other = (anchors.other_fixation_map(fixsets, i, f.shape, seed=seed)
                      if "sAUC" in wanted else None)
-            raw = {k: v[b] for k, v in cmaps.items()}
-            for k, fn in saliency_maps.items():
-                t0 = time.perf_counter()
-                raw[k] = fn(imgs[b])
-                seconds[k] = seconds.get(k, 0.0) + time.perf_counter() - t0
-            shown = {}
-            for k, m in raw.items():
-                for variant in _variants(k):
-                    row = {"image": ids[i], "method": k, "variant": variant}
-                    try:
-                        s = postprocess(m, f.shape, sigma if variant == BLURRED else 0.0)
-                        row.update(anchors.score_image(s, fixmap, density, other, None, wanted,
-                                                       seed))
-                        if variant == _variants(k)[-1]:
-                            shown[k] = s
-                    except ValueError as err:
-                        failures.append((ids[i], k, variant, str(err)))
-                        row.update({m_: np.nan for m_ in wanted})
-                    rows.append(row)
+            raw = _raw_maps(cmaps, b, saliency_maps, imgs[b], seconds)
+            new, shown = _score_variants(
+                raw, f.shape, sigma, ids[i], failures,
+                lambda s: anchors.score_image(s, fixmap, density, other, None, wanted, seed),
+                lambda: {m_: np.nan for m_ in wanted})
+            rows += new
             if i < n_examples:
                 examples.append({"image": imgs[b], "fixations": f, "id": ids[i],
                                  "target": int(targets[i]), "maps": shown})
@@ -289,30 +307,21 @@ def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
             cmaps, tk = explainer.maps(imgs, target=labels[idx].tolist(), seconds=seconds)
             topk[idx] = tk
         for b, i in enumerate(idx):
-            raw = {k: v[b] for k, v in cmaps.items()}
-            for k, fn in saliency_maps.items():
-                t0 = time.perf_counter()
-                raw[k] = fn(imgs[b])
-                seconds[k] = seconds.get(k, 0.0) + time.perf_counter() - t0
-            shown = {}
-            for k, m in raw.items():
-                for variant in _variants(k):
-                    row = {"image": records[i].file, "method": k, "variant": variant}
-                    maker = f"{k}, {variant}"
-                    try:
-                        s = postprocess(m, (S, S), blur_px if variant == BLURRED else 0.0)
-                        sc = faithfulness.score_map(s, gts[i], tols[i], (box_frac,), top_q)
-                        box = sc.pop(f"box@{box_frac:g}")
-                        if variant == _variants(k)[-1]:
-                            shown[k] = s
-                    except ValueError as err:
-                        failures.append((records[i].file, k, variant, str(err)))
-                        sc = {"pointing": np.nan, "energy": np.nan, "regions": np.nan,
-                              "largest region share": np.nan}
-                        box = boxes.full_image_box((S, S))
-                    row.update(sc)
-                    rows.append(row)
-                    box_sets.setdefault(maker, []).append(np.asarray(box))
+            raw = _raw_maps(cmaps, b, saliency_maps, imgs[b], seconds)
+
+            def score(s, i=i):
+                sc = faithfulness.score_map(s, gts[i], tols[i], (box_frac,), top_q)
+                sc["box"] = sc.pop(f"box@{box_frac:g}")
+                return sc
+
+            new, shown = _score_variants(
+                raw, (S, S), blur_px, records[i].file, failures, score,
+                lambda: {"pointing": np.nan, "energy": np.nan, "regions": np.nan,
+                         "largest region share": np.nan, "box": boxes.full_image_box((S, S))})
+            for row in new:
+                box_sets.setdefault(f"{row['method']}, {row['variant']}", []).append(
+                    np.asarray(row.pop("box")))
+            rows += new
             if i < n_examples:
                 examples.append({"image": imgs[b], "record": records[i], "boxes": gts[i],
                                  "maps": shown})

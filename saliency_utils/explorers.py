@@ -170,9 +170,9 @@ def localisation_explorer(backbone, records: Sequence, names: Sequence[str]) -> 
         plotting.show_image(a[1], seed_rgb, "seeds: fg ≥ 95 %, bg ≤ 30 %")
         plotting.show_image(a[2], img * hard_mask[..., None], "hard seeds: component")
         plotting.show_image(a[3], img * soft_mask[..., None], "soft seeds: component")
-        iou = lambda b: max(boxes.iou(b, g) for g in r.boxes) if b is not None else float("nan")
-        plotting.show_image(a[4], img, f"IoU hard {iou(hard_box):.2f}, soft {iou(soft_box):.2f}, "
-                                       f"blur {iou(blur_box):.2f}")
+        iou = lambda b: f"{max(boxes.iou(b, g) for g in r.boxes):.2f}" if b is not None else "none"
+        plotting.show_image(a[4], img, f"IoU hard {iou(hard_box)}, soft {iou(soft_box)}, "
+                                       f"blur {iou(blur_box)}")
         a[4].title.set_fontsize(7)
         a[4].set_xlim(-2, img.shape[1] + 1), a[4].set_ylim(img.shape[0] + 1, -2)
         plotting.draw_boxes(a[4], r.boxes, color="lime", lw=2)

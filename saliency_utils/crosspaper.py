@@ -83,7 +83,7 @@ class ClassifierExplainer:
         elif len(target) != len(images):
             raise ValueError(f"{len(target)} targets for {len(images)} images")
         target = [int(t) for t in target]
-        out, sec = {}, {}
+        out = {}
         t0 = time.perf_counter()
         out["gradient"] = attribution.gradient_saliency(model, x, target)
         t1 = time.perf_counter()
@@ -96,9 +96,8 @@ class ClassifierExplainer:
         out["SR map"] = context_saliency.salient_relevance_maps(
             lrp.authors_heatmap(res.relevance), workers=self.workers, **self.ca)
         t4 = time.perf_counter()
-        sec = {"gradient": t1 - t0, "SmoothGrad": t2 - t1, "LRP": t3 - t2, "SR map": t4 - t3}
         if seconds is not None:
-            for k, v in sec.items():
+            for k, v in zip(out, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 seconds[k] = seconds.get(k, 0.0) + v
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}, topk
 
@@ -110,13 +109,7 @@ def postprocess(saliency_map, shape, blur_sigma: float = 0.0) -> np.ndarray:
     (bicubic with anti-aliasing, :func:`saliency_utils.maps.resize_map`), scaled to a maximum
     of 1. Raises ``ValueError`` for a map that is not 2-D, not finite, negative or
     constant (it would point nowhere)."""
-    m = np.asarray(saliency_map, dtype=np.float64)
-    if m.ndim != 2 or m.size == 0:
-        raise ValueError(f"map must be a non-empty 2-D array, got shape {m.shape}")
-    if not np.all(np.isfinite(m)):
-        raise ValueError("map contains NaN or inf")
-    if m.min() < 0:
-        raise ValueError("map has negative values; take |.| or the positive part first")
+    m = faithfulness.checked_map(saliency_map, allow_negative=False)
     if not (np.isfinite(blur_sigma) and blur_sigma >= 0):
         raise ValueError(f"blur_sigma must be a finite number >= 0, got {blur_sigma}")
     if blur_sigma > 0:  # blur at the map's own resolution: the same width in output pixels
@@ -185,12 +178,16 @@ class FixationRun:
     dataset: str
     ids: list
     sigma_px: float
-    blur_px: float
     scores: object  # pandas DataFrame
     targets: np.ndarray
     failures: list
     examples: list
     seconds: dict
+
+    @property
+    def blur_px(self) -> float:
+        """Width of the blurred classifier maps: the human density's one degree."""
+        return self.sigma_px
 
 
 def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
@@ -243,7 +240,7 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
                                  "target": int(targets[i]), "maps": shown})
             bar.update(1)
     bar.close()
-    return FixationRun(dataset, list(ids), float(sigma), float(sigma), pd.DataFrame(rows),
+    return FixationRun(dataset, list(ids), float(sigma), pd.DataFrame(rows),
                        targets, failures, examples, seconds)
 
 

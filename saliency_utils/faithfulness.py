@@ -32,10 +32,13 @@ from .wsol import box_union_mask
 
 __all__ = ["pointing_game", "energy_in_boxes", "top_fraction_components", "pixel_order",
            "blurred_baseline", "DeletionInsertion", "deletion_insertion", "paired_bootstrap",
-           "mean_ci", "score_map"]
+           "mean_ci", "score_map", "checked_map"]
 
 
-def _check_map(saliency_map, allow_negative: bool = True) -> np.ndarray:
+def checked_map(saliency_map, allow_negative: bool = True) -> np.ndarray:
+    """``saliency_map`` as a float64 array, after checking that it is a non-empty 2-D array
+    of finite values, non-negative unless ``allow_negative``, and not constant (a constant map
+    points nowhere); ``ValueError`` otherwise."""
     s = np.asarray(saliency_map, dtype=np.float64)
     if s.ndim != 2 or s.size == 0:
         raise ValueError(f"map must be a non-empty 2-D array, got shape {s.shape}")
@@ -51,7 +54,7 @@ def _check_map(saliency_map, allow_negative: bool = True) -> np.ndarray:
 def pointing_game(saliency_map, gt_boxes, tolerance: float = 0.0) -> bool:
     """Hit if the map's maximum (first in raster order) lies in a box or within ``tolerance``
     pixels (Euclidean, between pixel centres) of a covered pixel."""
-    s = _check_map(saliency_map)
+    s = checked_map(saliency_map)
     return _point(s, box_union_mask(gt_boxes, s.shape), tolerance)
 
 
@@ -69,7 +72,7 @@ def _point(s: np.ndarray, inside: np.ndarray, tolerance: float) -> bool:
 
 def energy_in_boxes(saliency_map, gt_boxes) -> float:
     """Share of a non-negative map's total mass inside the union of the boxes."""
-    s = _check_map(saliency_map, allow_negative=False)
+    s = checked_map(saliency_map, allow_negative=False)
     return float(s[box_union_mask(gt_boxes, s.shape)].sum() / s.sum())
 
 
@@ -77,7 +80,7 @@ def top_fraction_components(saliency_map, q: float = 0.1) -> tuple[int, float]:
     """``(number of 8-connected regions, share of the selected pixels in the largest)`` of the
     ``q`` fraction of pixels with the highest values (ties at the cut broken arbitrarily but
     deterministically)."""
-    s = _check_map(saliency_map)
+    s = checked_map(saliency_map)
     if not 0 < q < 1:
         raise ValueError(f"q must be in (0, 1), got {q}")
     n_sel = max(1, int(round(q * s.size)))
@@ -90,7 +93,7 @@ def top_fraction_components(saliency_map, q: float = 0.1) -> tuple[int, float]:
 
 def pixel_order(saliency_map, seed: int = 0) -> np.ndarray:
     """Rank of every pixel (0 = most salient) with ties broken by a seeded random order."""
-    s = _check_map(saliency_map)
+    s = checked_map(saliency_map)
     tie = np.random.default_rng(seed).random(s.size)
     order = np.lexsort((tie, -s.ravel()))
     rank = np.empty(s.size, np.int64)
@@ -214,7 +217,7 @@ def score_map(saliency_map, gt_boxes, tolerance: float = 0.0,
     ``largest region share`` (:func:`top_fraction_components` with ``top_q``) and, for each
     ``f`` in ``box_fracs``, ``box@f``: the box of the largest region above ``f * max``
     (:func:`saliency_utils.localisation.threshold_box`, the CAM paper's rule for ``f = 0.2``)."""
-    s = _check_map(saliency_map, allow_negative=False)
+    s = checked_map(saliency_map, allow_negative=False)
     inside = box_union_mask(gt_boxes, s.shape)
     n, share = top_fraction_components(s, top_q)
     out = {"pointing": float(_point(s, inside, tolerance)),

@@ -657,7 +657,7 @@ def _hand_box_run():
 
 
 def test_summary_known_values():
-    fix = cp.FixationRun("osie_test", ["i1", "i2", "i3"], 24.0, 24.0, hand_scores(),
+    fix = cp.FixationRun("osie_test", ["i1", "i2", "i3"], 24.0, hand_scores(),
                          np.array([1, 2, 3]), [], [], {})
     box = _hand_box_run()
     t = cp.summary([fix], box)
@@ -687,7 +687,7 @@ def test_summary_known_values():
     assert t2.loc["model", ("imagenet", "GT-known loc. error (%)")] == pytest.approx(50.0)
     assert t2.loc["model", ("osie_test", "NSS")] == pytest.approx(7.0)
     # fixations only; two datasets
-    fix2 = cp.FixationRun("mit1003", ["i1", "i2", "i3"], 30.0, 30.0,
+    fix2 = cp.FixationRun("mit1003", ["i1", "i2", "i3"], 30.0,
                           hand_scores().assign(NSS=lambda d: 2 * d.NSS), np.array([1, 2, 3]),
                           [], [], {})
     t3 = cp.summary([fix, fix2], None, fixation_metrics=("NSS",))
@@ -805,7 +805,7 @@ def test_paired_difference_all_nan_method_says_nothing_is_paired():
 def test_summary_keeps_the_order_of_the_runs():
     fix = pd.DataFrame({"image": ["a"] * 3, "method": ["gradient", "model", "centre"],
                         "variant": [cp.BLURRED, cp.AS_COMPUTED, cp.AS_COMPUTED], "NSS": [1.0, 2.0, 3.0]})
-    run = cp.FixationRun("osie_test", ["a"], 24.0, 24.0, fix, np.array([0]), [], [], {})
+    run = cp.FixationRun("osie_test", ["a"], 24.0, fix, np.array([0]), [], [], {})
     t = cp.summary([run], None, fixation_metrics=("NSS",))
     assert list(t.index) == ["gradient", "model", "centre"]
     assert t[("osie_test", "NSS")].tolist() == [1.0, 2.0, 3.0]

@@ -19,7 +19,6 @@ Four explorers of the book are built here:
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
@@ -234,14 +233,12 @@ def rf_explorer(results: Mapping[str, object], units: Sequence) -> Explorer:
     it, grey outside the image) and, in the last panel, the radial profiles of the fields
     sign-aligned to a positive centre and scaled by their largest |value|: a dip below zero is
     an antagonistic surround. Units missing from a result are left blank."""
-    import matplotlib.pyplot as plt
-
-    from .receptive_fields import radial_profile
+    from . import plotting
+    from .receptive_fields import aligned_profile
 
     if not results or len(units) == 0:
         raise ValueError("give at least one result and one unit")
     labels = list(results)
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
 
     def draw(a, sel):
         u = sel["unit"]
@@ -253,14 +250,11 @@ def rf_explorer(results: Mapping[str, object], units: Sequence) -> Explorer:
                 continue
             f = res.fields[u]
             v = float(np.nanmax(np.abs(f))) or 1.0
-            ax.imshow(f, cmap=cmap, vmin=-v, vmax=v)
+            ax.imshow(f, cmap=plotting.FIELD_CMAP, vmin=-v, vmax=v)
             ax.set_title(f"{k}: {u.layer} #{u.channel}", fontsize=7)
-            c = f[res.radius, res.radius]
-            if np.isfinite(c) and c != 0:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    rr, prof = radial_profile(np.sign(c) * f / v, res.step[u.layer])
-                a[-1].plot(rr, prof, "o-", ms=3, label=k)
+            prof = aligned_profile(res, u)
+            if prof is not None:
+                a[-1].plot(*prof, "o-", ms=3, label=k)
         a[-1].axhline(0, color="k", lw=0.5)
         from matplotlib.ticker import AutoLocator
 

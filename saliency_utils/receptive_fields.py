@@ -41,7 +41,7 @@ from torch import nn
 
 __all__ = ["Unit", "layer_outputs", "top_images", "occluder_grid", "cell_centres", "empirical_rfs",
            "active_channels", "pick_units", "shape_table", "compare_shapes", "radial_profile",
-           "fit_dog", "dog", "centre_surround_index", "RFResult"]
+           "fit_dog", "dog", "centre_surround_index", "RFResult", "aligned_profile"]
 
 
 @dataclass(frozen=True)
@@ -529,3 +529,14 @@ def radial_profile(field: np.ndarray, step: float = 1.0) -> tuple[np.ndarray, np
     means = np.array([np.nanmean(f[(ring == r) & np.isfinite(f)]) if np.any((ring == r) & np.isfinite(f))
                       else np.nan for r in radii])
     return radii * float(step), means
+
+
+def aligned_profile(result: RFResult, unit: Unit) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`radial_profile` of ``unit``'s field in ``result``, sign-aligned to a positive
+    centre and scaled by the field's largest |value| (a dip below zero is an antagonistic
+    surround); ``None`` when the centre cell is NaN or zero."""
+    f = result.fields[unit]
+    c = f[result.radius, result.radius]
+    if not np.isfinite(c) or c == 0:
+        return None
+    return radial_profile(np.sign(c) * f / np.nanmax(np.abs(f)), result.step[unit.layer])

@@ -202,3 +202,19 @@ def test_radial_profile():
     assert r[:3].tolist() == [0, 2, 4] and m[0] == pytest.approx(0.6) and m[-1] < 0
     f = np.full((5, 5), np.nan); f[2, 2] = 1
     assert np.isnan(radial_profile(f)[1][1])
+
+
+def test_aligned_profile_sign_and_scale():
+    from saliency_utils.receptive_fields import RFResult, aligned_profile, radial_profile
+    u, z = Unit("l", 0), Unit("l", 1)
+    f = -2.0 * _field(1.0, -0.4, 1.2, 3.5, n=11)  # negative centre, positive surround
+    zero = f.copy()
+    zero[5, 5] = 0.0
+    res = RFResult(fields={u: f, z: zero}, per_image={}, peaks={}, step={"l": 3}, radius=5,
+                   occluder={"l": 3}, n_forward=0, geometry={})
+    r, m = aligned_profile(res, u)
+    r0, m0 = radial_profile(f, 3)
+    np.testing.assert_allclose(r, r0)
+    np.testing.assert_allclose(m, -m0 / np.abs(f).max())
+    assert m[0] > 0 and m.min() < 0  # centre made positive, surround dips below zero
+    assert aligned_profile(res, z) is None

@@ -224,13 +224,11 @@ def bench_reconstruction(n_fit: int = 16, n: int = 6) -> dict:
     OSIE training images (the fit's quality does not change the speed)."""
     from saliency_utils import data, training
     from saliency_utils import loggabor_explain as lx
-    from saliency_utils.loggabor import LogGaborBank
     from saliency_utils.profiles import settings
 
     cfg = settings("ch5_loggabor_explanation", "offline")
     model = training.load_or_train("offline", progress=False)
-    spec = lx.FeatureSpec(LogGaborBank(**cfg["bank"]), lowpass=cfg["lowpass"],
-                          context=cfg["context"])
+    spec = lx.FeatureSpec.from_settings(cfg)
     main = cfg["main_layer"]
     train, test = data.osie_split()
     imgs = lambda ids: [lambda i=i: data.load_osie_image(i) for i in ids]
@@ -253,25 +251,15 @@ def bench_crosspaper(n: int = 8) -> dict:
     computed and blurred), end to end, with the offline profile's settings; the log-Gabor
     reconstruction fitted on a few OSIE training images (its quality does not change the
     speed)."""
-    from saliency_utils import anchors, data, training
     from saliency_utils import crosspaper as cp
-    from saliency_utils import loggabor_explain as lx
-    from saliency_utils.loggabor import LogGaborBank
-    from saliency_utils.models import load_backbone
+    from saliency_utils import training
     from saliency_utils.profiles import settings
 
     cfg = settings("ch6_cross_paper", "offline")
-    c5 = settings("ch5_loggabor_explanation", "offline")
-    explainer = cp.ClassifierExplainer(load_backbone(cfg["backbone"]), cfg["sg_samples"],
-                                       cfg["sg_stdev"], dict(cfg["ca"]), cfg["workers"])
+    explainer = cp.ClassifierExplainer.from_settings(cfg)
     model = training.load_or_train(cfg["preset"], progress=False)
-    spec = lx.FeatureSpec(LogGaborBank(**c5["bank"]), lowpass=c5["lowpass"], context=c5["context"])
-    train, _ = data.osie_split()
-    imgs = lambda ids: [lambda i=i: data.load_osie_image(i) for i in ids]
-    explainable = lx.fit_explainable(model, c5["main_layer"], spec, imgs(train[:8]), imgs(train[8:12]))
-    frac = training.osie_center_bias()
-    maps = {"saliency model": model.predict, "log-Gabor reconstruction": explainable.predict,
-            "centre bias": lambda img: anchors.center_bias(img.shape[:2], frac)}
+    maps = cp.saliency_maps(model, settings("ch5_loggabor_explanation", "offline"), n_fit=8,
+                            n_val=4)
     run = lambda: cp.fixation_scores("osie_test", explainer, maps, n=n, wanted=cfg["metrics"],
                                      batch_size=cfg["batch_size"])
     rate = _timed(run, n)

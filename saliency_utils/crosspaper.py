@@ -35,7 +35,7 @@ from .wsol import WSOLRun, box_union_mask, mean_box_fraction
 
 __all__ = ["CLASSIFIER_METHODS", "AS_COMPUTED", "BLURRED", "ClassifierExplainer", "postprocess",
            "FixationRun", "fixation_scores", "BoxRun", "box_scores", "summary", "main_rows",
-           "mean_ci_table", "paired_difference"]
+           "mean_ci_table", "paired_difference", "saliency_maps"]
 
 CLASSIFIER_METHODS = ("gradient", "SmoothGrad", "LRP", "SR map")
 AS_COMPUTED, BLURRED = "as computed", "1° blur"
@@ -61,6 +61,17 @@ class ClassifierExplainer:
         if self.sg_samples < 1:
             raise ValueError(f"sg_samples must be >= 1, got {self.sg_samples}")
         self.canonical = lrp.canonise(self.backbone.model)
+
+    @classmethod
+    def from_settings(cls, cfg: Mapping) -> "ClassifierExplainer":
+        """The explainer of chapter 6's profile settings: ``backbone`` (loaded with
+        :func:`saliency_utils.models.load_backbone`), ``sg_samples``, ``sg_stdev``, ``ca``,
+        ``workers``, ``seed``."""
+        from .models import load_backbone
+
+        return cls(load_backbone(cfg["backbone"]), sg_samples=cfg["sg_samples"],
+                   sg_stdev=cfg["sg_stdev"], ca=dict(cfg["ca"]), workers=cfg["workers"],
+                   seed=cfg["seed"])
 
     @property
     def size(self) -> int:
@@ -120,6 +131,29 @@ def postprocess(saliency_map, shape, blur_sigma: float = 0.0) -> np.ndarray:
     if not top > out.min():
         raise ValueError("map is constant: it points nowhere")
     return out / top
+
+
+def saliency_maps(model, loggabor: Mapping, n_fit: int | None = None,
+                  n_val: int | None = None) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """The book's three saliency maps as ``image -> map`` callables: the trained saliency
+    ``model``, its log-Gabor reconstruction (chapter 5's main explainable model from chapter
+    5's profile settings ``loggabor``: ``main_layer`` replaced, fitted on the first ``n_fit``
+    OSIE training images with the penalty chosen on the next ``n_val``; by default the
+    settings' ``n_fit`` and ``n_val``, i.e. the same fit as chapter 5's) and the centre bias
+    fitted to the OSIE training fixations."""
+    from . import loggabor_explain as lx
+
+    n_fit = loggabor["n_fit"] if n_fit is None else n_fit
+    n_val = loggabor["n_val"] if n_val is None else n_val
+    train, _ = data.osie_split()
+    images = lambda ids: [lambda i=i: data.load_osie_image(i) for i in ids]
+    explainable = lx.fit_explainable(model, loggabor["main_layer"],
+                                     lx.FeatureSpec.from_settings(loggabor),
+                                     images(train[:n_fit]), images(train[n_fit:n_fit + n_val]))
+    frac = training.osie_center_bias()
+    return {"saliency model": model.predict,
+            "log-Gabor reconstruction": explainable.predict,
+            "centre bias": lambda img: anchors.center_bias(img.shape[:2], frac)}
 
 
 def _variants(name: str) -> tuple[str, ...]:

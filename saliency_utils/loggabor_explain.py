@@ -77,6 +77,13 @@ class FeatureSpec:
             raise ValueError(f"context blur widths must be positive, got {self.context!r}")
         object.__setattr__(self, "context", ctx)
 
+    @classmethod
+    def from_settings(cls, cfg: Mapping, **kw) -> "FeatureSpec":
+        """The spec of chapter 5's profile settings (``bank``: :class:`LogGaborBank`
+        arguments, ``lowpass``, ``context``); ``kw`` adds the other fields."""
+        return cls(LogGaborBank(**cfg["bank"]), lowpass=cfg["lowpass"], context=cfg["context"],
+                   **kw)
+
     @property
     def base_names(self) -> list[dict]:
         """Features at one position before context copies: energy per (channel, scale,

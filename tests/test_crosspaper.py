@@ -809,3 +809,38 @@ def test_summary_keeps_the_order_of_the_runs():
     t = cp.summary([run], None, fixation_metrics=("NSS",))
     assert list(t.index) == ["gradient", "model", "centre"]
     assert t[("osie_test", "NSS")].tolist() == [1.0, 2.0, 3.0]
+
+
+# ------------------------------------------------------------------------------ from settings
+def test_settings_constructors_match_the_hand_built_objects(bundle):
+    """ClassifierExplainer.from_settings, FeatureSpec.from_settings and saliency_maps build
+    what chapter 6 used to build by hand from the same settings."""
+    from saliency_utils import data, training
+    from saliency_utils import loggabor_explain as lx
+    from saliency_utils.loggabor import LogGaborBank
+    from saliency_utils.profiles import settings
+    from saliency_utils.saliency_model import SaliencyModel
+
+    cfg, c5 = settings("ch6_cross_paper", "smoke"), settings("ch5_loggabor_explanation", "smoke")
+    ex = cp.ClassifierExplainer.from_settings(cfg)
+    assert (ex.backbone.name, ex.sg_samples, ex.sg_stdev, ex.ca, ex.workers, ex.seed) == \
+        (cfg["backbone"], cfg["sg_samples"], cfg["sg_stdev"], dict(cfg["ca"]), cfg["workers"], cfg["seed"])
+    spec = lx.FeatureSpec.from_settings(c5)
+    assert spec == lx.FeatureSpec(LogGaborBank(**c5["bank"]), lowpass=c5["lowpass"], context=c5["context"])
+    assert lx.FeatureSpec.from_settings(c5, compress=True).compress
+
+    torch.manual_seed(0)
+    model = SaliencyModel("efficientnet_lite0", weights="default",
+                          readout_layers=("stage3", "stage5", "head"), readout_hidden=4,
+                          input_size=(48, 64), device="cpu")
+    c5_small = {**c5, "main_layer": "stage3"}
+    sm = cp.saliency_maps(model, c5_small, n_fit=2, n_val=1)
+    assert list(sm) == ["saliency model", "log-Gabor reconstruction", "centre bias"]
+    train, test = data.osie_split()
+    img = data.load_osie_image(test[0])
+    hand = lx.fit_explainable(model, "stage3", spec, [data.load_osie_image(i) for i in train[:2]],
+                              [data.load_osie_image(train[2])])
+    np.testing.assert_allclose(sm["log-Gabor reconstruction"](img), hand.predict(img), rtol=1e-6)
+    np.testing.assert_allclose(sm["saliency model"](img), model.predict(img))
+    np.testing.assert_allclose(sm["centre bias"](img),
+                               anchors.center_bias(img.shape[:2], training.osie_center_bias()))

@@ -162,7 +162,7 @@ def scorecard_markdown(executed: Path, notebooks: list[Path], page_dir: str = "b
     with :func:`saliency_utils.report.glue_verdicts` (keys ``<prefix>_claim_<i>``,
     ``_number_<i>``, ``_verdict_<i>``, ``_network``). Every cell is a ``{glue:}`` reference
     into the chapter, so the table shows exactly what the chapter computed; a chapter that
-    glued no verdicts is listed as such. ``page_dir``: folder of the page the table goes into
+    glued no verdicts (chapter 6 answers questions of its own) is left out. ``page_dir``: folder of the page the table goes into
     (glue paths are relative to it)."""
     import re
 

@@ -44,13 +44,12 @@ def _options(opts) -> list[tuple[str, object]]:
 class Explorer:
     """``controls``: control name -> options (values, or ``(label, value)`` pairs);
     ``draw(axes, selection)``: draws one selection (a dict control -> value) into ``panels``
-    axes; ``titles``: optional column titles drawn on the first row."""
+    axes."""
 
     controls: Mapping[str, Sequence]
     draw: Callable[[Sequence, dict], None]
     panels: int
     panel_size: tuple[float, float] = (2.4, 2.4)
-    titles: Sequence[str] | None = None
 
     def __post_init__(self):
         if self.panels < 1:
@@ -88,10 +87,6 @@ class Explorer:
             for ax in axes[r]:
                 ax.set_xticks([]), ax.set_yticks([])
             self.draw(list(axes[r]), sel)
-        if self.titles:
-            for ax, t in zip(axes[0], self.titles):
-                if not ax.get_title():
-                    ax.set_title(t, fontsize=8)
         fig.tight_layout()
         return fig
 

@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["glue", "glue_verdicts", "mean_table", "VERDICTS"]
+__all__ = ["glue", "glue_verdicts", "mean_table", "VERDICTS", "Text"]
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
 
@@ -44,7 +44,7 @@ def mean_table(rows_by_model: Mapping[str, Iterable[Mapping[str, float]]], order
     return df.round(decimals)
 
 
-class _Text:
+class Text:
     """A string that pastes as plain text: its HTML form (what myst-nb's inline ``{glue:}``
     role renders) is the escaped string, its plain form the string itself (no quotes)."""
 
@@ -72,8 +72,8 @@ def glue_verdicts(prefix: str, table, network: str) -> int:
         raise ValueError("the verdict table needs rows and at least three columns "
                          "(claim, our number, verdict)")
     for i, (claim, number, verdict) in enumerate(table[cols[:3]].itertuples(index=False), 1):
-        glue(f"{prefix}_claim_{i}", _Text(claim))
-        glue(f"{prefix}_number_{i}", _Text(number))
-        glue(f"{prefix}_verdict_{i}", _Text(verdict, strong=True))
-    glue(f"{prefix}_network", _Text(network))
+        glue(f"{prefix}_claim_{i}", Text(claim))
+        glue(f"{prefix}_number_{i}", Text(number))
+        glue(f"{prefix}_verdict_{i}", Text(verdict, strong=True))
+    glue(f"{prefix}_network", Text(network))
     return len(table)

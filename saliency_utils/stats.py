@@ -20,11 +20,13 @@ from scipy import stats as _st
 
 __all__ = ["Estimate", "bootstrap_ci", "mean_ci", "paired_difference", "sign_flip_test",
            "permutation_test", "spearman_ci", "tost", "holm", "fdr_bh", "n_for_power",
-           "BOOTSTRAP_METHOD", "N_BOOT"]
+           "BOOTSTRAP_METHOD", "N_BOOT", "SMALL_N"]
 
 #: Default bootstrap: scipy's bias-corrected and accelerated interval, 2000 resamples.
 BOOTSTRAP_METHOD = "BCa"
 N_BOOT = 2000
+#: Below this many units :func:`mean_ci` uses Student's t interval instead of the bootstrap.
+SMALL_N = 30
 
 
 @dataclass(frozen=True)
@@ -120,10 +122,54 @@ def bootstrap_ci(values, statistic: Callable[[np.ndarray], float] | None = None,
     return Estimate(value, lo, hi, n, level, label, values=v)
 
 
-def mean_ci(values, level: float = 0.95, n_boot: int = N_BOOT, method: str = BOOTSTRAP_METHOD,
+def mean_ci(values, level: float = 0.95, n_boot: int = N_BOOT, method: str = "auto",
             seed: int = 0) -> Estimate:
-    """Mean of per-unit values with a bootstrap confidence interval."""
-    return bootstrap_ci(values, None, level, n_boot, method, seed)
+    """Mean of per-unit values with a confidence interval: ``"auto"`` (default) is the BCa
+    bootstrap for at least :data:`SMALL_N` units and Student's t interval below (where the
+    bootstrap under-covers; the claims' calibration showed it); or ``"BCa"``, ``"percentile"``,
+    ``"t"``.
+
+    The same interval as :func:`bootstrap_ci` (scipy's BCa or percentile bootstrap, checked
+    against it in the tests), computed with the closed-form jackknife of the mean so that the
+    claims' calibration can afford thousands of them."""
+    v = _as_units(values)
+    if v.ndim != 1:
+        raise ValueError("mean_ci needs 1-D per-unit values")
+    if method == "auto":
+        method = BOOTSTRAP_METHOD if v.size >= SMALL_N else "t"
+    if method == "t":  # Student's t interval: the bootstrap under-covers at small n
+        n, value = v.size, float(v.mean())
+        if n < 2:
+            return Estimate(value, float("nan"), float("nan"), n, level, "t interval", values=v)
+        half = _st.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
+        return Estimate(value, value - half, value + half, n, level, "t interval", values=v)
+    if method not in ("BCa", "percentile"):
+        raise ValueError(f"method must be 'BCa' or 'percentile', not {method!r}")
+    n = v.size
+    value = float(v.mean())
+    label = f"{method} bootstrap ({n_boot})"
+    if n < 2:
+        return Estimate(value, float("nan"), float("nan"), n, level, label, values=v)
+    rng = np.random.default_rng(seed)
+    boot = v[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+    if np.ptp(boot) == 0:
+        return Estimate(value, value, value, n, level, label, values=v)
+    alpha = (1 - level) / 2
+    qs = np.array([alpha, 1 - alpha])
+    if method == "BCa":
+        frac = (np.sum(boot < value) + 0.5 * np.sum(boot == value)) / n_boot
+        jack = (n * value - v) / (n - 1)
+        d = jack.mean() - jack
+        den = 6 * (d @ d) ** 1.5
+        if 0 < frac < 1 and den > 0:
+            z0 = _st.norm.ppf(frac)
+            a = float((d ** 3).sum() / den)
+            z = _st.norm.ppf(qs)
+            qs = _st.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+        else:
+            label = f"percentile bootstrap ({n_boot}; BCa undefined)"
+    lo, hi = np.quantile(boot, qs)
+    return Estimate(value, float(lo), float(hi), n, level, label, values=v)
 
 
 def sign_flip_test(differences, n_perm: int = 9999, seed: int = 0) -> float:
@@ -138,14 +184,14 @@ def sign_flip_test(differences, n_perm: int = 9999, seed: int = 0) -> float:
 
 
 def paired_difference(a, b, level: float = 0.95, n_boot: int = N_BOOT,
-                      method: str = BOOTSTRAP_METHOD, seed: int = 0,
+                      method: str = "auto", seed: int = 0,
                       n_perm: int = 9999) -> Estimate:
     """Mean of ``a - b`` over paired units, bootstrap CI and sign-flip permutation p-value."""
     a, b = _as_units(a), _as_units(b)
     if a.shape != b.shape:
         raise ValueError(f"paired values need the same shape, got {a.shape} and {b.shape}")
     d = a - b
-    e = bootstrap_ci(d, None, level, n_boot, method, seed)
+    e = mean_ci(d, level, n_boot, method, seed)
     return Estimate(e.value, e.lo, e.hi, e.n, level, e.method + ", sign-flip test",
                     sign_flip_test(d, n_perm, seed), values=d)
 

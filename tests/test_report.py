@@ -31,5 +31,5 @@ def test_mean_table():
 
 
 def test_text_pastes_plain_and_escaped_html():
-    t = report._Text("a < b", strong=True)
+    t = report.Text("a < b", strong=True)
     assert repr(t) == "a < b" and t._repr_html_() == "<strong>a &lt; b</strong>"

@@ -1,0 +1,144 @@
+"""The claims registry: every claim of the five papers and every question of the cross-paper
+chapter, declared once, with the rule that decides it.
+
+One module per paper (``simonyan2014``, ``li2019``, ``he2017``, ``he2019``, ``malladi2021``) and
+one for the cross-paper chapter (``crosspaper``) each export ``CLAIMS``, a tuple of
+:class:`~saliency_utils.claims.core.Claim`. A chapter computes per-unit values and calls
+``claims.get(id).decide(values)``; :func:`verdict_table` and :func:`glue_verdicts` put the
+verdicts on the page and into the intro's scorecard, with the rule text rendered from the rule
+object; :func:`calibration_table` simulates every rule under the null and under a planted effect
+(the calibration appendix). How a rule decides is in :mod:`saliency_utils.claims.core`.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from . import crosspaper, he2017, he2019, li2019, malladi2021, simonyan2014
+from .core import (INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTED, PARTLY, REPRODUCED, VERDICTS,
+                   Calibration, Claim, Rule, RuleChange, Test, Verdict, calibrate,
+                   simulate_correlation, simulate_normal, simulate_sign, with_n)
+
+__all__ = ["REGISTRY", "get", "claims_of", "verdict_table", "show", "glue_verdicts",
+           "history_markdown", "calibration_table", "Claim", "Rule", "RuleChange", "Test",
+           "Verdict", "Calibration", "calibrate", "simulate_normal", "simulate_sign",
+           "simulate_correlation", "with_n", "VERDICTS", "REPRODUCED", "PARTLY",
+           "NOT_REPRODUCED", "INCONCLUSIVE", "NOT_TESTED", "CHAPTERS"]
+
+#: Registry module -> (chapter notebook stem, glue prefix).
+CHAPTERS = {
+    "simonyan2014": ("ch1_gradient_saliency", "ch1"),
+    "li2019": ("ch2_lrp_salient_relevance", "ch2"),
+    "he2017": ("ch3_centre_surround", "ch3"),
+    "he2019": ("ch4_task_vs_domain", "ch4"),
+    "malladi2021": ("ch5_loggabor_explanation", "ch5"),
+    "crosspaper": ("ch6_cross_paper", "ch6"),
+}
+_MODULES = (simonyan2014, li2019, he2017, he2019, malladi2021, crosspaper)
+
+
+def _build() -> dict[str, Claim]:
+    reg: dict[str, Claim] = {}
+    for mod in _MODULES:
+        stem = mod.__name__.rsplit(".", 1)[1]
+        for c in mod.CLAIMS:
+            if not c.id.startswith(stem + "."):
+                raise ValueError(f"claim {c.id!r} of {stem} must be named '{stem}.<name>'")
+            if c.id in reg:
+                raise ValueError(f"claim {c.id!r} is declared twice")
+            reg[c.id] = c
+    return reg
+
+
+#: Every claim of the book, by id.
+REGISTRY: dict[str, Claim] = _build()
+
+
+def get(claim_id: str) -> Claim:
+    """The claim declared under ``claim_id`` (e.g. ``"li2019.sr_localises"``)."""
+    try:
+        return REGISTRY[claim_id]
+    except KeyError:
+        raise KeyError(f"no claim {claim_id!r} in the registry; known: "
+                       f"{', '.join(sorted(REGISTRY))}") from None
+
+
+def claims_of(module: str) -> list[Claim]:
+    """The claims of one registry module (``"simonyan2014"``, ..., ``"crosspaper"``)."""
+    return [c for c in REGISTRY.values() if c.id.startswith(module + ".")]
+
+
+def verdict_table(verdicts: Sequence[Verdict]):
+    """The chapter's verdict table (pandas): claim, verdict, estimate [CI], n, rule, power,
+    note. Everything in it comes from the verdict objects and the registry."""
+    import pandas as pd
+
+    return pd.DataFrame([v.row() for v in verdicts])
+
+
+def show(verdicts: Sequence[Verdict]):
+    """Display the verdict table in a notebook (left-aligned, HTML-escaped)."""
+    from IPython.display import display
+
+    df = verdict_table(verdicts)
+    display(df.style.hide(axis="index").format(escape="html")
+            .set_properties(**{"text-align": "left", "vertical-align": "top"}))
+    return df
+
+
+def glue_verdicts(prefix: str, verdicts: Sequence[Verdict], network: str) -> int:
+    """Glue every verdict for the intro's scorecard: for verdict ``i`` (from 1) the keys
+    ``<prefix>_{id,claim,verdict,estimate,n,rule,power}_<i>`` and ``<prefix>_network``.
+    Returns the number of verdicts; raises ``ValueError`` for none."""
+    from ..report import Text, glue
+
+    if not verdicts:
+        raise ValueError("no verdicts to glue: the scorecard would silently lose the chapter")
+    for i, v in enumerate(verdicts, 1):
+        row = v.row()
+        glue(f"{prefix}_id_{i}", Text(v.claim.id))
+        glue(f"{prefix}_claim_{i}", Text(v.claim.text))
+        glue(f"{prefix}_verdict_{i}", Text(v.verdict, strong=True))
+        glue(f"{prefix}_estimate_{i}", Text(row["estimate [CI]"]))
+        glue(f"{prefix}_n_{i}", Text(row["n"]))
+        glue(f"{prefix}_rule_{i}", Text(row["rule"]))
+        glue(f"{prefix}_power_{i}", Text(row["power"]))
+    glue(f"{prefix}_network", Text(network))
+    return len(verdicts)
+
+
+def history_markdown(verdicts: Iterable[Verdict]) -> str:
+    """A Markdown table of the rules changed after a result was seen (date, old rule, old
+    result, why, and today's verdict), or a sentence saying there are none."""
+    rows = []
+    for v in verdicts:
+        for h in v.claim.history:
+            rows.append(f"| {v.claim.id} | {h.date} | {_md(h.old_rule)} | {_md(h.old_result)} | "
+                        f"{_md(h.why)} | **{v.verdict}** |")
+    if not rows:
+        return "No rule of this chapter was changed after a result was seen."
+    return ("| claim | changed | old rule | old result | why | verdict now |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows))
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def calibration_table(n_sim: int = 400, n: int | None = None, seed: int = 0):
+    """Calibrate every tested claim of the registry (see :func:`calibrate`): a pandas table of
+    claim, rule, n, false-pass rate under the null, power at the planted effect, the rate of
+    'not reproduced' under the planted effect, and the simulation."""
+    import pandas as pd
+
+    rows = []
+    for c in REGISTRY.values():
+        if not c.tests:
+            continue
+        cal = calibrate(c, n=n, n_sim=n_sim, seed=seed)
+        rows.append({"claim": c.id, "rule": c.rule_text(), "n": cal.n,
+                     "false pass under the null": cal.false_pass,
+                     "power (reproduced or partly)": cal.power,
+                     "power (reproduced)": cal.power_full,
+                     "'not reproduced' under the effect": cal.false_fail,
+                     "simulated evidence": cal.simulation, "simulations": cal.n_sim})
+    return pd.DataFrame(rows)

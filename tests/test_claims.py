@@ -1,0 +1,121 @@
+"""The claims registry: rules decide as documented, and every rule of the book is calibrated
+(false-pass rate under the null at most 5 % at the chapter's offline n)."""
+import numpy as np
+import pytest
+
+from saliency_utils import claims, stats
+from saliency_utils.claims import core
+
+
+def _est(lo, hi):
+    return stats.Estimate((lo + hi) / 2, lo, hi, 100)
+
+
+RULE = claims.Rule(null=0.0, margin=0.1)
+
+
+@pytest.mark.parametrize("lo,hi,want", [
+    (0.02, 0.3, claims.REPRODUCED),       # above 0, compatible with the effect
+    (0.02, 0.08, claims.PARTLY),          # above 0, smaller than the margin
+    (-0.05, 0.08, claims.NOT_REPRODUCED),  # effect of the margin's size excluded
+    (-0.3, -0.1, claims.NOT_REPRODUCED),  # significant opposite effect
+    (-0.05, 0.3, claims.INCONCLUSIVE),    # neither
+])
+def test_rule_outcomes(lo, hi, want):
+    assert RULE.decide(_est(lo, hi)) == want
+
+
+def test_rule_direction_down():
+    r = claims.Rule(null=0.5, margin=0.1, direction=-1)
+    assert r.decide(_est(0.1, 0.45)) == claims.REPRODUCED
+    assert r.decide(_est(0.45, 0.7)) == claims.NOT_REPRODUCED
+    assert "below 0.5" in r.text("the share")
+    with pytest.raises(ValueError):
+        claims.Rule(null=0, margin=-1)
+
+
+def _claim(parts=1, n=60, **kw):
+    tests = tuple(claims.Test(f"p{i}", "mean x", "image", RULE, claims.simulate_normal(1.0), n, 1.0)
+                  for i in range(parts))
+    return claims.Claim("test.c", "paper", "§1", "a claim", tests, **kw)
+
+
+def test_decide_one_and_many_parts():
+    rng = np.random.default_rng(0)
+    c = _claim()
+    v = c.decide(rng.normal(0.6, 1, 200))
+    assert v.verdict == claims.REPRODUCED and v.parts[0].estimate.n == 200
+    assert 0 <= v.parts[0].power <= 1
+    c2 = _claim(parts=2)
+    v2 = c2.decide({"p0": rng.normal(0.6, 1, 200), "p1": rng.normal(-0.6, 1, 200)})
+    assert v2.verdict == claims.PARTLY and v2.level == pytest.approx(0.975)
+    with pytest.raises(ValueError, match="missing parts"):
+        c2.decide({"p0": [1.0, 2.0]})
+    with pytest.raises(ValueError, match="pass a dict"):
+        c2.decide([1.0, 2.0])
+
+
+def test_inconclusive_says_what_n_would_decide():
+    rng = np.random.default_rng(1)
+    v = _claim().decide(rng.normal(0.0, 1, 10))
+    assert v.verdict == claims.INCONCLUSIVE
+    assert "images for 80 % power" in v.row()["note"]
+
+
+def test_not_tested_and_rule_text():
+    c = claims.Claim("test.nt", "p", "§2", "VGG-16 beats AlexNet", not_tested="needs VGG weights")
+    v = c.decide()
+    assert v.verdict == claims.NOT_TESTED and "VGG" in v.row()["note"]
+    assert "not tested here" in c.rule_text()
+    with pytest.raises(ValueError):
+        claims.Claim("test.x", "p", "§", "no tests and no reason")
+
+
+def test_history_is_rendered():
+    c = _claim(history=(claims.RuleChange("2026-12-03", "old rule", "partly", "passed under the null"),))
+    md = claims.history_markdown([c.decide(np.ones(20))])
+    assert "old rule" in md and "passed under the null" in md
+
+
+def test_calibration_catches_a_rule_that_passes_under_the_null():
+    """The harness must be able to fail: a rule on the point estimate alone (the kind the
+    review found) passes about half the time without an effect."""
+    class PointRule(claims.Rule):
+        def decide(self, est):
+            return claims.REPRODUCED if est.value > self.null else claims.NOT_REPRODUCED
+
+    bad = claims.Claim("test.bad", "p", "§", "x", (claims.Test(
+        "p", "mean x", "image", PointRule(0.0, 0.1), claims.simulate_normal(1.0), 50, 1.0),))
+    assert claims.calibrate(bad, n_sim=200).false_pass > 0.3
+    good = _claim(parts=4, n=12)
+    cal = claims.calibrate(good, n_sim=200)
+    assert cal.false_pass <= 0.05
+
+
+def test_simulators_plant_the_effect():
+    rng = np.random.default_rng(2)
+    assert np.mean(claims.simulate_sign(0.5)(rng, 20000, 0.1)) == pytest.approx(0.1, abs=0.02)
+    xy = claims.simulate_correlation()(rng, 5000, 0.5)
+    assert stats.spearman_ci(xy[:, 0], xy[:, 1]).value == pytest.approx(0.5, abs=0.05)
+
+
+def test_registry_ids_unique_and_prefixed():
+    for cid, c in claims.REGISTRY.items():
+        assert cid == c.id and "." in cid
+        assert c.tests or c.not_tested
+        for t in c.tests:
+            assert t.n_offline >= 1 and t.rule.margin > 0
+
+
+@pytest.mark.parametrize("claim_id", sorted(c.id for c in claims.REGISTRY.values() if c.tests))
+def test_every_rule_is_calibrated(claim_id):
+    """At the chapter's offline n, no rule says reproduced or partly more than 5 % of the time
+    without an effect (global null, 200 simulations, fixed seed)."""
+    cal = claims.calibrate(claims.get(claim_id), n_sim=200)
+    assert cal.false_pass <= 0.05, cal
+    assert cal.false_fail <= 0.05, cal  # an effect of the claimed size is rarely 'refuted'
+
+
+def test_core_exports():
+    assert set(core.VERDICTS) == {claims.REPRODUCED, claims.PARTLY, claims.NOT_REPRODUCED,
+                                  claims.INCONCLUSIVE, claims.NOT_TESTED}

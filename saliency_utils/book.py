@@ -151,24 +151,43 @@ def _execute_all(todo, root, out, profile, timeout, pm) -> int:
 _BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "references.bib")
 
 
-def _glue_keys(nb) -> list[str]:
-    return [o.get("metadata", {}).get("scrapbook", {}).get("name") for c in nb.cells
-            if c.cell_type == "code" for o in c.get("outputs", [])
-            if o.get("metadata", {}).get("scrapbook", {}).get("name")]
+def _glue_values(nb) -> dict[str, str]:
+    """Glue name -> its plain-text value, for every value a notebook glued."""
+    out = {}
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        for o in c.get("outputs", []):
+            sb = o.get("metadata", {}).get("scrapbook", {})
+            if sb.get("name"):
+                data = o.get("data", {})
+                text = data.get(sb.get("mime_prefix", "") + "text/plain", data.get("text/plain", ""))
+                out[sb["name"]] = "".join(text) if isinstance(text, list) else str(text)
+    return out
+
+
+#: Scorecard columns: heading and the glue key of each verdict's cell.
+SCORECARD_COLUMNS = (("claim", "claim"), ("verdict", "verdict"), ("estimate [CI]", "estimate"),
+                     ("n", "n"), ("power", "power"), ("rule", "rule"))
 
 
 def scorecard_markdown(executed: Path, notebooks: list[Path], page_dir: str = "book") -> str:
     """The reproducibility scorecard: one table row per verdict that an executed chapter glued
-    with :func:`saliency_utils.report.glue_verdicts` (keys ``<prefix>_claim_<i>``,
-    ``_number_<i>``, ``_verdict_<i>``, ``_network``). Every cell is a ``{glue:}`` reference
-    into the chapter, so the table shows exactly what the chapter computed; a chapter that
-    glued no verdicts (chapter 6 answers questions of its own) is left out. ``page_dir``: folder of the page the table goes into
-    (glue paths are relative to it)."""
+    with :func:`saliency_utils.claims.glue_verdicts` (keys ``<prefix>_<what>_<i>`` for
+    ``what`` in id, claim, verdict, estimate, n, power, rule, and ``<prefix>_network``). Every
+    cell is a ``{glue:}`` reference into the chapter, so the table shows exactly what the
+    chapter computed; the last column links to the chapter section of the claim (its MyST
+    label in the claims registry). Chapters that glued no verdicts are left out. ``page_dir``:
+    folder of the page the table goes into (glue paths are relative to it)."""
     import re
 
     import nbformat
 
-    rows = ["| chapter | claim | our number | verdict |", "|---|---|---|---|"]
+    from . import claims
+
+    heads = [h for h, _ in SCORECARD_COLUMNS]
+    rows = ["| chapter | " + " | ".join(heads) + " | section |",
+            "|---" * (len(heads) + 2) + "|"]
     nets = []
     for nb_path in notebooks:
         run = Path(executed) / nb_path.name
@@ -177,18 +196,21 @@ def scorecard_markdown(executed: Path, notebooks: list[Path], page_dir: str = "b
         nb = nbformat.read(run, as_version=4)
         title = next((c.source.splitlines()[0].lstrip("# ").strip() for c in nb.cells
                       if c.cell_type == "markdown" and c.source.startswith("#")), nb_path.stem)
-        keys = _glue_keys(nb)
-        found = sorted({(m.group(1), int(m.group(2))) for k in keys
+        values = _glue_values(nb)
+        found = sorted({(m.group(1), int(m.group(2))) for k in values
                         if (m := re.fullmatch(r"(\w+?)_verdict_(\d+)", k))}, key=lambda t: t[1])
         if not found:
             continue
         rel = os.path.relpath(nb_path.as_posix(), page_dir).replace(os.sep, "/")
         link = f"[{title}]({rel})"
         for prefix, i in found:
-            ref = lambda what: f"{{glue:}}`{rel}::{prefix}_{what}_{i}`"
-            rows.append(f"| {link} | {ref('claim')} | {ref('number')} | {ref('verdict')} |")
+            cells = [f"{{glue:}}`{rel}::{prefix}_{key}_{i}`" for _, key in SCORECARD_COLUMNS]
+            claim_id = values.get(f"{prefix}_id_{i}", "").strip()
+            label = claims.REGISTRY[claim_id].label if claim_id in claims.REGISTRY else ""
+            section = f"{{ref}}`§ <{label}>`" if label else ""
+            rows.append(f"| {link} | " + " | ".join(cells) + f" | {section} |")
             link = ""
-        if f"{found[0][0]}_network" in keys:
+        if f"{found[0][0]}_network" in values:
             nets.append(f"* [{title}]({rel}): {{glue:}}`{rel}::{found[0][0]}_network`")
     out = "\n".join(rows) + "\n"
     if nets:

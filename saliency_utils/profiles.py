@@ -27,6 +27,11 @@ _SETTINGS = {
     "appendix_benchmarks": {  # reads the benchmark script's results; nothing is measured here
         p: dict(results="benchmarks/results.json") for p in PROFILES
     },
+    "appendix_calibration": {  # n_sim: simulated samples per claim and scenario (null, effect)
+        "smoke": dict(n_sim=10),
+        "offline": dict(n_sim=400),
+        "paper": dict(n_sim=1000),
+    },
     "appendix_data": {
         "smoke": dict(backbone="efficientnet_lite0", n_imagenet=24, n_osie=4, n_mit1003=4,
                       n_loo=2, anchor_metrics="fast", n_show=2),

@@ -88,35 +88,39 @@ def test_figures_reach_the_notebook(tmp_path, monkeypatch):
     assert json.loads((out / "timings.json").read_text())["chapters"]["toy"]["figures"] == 1
 
 
-def test_scorecard_rows_reference_the_chapters_glue(tmp_path):
+def test_scorecard_rows_reference_the_chapters_glue(tmp_path, monkeypatch):
     import nbformat
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-    from saliency_utils.book import scorecard_markdown
+    from saliency_utils import claims
+    from saliency_utils.book import SCORECARD_COLUMNS, scorecard_markdown
 
     P = "application/papermill.record/"
+    fake = claims.Claim("test.c", "p", "§1", "a claim", not_tested="why", label="chx-claim")
+    monkeypatch.setitem(claims.REGISTRY, "test.c", fake)
 
-    def out(name):
-        return new_output("display_data", data={P + "text/plain": name},
+    def out(name, value=None):
+        return new_output("display_data", data={P + "text/plain": value or name},
                           metadata={"scrapbook": {"name": name, "mime_prefix": P}})
 
     nb = new_notebook()
+    keys = [k for _, k in SCORECARD_COLUMNS]
     nb.cells = [new_markdown_cell("# Chapter X: a paper"),
-                new_code_cell("", outputs=[out(f"chx_{w}_{i}") for i in (1, 2)
-                                           for w in ("claim", "number", "verdict")]
-                              + [out("chx_network")])]
+                new_code_cell("", outputs=[out(f"chx_{w}_{i}") for i in (1, 2) for w in keys]
+                              + [out("chx_id_1", "test.c"), out("chx_id_2", "unknown.claim"),
+                                 out("chx_network")])]
     nbformat.write(nb, tmp_path / "chx.ipynb")
     empty = new_notebook()
     empty.cells = [new_markdown_cell("# Appendix")]
     nbformat.write(empty, tmp_path / "app.ipynb")
     md = scorecard_markdown(tmp_path, [Path("notebooks/chx.ipynb"), Path("notebooks/app.ipynb")])
     lines = md.splitlines()
-    assert lines[0].startswith("| chapter | claim")
+    assert lines[0] == "| chapter | claim | verdict | estimate [CI] | n | power | rule | section |"
+    ref = "{glue:}`../notebooks/chx.ipynb::chx_%s_1`"
     assert lines[2] == ("| [Chapter X: a paper](../notebooks/chx.ipynb) | "
-                        "{glue:}`../notebooks/chx.ipynb::chx_claim_1` | "
-                        "{glue:}`../notebooks/chx.ipynb::chx_number_1` | "
-                        "{glue:}`../notebooks/chx.ipynb::chx_verdict_1` |")
+                        + " | ".join(ref % k for k in keys) + " | {ref}`§ <chx-claim>` |")
     assert lines[3].startswith("|  | {glue:}`../notebooks/chx.ipynb::chx_claim_2`")
+    assert lines[3].endswith("|  |")  # an id the registry does not know gets no link
     assert "Appendix" not in md and "chx_network" in md
 
 

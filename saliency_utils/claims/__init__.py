@@ -141,4 +141,10 @@ def calibration_table(n_sim: int = 400, n: int | None = None, seed: int = 0):
                      "power (reproduced)": cal.power_full,
                      "'not reproduced' under the effect": cal.false_fail,
                      "simulated evidence": cal.simulation, "simulations": cal.n_sim})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS)
+
+
+#: Columns of :func:`calibration_table`.
+CALIBRATION_COLUMNS = ["claim", "rule", "n", "false pass under the null",
+                       "power (reproduced or partly)", "power (reproduced)",
+                       "'not reproduced' under the effect", "simulated evidence", "simulations"]

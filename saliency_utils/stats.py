@@ -206,9 +206,10 @@ def permutation_test(a, b, n_perm: int = 9999, seed: int = 0) -> float:
     return float(res.pvalue)
 
 
-def spearman_ci(x, y, level: float = 0.95) -> Estimate:
+def spearman_ci(x, y, level: float = 0.95, pvalue: bool = True) -> Estimate:
     """Spearman's ρ of paired units with a Fisher-z interval (Bonett & Wright 2000 standard
-    error, sqrt((1 + ρ²/2) / (n - 3))) and scipy's p-value (exact permutation for n ≤ 9)."""
+    error, sqrt((1 + ρ²/2) / (n - 3))) and, if ``pvalue``, a two-sided p-value (exact over all
+    pairings for n ≤ 8, scipy's t approximation above)."""
     x, y = _as_units(x), _as_units(y)
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError("x and y must be 1-D and of the same length")
@@ -217,13 +218,21 @@ def spearman_ci(x, y, level: float = 0.95) -> Estimate:
         raise ValueError(f"a rank-correlation interval needs at least 4 units, got {n}")
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         raise ValueError("a rank correlation is undefined for a constant variable")
-    rho = float(_st.spearmanr(x, y).statistic)
-    if n <= 9:
-        p = float(_st.permutation_test((y,), lambda yy, axis=-1: np.apply_along_axis(
-            lambda r: _st.spearmanr(x, r).statistic, axis, yy), permutation_type="pairings",
-            n_resamples=np.inf, random_state=0).pvalue)
-    else:
-        p = float(_st.spearmanr(x, y).pvalue)
+    res = _st.spearmanr(x, y)
+    rho = float(res.statistic)
+    p = None
+    if pvalue:
+        p = float(res.pvalue)
+        if n <= 8:  # exact: ρ of every pairing of the ranks (8! = 40320 at most)
+            import itertools
+
+            rx, ry = _st.rankdata(x), _st.rankdata(y)
+            perms = np.array(list(itertools.permutations(range(n))))
+            rys = ry[perms]
+            cx = rx - rx.mean()
+            cy = rys - rys.mean(axis=1, keepdims=True)
+            r_all = (cy @ cx) / np.sqrt((cx @ cx) * (cy * cy).sum(axis=1))
+            p = float(np.mean(np.abs(r_all) >= abs(rho) - 1e-12))
     r = float(np.clip(rho, -0.9999, 0.9999))
     se = math.sqrt((1 + r * r / 2) / (n - 3))
     z = _st.norm.ppf(0.5 + level / 2)

@@ -68,6 +68,8 @@ def test_spearman_ci():
     assert e.lo < e.value < e.hi and e.lo > 0.7
     small = stats.spearman_ci(np.arange(7), np.arange(7))
     assert small.value == pytest.approx(1.0) and small.p == pytest.approx(2 / 5040)
+    e8 = stats.spearman_ci(np.arange(8), [0, 2, 1, 3, 4, 6, 5, 7])
+    assert 0 < e8.p < 0.01
     with pytest.raises(ValueError, match="constant"):
         stats.spearman_ci(np.arange(6), np.ones(6))
 

@@ -175,7 +175,7 @@ def estimate(estimator, values, level: float = 0.95, seed: int = 0,
         v = np.asarray(values, float)
         if v.ndim != 2 or v.shape[1] != 2:
             raise ValueError("the spearman estimator needs an (n, 2) array of pairs")
-        return stats.spearman_ci(v[:, 0], v[:, 1], level=level)
+        return stats.spearman_ci(v[:, 0], v[:, 1], level=level, pvalue=False)
     if callable(estimator):
         return stats.bootstrap_ci(values, estimator, level=level, seed=seed, n_boot=n_boot)
     raise ValueError(f"unknown estimator {estimator!r}; use one of {ESTIMATORS} or a callable")

@@ -123,11 +123,14 @@ def bootstrap_ci(values, statistic: Callable[[np.ndarray], float] | None = None,
 
 
 def mean_ci(values, level: float = 0.95, n_boot: int = N_BOOT, method: str = "auto",
-            seed: int = 0) -> Estimate:
+            seed: int = 0, expand: bool = True) -> Estimate:
     """Mean of per-unit values with a confidence interval: ``"auto"`` (default) is the BCa
     bootstrap for at least :data:`SMALL_N` units and Student's t interval below (where the
     bootstrap under-covers; the claims' calibration showed it); or ``"BCa"``, ``"percentile"``,
-    ``"t"``.
+    ``"t"``. ``expand`` (default): widen a bootstrap interval about the estimate by
+    ``t_{n-1} / z * sqrt(n / (n - 1))`` (Hesterberg 2015, "What teachers should know about the
+    bootstrap"), which removes the bootstrap's narrowness bias at moderate n (the calibration of
+    the claims found BCa passing 5-6 % under the null at 40 units with Bonferroni levels).
 
     The same interval as :func:`bootstrap_ci` (scipy's BCa or percentile bootstrap, checked
     against it in the tests), computed with the closed-form jackknife of the mean so that the
@@ -137,19 +140,17 @@ def mean_ci(values, level: float = 0.95, n_boot: int = N_BOOT, method: str = "au
         raise ValueError("mean_ci needs 1-D per-unit values")
     if method == "auto":
         method = BOOTSTRAP_METHOD if v.size >= SMALL_N else "t"
+    n, value = v.size, float(v.mean())
+    if n < 2 or np.ptp(v) == 0:  # one unit, or no spread at all: no interval can be made
+        why = "one unit" if n < 2 else "every unit has the same value"
+        return Estimate(value, float("nan"), float("nan"), n, level, f"undefined ({why})",
+                        values=v)
     if method == "t":  # Student's t interval: the bootstrap under-covers at small n
-        n, value = v.size, float(v.mean())
-        if n < 2:
-            return Estimate(value, float("nan"), float("nan"), n, level, "t interval", values=v)
         half = _st.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
         return Estimate(value, value - half, value + half, n, level, "t interval", values=v)
     if method not in ("BCa", "percentile"):
         raise ValueError(f"method must be 'BCa' or 'percentile', not {method!r}")
-    n = v.size
-    value = float(v.mean())
     label = f"{method} bootstrap ({n_boot})"
-    if n < 2:
-        return Estimate(value, float("nan"), float("nan"), n, level, label, values=v)
     rng = np.random.default_rng(seed)
     boot = v[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
     if np.ptp(boot) == 0:
@@ -169,6 +170,10 @@ def mean_ci(values, level: float = 0.95, n_boot: int = N_BOOT, method: str = "au
         else:
             label = f"percentile bootstrap ({n_boot}; BCa undefined)"
     lo, hi = np.quantile(boot, qs)
+    if expand:  # Hesterberg's expansion: the bootstrap's narrowness bias at moderate n
+        f = _st.t.ppf(0.5 + level / 2, n - 1) / _st.norm.ppf(0.5 + level / 2) * math.sqrt(n / (n - 1))
+        lo, hi = value - (value - lo) * f, value + (hi - value) * f
+        label = "expanded " + label
     return Estimate(value, float(lo), float(hi), n, level, label, values=v)
 
 
@@ -277,9 +282,15 @@ def n_for_power(sd: float, effect: float, level: float = 0.95, power: float = 0.
                 sides: int = 1) -> int:
     """Units needed for a mean of per-unit values with standard deviation ``sd`` to have a
     ``level`` confidence interval exclude 0 with probability ``power`` when the true mean is
-    ``effect`` (normal approximation; ``sides=1``: the bound on the claimed side only)."""
+    ``effect`` (t quantiles, iterated; ``sides=1``: the bound on the claimed side only)."""
     if not (sd > 0 and effect != 0):
         raise ValueError(f"need sd > 0 and a non-zero effect, got sd={sd}, effect={effect}")
-    z_a = _st.norm.ppf(0.5 + level / 2) if sides == 1 else _st.norm.ppf(1 - (1 - level) / 2)
-    z_b = _st.norm.ppf(power)
-    return int(math.ceil(((z_a + z_b) * sd / abs(effect)) ** 2))
+    q_a = 0.5 + level / 2 if sides == 1 else 1 - (1 - level) / 2
+    n = math.ceil(((_st.norm.ppf(q_a) + _st.norm.ppf(power)) * sd / abs(effect)) ** 2)
+    for _ in range(50):  # refine with t quantiles (matters at small n)
+        df = max(n - 1, 1)
+        m = math.ceil(((_st.t.ppf(q_a, df) + _st.t.ppf(power, df)) * sd / abs(effect)) ** 2)
+        if m == n:
+            break
+        n = m
+    return max(int(n), 2)

@@ -202,7 +202,11 @@ class PartResult:
     def text(self) -> str:
         if self.estimate is None:
             return "not measured"
-        return f"{self.test.name}: {self.estimate.text(self.test.fmt)} (n = {self.estimate.n})"
+        e = self.estimate
+        if math.isnan(e.lo) or math.isnan(e.hi):
+            return (f"{self.test.name}: {self.test.fmt.format(e.value)} [no interval: {e.method}] "
+                    f"(n = {e.n})")
+        return f"{self.test.name}: {e.text(self.test.fmt)} (n = {e.n})"
 
 
 @dataclass(frozen=True)
@@ -357,8 +361,11 @@ def _simulated_verdict(claim: Claim, test: Test, sim: Callable, n: int, shift: f
     try:
         est = estimate(test.estimator, v, claim.level, seed=int(rng.integers(1 << 31)),
                        n_boot=1000)
-    except ValueError:  # e.g. a constant simulated sample for a rank correlation
-        return INCONCLUSIVE
+    except ValueError as e:  # only a constant simulated sample for a rank correlation
+        if "constant" in str(e):
+            return INCONCLUSIVE
+        raise ValueError(f"claim {claim.id}, part {test.name!r}: its simulated evidence does not "
+                         f"fit its estimator ({e})") from e
     return test.rule.decide(est)
 
 

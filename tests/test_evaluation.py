@@ -142,17 +142,79 @@ def test_osie_split_is_the_package_split(bundle):
     assert f.fixations(0).shape == data.FIGRIM_SHAPE[:2] and f.sigma_px == data.FIGRIM_SIGMA_PX
 
 
+# Outputs of the scorers this layer replaced, on the same inputs (recorded before they were
+# removed): training.evaluate_center_bias("mit1003", n=2) (anchors.score_model) and
+# task_domain.score_natural(ramp, "osie_test", n=2, wanted=...) (resizing maps).
+OLD_CB_MIT = [
+    {"image": "i05june05_static_street_boston_p1010764", "AUC-Judd": 0.7604905358999645,
+     "AUC-Borji": 0.7473260056959772, "sAUC": 0.47557444423687656, "NSS": 0.9441104706856388,
+     "CC": 0.5344859435907331, "SIM": 0.5608250940131265, "KLD": 0.6555500347535479, "IG": 0.0},
+    {"image": "i05june05_static_street_boston_p1010785", "AUC-Judd": 0.774373383511146,
+     "AUC-Borji": 0.7583550632290952, "sAUC": 0.5247931575335751, "NSS": 1.0450859445359777,
+     "CC": 0.6476469404609252, "SIM": 0.6271080707785432, "KLD": 0.47054395982785946, "IG": 0.0}]
+OLD_RAMP_OSIE = [
+    {"image": "1003", "AUC-Judd": 0.3277360655347935, "sAUC": 0.3037268274536549,
+     "NSS": -0.5214586963478781, "CC": -0.07872922751920354, "KLD": 3.23134598841183},
+    {"image": "1006", "AUC-Judd": 0.4768065493023701, "sAUC": 0.6488878671188,
+     "NSS": -0.14958365627453635, "CC": -0.012619260349951568, "KLD": 1.7936492855423178}]
+
+
 def test_same_numbers_as_the_old_scorers(bundle):
-    """score_maps reproduces anchors.score_model (via training.evaluate_center_bias) and
-    task_domain.score_natural on the same images (kept until those are removed)."""
-    from saliency_utils import task_domain, training
+    from saliency_utils import training
 
     frac = training.osie_center_bias()
     ds = FixationDataset.named("mit1003", 2)
-    old = pd.DataFrame(training.evaluate_center_bias("mit1003", n=2))
     new = score_maps(centre_bias_maps(ds, frac), ds, metrics.METRIC_NAMES, centre_bias=frac)
-    pd.testing.assert_frame_equal(old, new)
+    pd.testing.assert_frame_equal(new, pd.DataFrame(OLD_CB_MIT), rtol=1e-12)
     fn = lambda im: np.asarray(im, float).mean(2)[::2, ::2] + 1
     wanted = ("AUC-Judd", "sAUC", "NSS", "CC", "KLD")
-    old = pd.DataFrame(task_domain.score_natural(fn, "osie_test", n=2, wanted=wanted))
-    pd.testing.assert_frame_equal(old, score_maps(fn, FixationDataset.named("osie_test", 2), wanted, resize=True))
+    new = score_maps(fn, FixationDataset.named("osie_test", 2), wanted, resize=True)
+    pd.testing.assert_frame_equal(new, pd.DataFrame(OLD_RAMP_OSIE), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------ score_image
+def _fixation_inputs(shape=(40, 50), seed=0):
+    rng = np.random.default_rng(seed)
+    fixmap = np.zeros(shape, bool)
+    fixmap[rng.integers(0, shape[0], 30), rng.integers(0, shape[1], 30)] = True
+    other = np.zeros(shape, bool)
+    other[rng.integers(0, shape[0], 40), rng.integers(0, shape[1], 40)] = True
+    density = maps.gaussian_density(fixmap.astype(float), 3.0)
+    sal = maps.gaussian_density(fixmap.astype(float), 1.5) + 0.02 * rng.random(shape) / fixmap.size
+    base = anchors.center_bias(shape, (0.25, 0.25))
+    return sal, fixmap, density, other, base
+
+
+def test_score_image_matches_the_metric_functions():
+    sal, fixmap, dens, other, base = _fixation_inputs()
+    got = score_image(sal, fixmap, dens, other, base, seed=3)
+    assert list(got) == list(metrics.METRIC_NAMES)
+    want = {"AUC-Judd": metrics.auc_judd(sal, fixmap, seed=3),
+            "AUC-Borji": metrics.auc_borji(sal, fixmap, seed=3),
+            "sAUC": metrics.auc_shuffled(sal, fixmap, other, seed=3),
+            "NSS": metrics.nss(sal, fixmap), "CC": metrics.cc(sal, dens),
+            "SIM": metrics.sim(sal, dens), "KLD": metrics.kld(sal, dens),
+            "IG": metrics.information_gain(sal, fixmap, base)}
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, rel=1e-12, abs=1e-15), k
+        assert isinstance(got[k], float)
+    # an informative map: better than chance
+    assert got["AUC-Judd"] > 0.8 and got["NSS"] > 1 and got["CC"] > 0.5
+    # a subset, in the order asked
+    sub = score_image(sal, fixmap, dens, wanted=("NSS", "AUC-Judd"))
+    assert list(sub) == ["NSS", "AUC-Judd"] and sub["NSS"] == got["NSS"]
+
+
+def test_score_image_skips_what_the_inputs_do_not_allow_and_rejects_unknown():
+    sal, fixmap, dens, other, base = _fixation_inputs(seed=1)
+    no_other = score_image(sal, fixmap, dens, None, base)
+    assert "sAUC" not in no_other and "IG" in no_other
+    no_base = score_image(sal, fixmap, dens, other, None)
+    assert "IG" not in no_base and "sAUC" in no_base
+    neither = score_image(sal, fixmap, dens)
+    assert set(neither) == set(metrics.METRIC_NAMES) - {"sAUC", "IG"}
+    assert score_image(sal, fixmap, dens, wanted=("sAUC",)) == {}
+    with pytest.raises(ValueError, match="AUC-Foo"):
+        score_image(sal, fixmap, dens, other, base, wanted=("NSS", "AUC-Foo"))
+    with pytest.raises(ValueError, match="unknown"):
+        score_image(sal, fixmap, dens, wanted=("nss",))  # names are case-sensitive

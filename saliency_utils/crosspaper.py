@@ -32,7 +32,8 @@ from scipy import ndimage
 from . import (anchors, attribution, boxes, context_saliency, data, evaluation, faithfulness, lrp,
                maps, training)
 from .models import to_uint8_rgb
-from .wsol import WSOLRun, box_union_mask, mean_box_fraction
+from .boxes import box_union_mask
+from .wsol import WSOLRun, mean_box_fraction
 
 __all__ = ["CLASSIFIER_METHODS", "AS_COMPUTED", "BLURRED", "ClassifierExplainer", "postprocess",
            "FixationRun", "fixation_scores", "BoxRun", "box_scores", "summary", "main_rows",
@@ -121,7 +122,7 @@ def postprocess(saliency_map, shape, blur_sigma: float = 0.0) -> np.ndarray:
     (bicubic with anti-aliasing, :func:`saliency_utils.maps.resize_map`), scaled to a maximum
     of 1. Raises ``ValueError`` for a map that is not 2-D, not finite, negative or
     constant (it would point nowhere)."""
-    m = faithfulness.checked_map(saliency_map, allow_negative=False)
+    m = maps.check_saliency_map(saliency_map, allow_negative=False)
     if not (np.isfinite(blur_sigma) and blur_sigma >= 0):
         raise ValueError(f"blur_sigma must be a finite number >= 0, got {blur_sigma}")
     if blur_sigma > 0:  # blur at the map's own resolution: the same width in output pixels

@@ -52,6 +52,9 @@ def check_saliency_map(saliency_map, name: str = "saliency map", allow_negative:
     if np.ndim(saliency_map) == 3:
         raise ValueError(f"{name} must be 2-D (H x W), got shape {np.shape(saliency_map)}; "
                          "reduce colour channels first (e.g. attribution.channel_max)")
+    if np.size(saliency_map) == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape "
+                         f"{np.shape(saliency_map)}")
     s = check_map(saliency_map, name)
     if shape is not None and s.shape != tuple(shape):
         raise ValueError(f"{name} has shape {s.shape}, expected {tuple(shape)}")

@@ -18,7 +18,8 @@ from saliency_utils import (
 )
 from saliency_utils import crosspaper as cp
 from saliency_utils.models import Backbone, to_uint8_rgb
-from saliency_utils.wsol import WSOLRun, box_union_mask
+from saliency_utils.boxes import box_union_mask
+from saliency_utils.wsol import WSOLRun
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

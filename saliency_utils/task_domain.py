@@ -1,6 +1,7 @@
 """Glue for the task-vs-domain chapter (He et al., CVPR 2019): activations of several networks
 on the same images, dissection count tables, saliency inside category regions, scores of any
-saliency function on search arrays, and layer-wise CKA. Scores on natural images are
+saliency function on search arrays (layer-wise CKA of its activations:
+:func:`saliency_utils.cka.layer_cka`). Scores on natural images are
 :func:`saliency_utils.evaluation.score_maps`.
 
 The networks are :class:`saliency_utils.saliency_model.SaliencyModel` instances (the pre-trained
@@ -16,11 +17,10 @@ import numpy as np
 import torch
 
 from . import maps, search_metrics
-from .cka import linear_cka
 from .dissection import Dissection, dissect_sets
 
 __all__ = ["encoder_activations", "dissect_layers", "count_table", "sensitivity_table",
-           "human_density", "category_shares", "pooled_ratio", "score_arrays", "layer_cka", "without_prior"]
+           "human_density", "category_shares", "pooled_ratio", "score_arrays", "without_prior"]
 
 
 @torch.no_grad()
@@ -162,15 +162,3 @@ def score_arrays(models: Mapping[str, Callable[[np.ndarray], np.ndarray]], array
             rows.append({"model": name, "feature": a.meta["feature"],
                          **search_metrics.search_scores(sal, a)})
     return rows
-
-
-def layer_cka(acts_a: Mapping[str, list], acts_b: Mapping[str, list]) -> dict[str, float]:
-    """Linear CKA per layer between two networks' activations of the same images (every
-    spatial position of every image is one example)."""
-    out = {}
-    for layer, a in acts_a.items():
-        b = acts_b[layer]
-        if len(a) != len(b):
-            raise ValueError(f"layer {layer}: {len(a)} vs {len(b)} images")
-        out[layer] = linear_cka(torch.stack(list(a)), torch.stack(list(b)))
-    return out

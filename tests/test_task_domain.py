@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from saliency_utils import task_domain
+from saliency_utils.cka import layer_cka, linear_cka
 from saliency_utils.saliency_model import SaliencyModel
 from saliency_utils.stimuli import search_array
 
@@ -29,9 +30,11 @@ def test_activations_and_layer_cka(nets, images):
     acts_a = task_domain.encoder_activations(a, images, ["stage2", "head"], size=(64, 64))
     acts_b = task_domain.encoder_activations(b, images, ["stage2", "head"], size=(64, 64))
     assert len(acts_a["head"]) == 4 and acts_a["head"][0].ndim == 3
-    same = task_domain.layer_cka(acts_a, acts_a)
+    same = layer_cka([(acts_a, acts_a)])
     assert same == pytest.approx({"stage2": 1.0, "head": 1.0})
-    diff = task_domain.layer_cka(acts_a, acts_b)
+    diff = layer_cka([(acts_a, acts_b)])
+    assert diff == pytest.approx({k: linear_cka(torch.stack(acts_a[k]), torch.stack(acts_b[k]))
+                                  for k in acts_a}, rel=1e-9)
     assert all(v < 0.999 for v in diff.values())
     with pytest.raises(ValueError):
         task_domain.encoder_activations(a, images, ["no_such_layer"])

@@ -17,12 +17,12 @@ accumulates activations batch by batch with :class:`CKAAccumulator`.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import numpy as np
 import torch
 
-from typing import Iterable, Mapping
-
-__all__ = ["linear_cka", "feature_matrix", "CKAAccumulator", "layer_cka"]
+__all__ = ["CKAAccumulator", "feature_matrix", "layer_cka", "linear_cka"]
 
 
 def feature_matrix(a, pool: bool = False) -> np.ndarray:

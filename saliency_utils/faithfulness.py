@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .boxes import _hit, box_union_mask
+from .boxes import energy_in_boxes, pointing_game
 from .localisation import threshold_box
 from .maps import check_saliency_map
 
@@ -175,10 +175,9 @@ def score_map(saliency_map, gt_boxes, tolerance: float = 0.0,
     ``f`` in ``box_fracs``, ``box@f``: the box of the largest region above ``f * max``
     (:func:`saliency_utils.localisation.threshold_box`, the CAM paper's rule for ``f = 0.2``)."""
     s = check_saliency_map(saliency_map, allow_negative=False)
-    inside = box_union_mask(gt_boxes, s.shape)
     n, share = top_fraction_components(s, top_q)
-    out = {"pointing": float(_hit(s, inside, tolerance)),
-           "energy": float(s[inside].sum() / s.sum()), "regions": n, "largest region share": share}
+    out = {"pointing": float(pointing_game(s, gt_boxes, tolerance)),
+           "energy": energy_in_boxes(s, gt_boxes), "regions": n, "largest region share": share}
     for f in box_fracs:
         out[f"box@{f:g}"] = threshold_box(s, f)
     return out

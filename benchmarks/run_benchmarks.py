@@ -39,7 +39,7 @@ def machine() -> dict:
 
 def bench_metrics(n: int | None = None) -> dict:
     """Each metric's throughput (maps/s) over the MIT1003 stimuli, scoring a centre-bias map."""
-    from saliency_utils import anchors, data, metrics
+    from saliency_utils import anchors, data, evaluation, metrics
 
     names = data.mit1003_ids()[:n]
     fixsets = [data.load_mit1003_fixations(k) for k in names]
@@ -49,7 +49,7 @@ def bench_metrics(n: int | None = None) -> dict:
     sals = [anchors.center_bias(f.shape, (0.25, 0.25)) for f in fixsets]
     others = [anchors.other_fixation_map(fixsets, i, f.shape) for i, f in enumerate(fixsets)]
     out = {}
-    for name, call in anchors._METRIC_CALLS.items():
+    for name, call in evaluation._METRIC_CALLS.items():
         t0 = time.perf_counter()
         for s, fm, d, o in zip(sals, fixmaps, dens, others):
             call(s, fm, d, o, s, 0)
@@ -57,7 +57,7 @@ def bench_metrics(n: int | None = None) -> dict:
         out[name] = round(len(sals) / dt, 2)
     t0 = time.perf_counter()
     for s, fm, d, o in zip(sals, fixmaps, dens, others):
-        anchors.score_image(s, fm, d, o, s, metrics.METRIC_NAMES, 0)
+        evaluation.score_image(s, fm, d, o, s, metrics.METRIC_NAMES, 0)
     out["all metrics"] = round(len(sals) / (time.perf_counter() - t0), 2)
     return {"maps": len(sals), "image size": "MIT1003 stimuli (about 1024 x 768)",
             "maps_per_second": out}

@@ -1,4 +1,5 @@
-"""Bounding boxes and the ILSVRC localisation criterion.
+"""Bounding boxes and every score of a map or a box against ground-truth boxes: IoU, the ILSVRC
+localisation criterion, the pointing game, the energy in the boxes.
 
 Box convention (used throughout the book)
 -----------------------------------------
@@ -17,7 +18,18 @@ the same areas and IoUs (a 0-based vs 1-based offset shifts both boxes and does 
 the IoU).
 
 Boxes are returned as ``float64`` NumPy arrays of shape ``(4,)``; functions taking several
-boxes take arrays of shape ``(n, 4)``.
+boxes take arrays of shape ``(n, 4)``. A pixel ``(r, c)`` is *covered* by a box when its centre
+``(c + 0.5, r + 0.5)`` lies inside it (:func:`box_union_mask`).
+
+Scores of a saliency map against the boxes of its image (the map is checked with
+:func:`saliency_utils.maps.check_saliency_map`: a NaN, constant or non-2-D map raises):
+
+* :func:`pointing_game` (Zhang et al. 2016): a hit when the map's maximum (the first in raster
+  order when several pixels tie) lies in a covered pixel of **any** box, or within
+  ``tolerance`` pixels of one (Zhang et al. used 15 px on the original images);
+* :func:`energy_in_boxes`: the share of a non-negative map's total mass inside the union of the
+  boxes (the "energy-based pointing game"); :func:`area_in_boxes` is what a uniform map scores;
+* :func:`localisation_correct` (with :func:`iou`): the ILSVRC criterion for predicted boxes.
 """
 from __future__ import annotations
 
@@ -25,6 +37,8 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
+
+from .maps import check_saliency_map
 
 __all__ = [
     "check_boxes",
@@ -36,6 +50,10 @@ __all__ = [
     "full_image_box",
     "centred_box",
     "localisation_correct",
+    "box_union_mask",
+    "pointing_game",
+    "energy_in_boxes",
+    "area_in_boxes",
 ]
 
 
@@ -187,3 +205,56 @@ def localisation_correct(pred_boxes, pred_labels: Sequence[int], gt_boxes, gt_la
         return False
     best_iou = iou_matrix(pb[hit_class], gb).max(axis=1)
     return bool(np.any(best_iou >= iou_thr))
+
+
+# --------------------------------------------------------------------------- map vs boxes
+def box_union_mask(gt_boxes, shape) -> np.ndarray:
+    """Boolean ``H x W`` mask of the pixels covered by any of the boxes (pixel ``(r, c)`` is
+    covered when its centre ``(c + 0.5, r + 0.5)`` lies inside a box)."""
+    h, w = _shape_hw(shape)
+    ys, xs = np.arange(h) + 0.5, np.arange(w) + 0.5
+    m = np.zeros((h, w), dtype=bool)
+    for x0, y0, x1, y1 in check_boxes(gt_boxes):
+        m |= ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :]
+    return m
+
+
+def _hit(s: np.ndarray, inside: np.ndarray, tolerance: float) -> bool:
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    r, c = np.unravel_index(int(np.argmax(s)), s.shape)
+    if inside[r, c]:
+        return True
+    if tolerance == 0 or not inside.any():
+        return False
+    rr, cc = np.nonzero(inside)
+    return bool(np.min((rr - r) ** 2 + (cc - c) ** 2) <= tolerance ** 2)
+
+
+def pointing_game(saliency_map, gt_boxes, tolerance: float = 0.0) -> bool:
+    """Pointing game (Zhang et al. 2016) for one map: ``True`` if the map's maximum lies in a
+    covered pixel of any of the boxes, or within ``tolerance`` pixels (Euclidean, between pixel
+    centres) of one. Ties for the maximum: the first pixel in raster order counts. A map that
+    cannot point (NaN, constant, not 2-D) raises ``ValueError``; count it as a miss, if that is
+    the protocol, where the scores are collected.
+
+    This is the book's one pointing game: it replaced ``wsol.point_in_boxes`` (the same rule
+    without tolerance and without the map check, returning 1.0 / 0.0; the check only matters
+    for constant or NaN maps, which that function scored by their pixel ``(0, 0)``)."""
+    s = check_saliency_map(saliency_map)
+    return _hit(s, box_union_mask(gt_boxes, s.shape), tolerance)
+
+
+def energy_in_boxes(saliency_map, gt_boxes) -> float:
+    """Share of a non-negative map's total mass inside the union of the boxes (it replaced
+    ``wsol.mass_in_boxes``, which also accepted a constant map)."""
+    s = check_saliency_map(saliency_map, allow_negative=False)
+    return float(s[box_union_mask(gt_boxes, s.shape)].sum() / s.sum())
+
+
+def area_in_boxes(shape, gt_boxes) -> float:
+    """Share of an image of ``shape`` (or of a map's shape, when given a 2-D array) covered by
+    the boxes: what a uniform map scores under :func:`energy_in_boxes`."""
+    if np.ndim(shape) == 2:
+        shape = np.shape(shape)
+    return float(box_union_mask(gt_boxes, shape).mean())

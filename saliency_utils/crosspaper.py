@@ -29,9 +29,11 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from . import anchors, attribution, boxes, context_saliency, data, faithfulness, lrp, maps, training
+from . import (anchors, attribution, boxes, context_saliency, data, evaluation, faithfulness, lrp,
+               maps, training)
 from .models import to_uint8_rgb
-from .wsol import WSOLRun, box_union_mask, mean_box_fraction
+from .boxes import box_union_mask
+from .wsol import WSOLRun, mean_box_fraction
 
 __all__ = ["CLASSIFIER_METHODS", "AS_COMPUTED", "BLURRED", "ClassifierExplainer", "postprocess",
            "FixationRun", "fixation_scores", "BoxRun", "box_scores", "summary", "main_rows",
@@ -120,7 +122,7 @@ def postprocess(saliency_map, shape, blur_sigma: float = 0.0) -> np.ndarray:
     (bicubic with anti-aliasing, :func:`saliency_utils.maps.resize_map`), scaled to a maximum
     of 1. Raises ``ValueError`` for a map that is not 2-D, not finite, negative or
     constant (it would point nowhere)."""
-    m = faithfulness.checked_map(saliency_map, allow_negative=False)
+    m = maps.check_saliency_map(saliency_map, allow_negative=False)
     if not (np.isfinite(blur_sigma) and blur_sigma >= 0):
         raise ValueError(f"blur_sigma must be a finite number >= 0, got {blur_sigma}")
     if blur_sigma > 0:  # blur at the map's own resolution: the same width in output pixels
@@ -231,7 +233,8 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
                     batch_size: int = 8, n_examples: int = 0, seed: int = 0,
                     progress: bool = False) -> FixationRun:
     """Score every map against all observers' fixations of ``dataset`` (``"osie_test"`` or
-    ``"mit1003"``, :func:`saliency_utils.training.eval_set`; the first ``n`` images).
+    ``"mit1003"``, :meth:`saliency_utils.evaluation.FixationDataset.named`; the first ``n``
+    images) with :func:`saliency_utils.evaluation.score_image`.
 
     The human density uses the dataset's one-degree Gaussian; the blurred classifier maps use
     the same width. sAUC takes its negatives from the fixations of ten other images of the
@@ -243,8 +246,9 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
     _check_saliency_maps(saliency_maps)
     if explainer is None and not saliency_maps:
         raise ValueError("nothing to score: no explainer and no saliency maps")
-    ids, load_img, load_fix, sigma = training.eval_set(dataset, n)
-    fixsets = [load_fix(i) for i in ids]
+    ds = evaluation.FixationDataset.named(dataset, n)
+    ids, load_img, sigma = list(ds.ids), ds.load_image, ds.sigma_px
+    fixsets = ds.fixation_sets()
     if any(len(f) == 0 for f in fixsets):
         raise ValueError(f"{dataset}: an image has no fixations")
     rows, failures, examples = [], [], []
@@ -266,7 +270,7 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
             raw = _raw_maps(cmaps, b, saliency_maps, imgs[b], seconds)
             new, shown = _score_variants(
                 raw, f.shape, sigma, ids[i], failures,
-                lambda s: anchors.score_image(s, fixmap, density, other, None, wanted, seed),
+                lambda s: evaluation.score_image(s, fixmap, density, other, None, wanted, seed),
                 lambda: {m_: np.nan for m_ in wanted})
             rows += new
             if i < n_examples:

@@ -1,12 +1,9 @@
-"""Scoring explanation maps: localisation (pointing game, energy in boxes, compactness) and
-faithfulness (deletion / insertion curves).
+"""Scoring explanation maps: compactness, all localisation scores of one map, and faithfulness
+(deletion / insertion curves). The box scores themselves (pointing game, energy in boxes, IoU)
+are in :mod:`saliency_utils.boxes`; maps are checked with
+:func:`saliency_utils.maps.check_saliency_map`.
 
-* :func:`pointing_game` (Zhang et al. 2016, "Top-down neural attention by excitation
-  backprop"): a hit when the map's maximum lies inside a ground-truth box or within
-  ``tolerance`` pixels of one (they used 15 px on the original images).
-* :func:`energy_in_boxes`: the share of a non-negative map's total mass inside the union of the
-  boxes (the "energy-based pointing game"); compare with :func:`saliency_utils.wsol.area_in_boxes`,
-  what a uniform map scores.
+* :func:`score_map`: every localisation score of one map against its image's boxes.
 * :func:`top_fraction_components`: how many separate 8-connected regions the top ``q`` of a
   map's pixels form, and the share of them in the largest one (pixel-sparse vs region-like).
 * :func:`deletion_insertion` (Petsiuk, Das & Saenko 2018, RISE): pixels are removed from the
@@ -27,60 +24,19 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from .boxes import energy_in_boxes, pointing_game
 from .localisation import threshold_box
-from .wsol import box_union_mask
+from .maps import check_saliency_map
 
-__all__ = ["pointing_game", "energy_in_boxes", "top_fraction_components", "pixel_order",
-           "blurred_baseline", "DeletionInsertion", "deletion_insertion", "paired_bootstrap",
-           "mean_ci", "score_map", "checked_map"]
-
-
-def checked_map(saliency_map, allow_negative: bool = True) -> np.ndarray:
-    """``saliency_map`` as a float64 array, after checking that it is a non-empty 2-D array
-    of finite values, non-negative unless ``allow_negative``, and not constant (a constant map
-    points nowhere); ``ValueError`` otherwise."""
-    s = np.asarray(saliency_map, dtype=np.float64)
-    if s.ndim != 2 or s.size == 0:
-        raise ValueError(f"map must be a non-empty 2-D array, got shape {s.shape}")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("map contains NaN or inf")
-    if not allow_negative and np.any(s < 0):
-        raise ValueError("map has negative values; take its positive part or |.| first")
-    if s.max() == s.min():
-        raise ValueError("map is constant: it points nowhere")
-    return s
-
-
-def pointing_game(saliency_map, gt_boxes, tolerance: float = 0.0) -> bool:
-    """Hit if the map's maximum (first in raster order) lies in a box or within ``tolerance``
-    pixels (Euclidean, between pixel centres) of a covered pixel."""
-    s = checked_map(saliency_map)
-    return _point(s, box_union_mask(gt_boxes, s.shape), tolerance)
-
-
-def _point(s: np.ndarray, inside: np.ndarray, tolerance: float) -> bool:
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    r, c = np.unravel_index(int(np.argmax(s)), s.shape)
-    if inside[r, c]:
-        return True
-    if tolerance == 0 or not inside.any():
-        return False
-    rr, cc = np.nonzero(inside)
-    return bool(np.min((rr - r) ** 2 + (cc - c) ** 2) <= tolerance ** 2)
-
-
-def energy_in_boxes(saliency_map, gt_boxes) -> float:
-    """Share of a non-negative map's total mass inside the union of the boxes."""
-    s = checked_map(saliency_map, allow_negative=False)
-    return float(s[box_union_mask(gt_boxes, s.shape)].sum() / s.sum())
+__all__ = ["top_fraction_components", "pixel_order", "blurred_baseline", "DeletionInsertion",
+           "deletion_insertion", "paired_bootstrap", "mean_ci", "score_map"]
 
 
 def top_fraction_components(saliency_map, q: float = 0.1) -> tuple[int, float]:
     """``(number of 8-connected regions, share of the selected pixels in the largest)`` of the
     ``q`` fraction of pixels with the highest values (ties at the cut broken arbitrarily but
     deterministically)."""
-    s = checked_map(saliency_map)
+    s = check_saliency_map(saliency_map)
     if not 0 < q < 1:
         raise ValueError(f"q must be in (0, 1), got {q}")
     n_sel = max(1, int(round(q * s.size)))
@@ -93,7 +49,7 @@ def top_fraction_components(saliency_map, q: float = 0.1) -> tuple[int, float]:
 
 def pixel_order(saliency_map, seed: int = 0) -> np.ndarray:
     """Rank of every pixel (0 = most salient) with ties broken by a seeded random order."""
-    s = checked_map(saliency_map)
+    s = check_saliency_map(saliency_map)
     tie = np.random.default_rng(seed).random(s.size)
     order = np.lexsort((tie, -s.ravel()))
     rank = np.empty(s.size, np.int64)
@@ -213,15 +169,15 @@ def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> tuple[float, fl
 def score_map(saliency_map, gt_boxes, tolerance: float = 0.0,
               box_fracs: Sequence[float] = (0.2,), top_q: float = 0.1) -> dict:
     """All localisation scores of one non-negative map against its image's boxes:
-    ``pointing`` (hit, with ``tolerance``), ``energy`` (:func:`energy_in_boxes`), ``regions`` and
+    ``pointing`` (hit, with ``tolerance``: :func:`saliency_utils.boxes.pointing_game`),
+    ``energy`` (:func:`saliency_utils.boxes.energy_in_boxes`), ``regions`` and
     ``largest region share`` (:func:`top_fraction_components` with ``top_q``) and, for each
     ``f`` in ``box_fracs``, ``box@f``: the box of the largest region above ``f * max``
     (:func:`saliency_utils.localisation.threshold_box`, the CAM paper's rule for ``f = 0.2``)."""
-    s = checked_map(saliency_map, allow_negative=False)
-    inside = box_union_mask(gt_boxes, s.shape)
+    s = check_saliency_map(saliency_map, allow_negative=False)
     n, share = top_fraction_components(s, top_q)
-    out = {"pointing": float(_point(s, inside, tolerance)),
-           "energy": float(s[inside].sum() / s.sum()), "regions": n, "largest region share": share}
+    out = {"pointing": float(pointing_game(s, gt_boxes, tolerance)),
+           "energy": energy_in_boxes(s, gt_boxes), "regions": n, "largest region share": share}
     for f in box_fracs:
         out[f"box@{f:g}"] = threshold_box(s, f)
     return out

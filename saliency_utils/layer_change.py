@@ -3,10 +3,10 @@
 * :func:`weight_change`: per layer, the relative change of the convolution weights,
   ``||W_ft - W_0|| / ||W_0||`` (Frobenius norms over all convolution kernels of the layer;
   BatchNorm affine parameters and biases are left out so that layers are comparable).
-* :func:`layer_cka`: per layer, linear CKA (:mod:`saliency_utils.cka`) between the activations
-  of two networks on the same images, every spatial position of every image one example,
-  accumulated batch by batch (the centred cross-products are built from running sums, so
-  memory does not grow with the number of images).
+* :func:`paired_outputs`: two networks' outputs of the same layers on the same images, batch
+  by batch, for the per-layer linear CKA of :func:`saliency_utils.cka.layer_cka` (every
+  spatial position of every image one example, accumulated from running sums, so memory does
+  not grow with the number of images).
 
 Layers are the friendly names of :func:`saliency_utils.models.load_backbone` (``stem``,
 ``block0`` ... ``block15``, ``head`` for EfficientNet-Lite0; ``conv1_1`` ... ``conv5_3`` for
@@ -15,7 +15,7 @@ VGG-16).
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from torch import nn
 
 from .receptive_fields import layer_outputs
 
-__all__ = ["conv_groups", "weight_change", "CKAAccumulator", "layer_cka"]
+__all__ = ["conv_groups", "weight_change", "paired_outputs"]
 
 
 def conv_groups(encoder: nn.Module, backbone: str) -> dict[str, list[str]]:
@@ -79,68 +79,16 @@ def weight_change(reference: nn.Module, tuned: nn.Module, groups: Mapping[str, S
     return out
 
 
-class CKAAccumulator:
-    """Linear CKA of two representations accumulated over batches (rows are examples).
-
-    ``update(x, y)`` with ``(n, p)`` and ``(n, q)`` arrays or ``(N, C, H, W)`` feature maps
-    (positions as examples); :meth:`value` gives the same number as
-    :func:`saliency_utils.cka.linear_cka` on all rows at once."""
-
-    def __init__(self):
-        self.n = 0
-        self.sx = self.sy = self.xx = self.yy = self.yx = None
-
-    def update(self, x, y) -> None:
-        from .cka import feature_matrix
-        X, Y = feature_matrix(x), feature_matrix(y)
-        if X.shape[0] != Y.shape[0]:
-            raise ValueError(f"x and y must have the same examples: {X.shape[0]} vs {Y.shape[0]}")
-        if not (np.isfinite(X).all() and np.isfinite(Y).all()):
-            raise ValueError("activations contain NaN or infinite values")
-        if self.n == 0:
-            self.sx, self.sy = np.zeros(X.shape[1]), np.zeros(Y.shape[1])
-            self.xx = np.zeros((X.shape[1],) * 2)
-            self.yy = np.zeros((Y.shape[1],) * 2)
-            self.yx = np.zeros((Y.shape[1], X.shape[1]))
-        elif X.shape[1] != self.sx.size or Y.shape[1] != self.sy.size:
-            raise ValueError("feature dimensions changed between updates")
-        self.n += X.shape[0]
-        self.sx += X.sum(0)
-        self.sy += Y.sum(0)
-        self.xx += X.T @ X
-        self.yy += Y.T @ Y
-        self.yx += Y.T @ X
-
-    def value(self) -> float:
-        if self.n < 2:
-            raise ValueError("CKA needs at least two examples")
-        mx, my = self.sx / self.n, self.sy / self.n
-        cxx = self.xx - self.n * np.outer(mx, mx)
-        cyy = self.yy - self.n * np.outer(my, my)
-        cyx = self.yx - self.n * np.outer(my, mx)
-        nx, ny = np.linalg.norm(cxx), np.linalg.norm(cyy)
-        if nx <= 1e-12 * max(1.0, np.abs(self.xx).max()) or \
-                ny <= 1e-12 * max(1.0, np.abs(self.yy).max()):
-            raise ValueError("a representation is constant over the examples; CKA is undefined")
-        return float(np.linalg.norm(cyx) ** 2 / (nx * ny))
-
-
-def layer_cka(model_a: nn.Module, model_b: nn.Module, images: torch.Tensor,
-              modules_a: Mapping[str, nn.Module], modules_b: Mapping[str, nn.Module],
-              batch_size: int = 8) -> dict[str, float]:
-    """Linear CKA per layer between ``model_a`` and ``model_b`` on the same preprocessed
-    ``images`` (``N x 3 x H x W``); ``modules_a`` / ``modules_b``: the same layer names mapped
-    to each network's modules."""
+def paired_outputs(model_a: nn.Module, model_b: nn.Module, images: torch.Tensor,
+                   modules_a: Mapping[str, nn.Module], modules_b: Mapping[str, nn.Module],
+                   batch_size: int = 8) -> Iterator[tuple[dict, dict]]:
+    """The outputs of the same layers of ``model_a`` and ``model_b`` on the same preprocessed
+    ``images`` (``N x 3 x H x W``), one ``(outputs_a, outputs_b)`` pair of ``{layer: N x C x
+    h x w}`` per batch of ``batch_size`` images, for :func:`saliency_utils.cka.layer_cka`
+    (which accumulates them, so memory does not grow with the number of images);
+    ``modules_a`` / ``modules_b``: the same layer names mapped to each network's modules."""
     if set(modules_a) != set(modules_b):
         raise ValueError("both networks need the same layer names")
-    acc = {n: CKAAccumulator() for n in modules_a}
     for s in range(0, images.shape[0], batch_size):
         x = images[s:s + batch_size]
-        a = layer_outputs(model_a, x, modules_a)
-        b = layer_outputs(model_b, x, modules_b)
-        for n in modules_a:
-            if a[n].shape[2:] != b[n].shape[2:]:
-                raise ValueError(f"layer {n}: spatial sizes differ, {tuple(a[n].shape)} vs "
-                                 f"{tuple(b[n].shape)}")
-            acc[n].update(a[n], b[n])
-    return {n: acc[n].value() for n in modules_a}
+        yield layer_outputs(model_a, x, modules_a), layer_outputs(model_b, x, modules_b)

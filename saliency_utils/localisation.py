@@ -40,24 +40,11 @@ import cv2
 import numpy as np
 
 from .boxes import largest_component, mask_to_box
+from .maps import check_saliency_map
 
 __all__ = ["grabcut_seeds", "saliency_box", "threshold_box"]
 
 GMM_COMPONENTS = 5  # OpenCV's fixed number of components per GrabCut GMM
-
-
-def _check_saliency(saliency_map) -> np.ndarray:
-    s = np.asarray(saliency_map, dtype=np.float64)
-    if s.ndim != 2:
-        raise ValueError(f"saliency map must be 2-D (H x W), got shape {s.shape}; reduce "
-                         "colour channels first (e.g. attribution.channel_max)")
-    if s.size == 0:
-        raise ValueError("saliency map is empty")
-    if not np.all(np.isfinite(s)):
-        raise ValueError("saliency map contains NaN or inf")
-    if s.max() == s.min():
-        raise ValueError("saliency map is constant: it localises nothing")
-    return s
 
 
 def _check_image(image, shape) -> np.ndarray:
@@ -80,7 +67,7 @@ def grabcut_seeds(saliency_map, fg_quantile: float = 0.95,
     than the nominal fractions; a pixel in both sets (a very flat map) is a background seed.
     Raises ``ValueError`` when either seed set has fewer than 5 pixels (the GMM size).
     """
-    s = _check_saliency(saliency_map)
+    s = check_saliency_map(saliency_map)
     if not 0 <= bg_quantile < fg_quantile <= 1:
         raise ValueError(f"need 0 <= bg_quantile < fg_quantile <= 1, got {bg_quantile}, "
                          f"{fg_quantile}")
@@ -124,7 +111,7 @@ def saliency_box(image_uint8, saliency_map, fg_quantile: float = 0.95,
     convention) around ``mask``, the largest 8-connected foreground component (bool).
     The foreground seeds are hard constraints, so the foreground is never empty.
     """
-    s = _check_saliency(saliency_map)
+    s = check_saliency_map(saliency_map)
     img = _check_image(image_uint8, s.shape)
     if int(iters) != iters or iters < 1:
         raise ValueError(f"iters must be a positive integer, got {iters}")
@@ -148,7 +135,7 @@ def threshold_box(saliency_map, frac: float = 0.2) -> np.ndarray:
     The CAM paper's (Zhou et al. 2016) box for gradient ("Backprop") and CAM maps, with
     ``frac = 0.2``. Meant for non-negative maps (|gradient|, CAM); needs ``max > 0``.
     """
-    s = _check_saliency(saliency_map)
+    s = check_saliency_map(saliency_map)
     if not 0 <= frac < 1:
         raise ValueError(f"frac must be in [0, 1), got {frac}")
     top = s.max()

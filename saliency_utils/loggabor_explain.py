@@ -26,9 +26,10 @@ same ``module(name)``, ``preprocess``, ``input_shape_for``, ``mean``/``std`` and
 3. **Explainable model** (:class:`Reconstruction`, :class:`ExplainableModel`). Forward hooks
    replace the named layers' outputs by their reconstructions from the current input's
    log-Gabor features; the rest of the network runs unchanged, so its saliency map is computed
-   from log-Gabor responses only at that layer. :func:`evaluate` scores any model (or the
-   centre-bias anchor) on the OSIE test images, the MIT1003 stimuli of the bundle and the 30
-   FIGRIM amusement-park images (eye fixations of all observers, encoding phase).
+   from log-Gabor responses only at that layer. It is scored like any model, with
+   :func:`saliency_utils.evaluation.score_maps` on :data:`EVAL_DATASETS`: the OSIE test images,
+   the MIT1003 stimuli of the bundle and the 30 FIGRIM amusement-park images (eye fixations of
+   all observers, encoding phase).
 
 Channels whose activation is constant on a set of images have no variance to explain: their
 R² is reported as NaN and they are flagged (``LayerResult.active``), never silently averaged.
@@ -37,24 +38,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import anchors, data, metrics
 from .loggabor import OPPONENT_CHANNELS, LogGaborBank, opponent_channels
 from .models import to_uint8_rgb
 
 __all__ = ["FeatureSpec", "LayerStats", "LayerFit", "collect_stats", "fit_layer",
            "explained_variance", "r2_per_channel", "group_r2", "feature_groups",
            "best_single_feature", "Reconstruction", "ExplainableModel", "model_rgb",
-           "evaluate", "EVAL_DATASETS", "figrim_eval_set", "DEFAULT_LAMBDAS", "fit_explainable"]
+           "EVAL_DATASETS", "DEFAULT_LAMBDAS", "fit_explainable"]
 
 #: Ridge penalties tried (on standardised features; the penalty is ``λ n ||β||²``).
 DEFAULT_LAMBDAS = tuple(float(v) for v in np.logspace(-5, 1, 13))
 
+#: The sets chapter 5 scores on (names of :meth:`saliency_utils.evaluation.FixationDataset.named`).
 EVAL_DATASETS = ("osie_test", "mit1003", "figrim")
 
 
@@ -493,8 +494,8 @@ class Reconstruction:
 
 class ExplainableModel:
     """``model`` with the layers of ``fits`` replaced by their log-Gabor reconstructions;
-    ``predict`` and ``predict_log_density`` as the model's (so :func:`evaluate` and
-    :func:`saliency_utils.training.evaluate` accept it)."""
+    ``predict`` and ``predict_log_density`` as the model's (so
+    :func:`saliency_utils.evaluation.model_maps` accepts it)."""
 
     def __init__(self, model, fits: Mapping[str, LayerFit], spec: FeatureSpec):
         self.model, self.fits, self.spec = model, dict(fits), spec
@@ -523,50 +524,3 @@ def fit_explainable(model, layer: str, spec: FeatureSpec, fit_images: Iterable,
     st_val = collect_stats(model, val_images, [layer], spec)[layer]
     kw = {} if lambdas is None else {"lambdas": tuple(lambdas)}
     return ExplainableModel(model, {layer: fit_layer(layer, st_fit, st_val, **kw)}, spec)
-
-
-# ------------------------------------------------------------------------------ evaluation
-def figrim_eval_set(n: int | None = None):
-    """``(ids, fixation sets)`` of the FIGRIM amusement-park images: all observers' fixations of
-    the encoding phase (first viewing), from the FIGRIM annotations, joined by file name."""
-    records = {r.file.removesuffix(".jpg"): r for r in data.load_figrim_annotations()}
-    ids = data.figrim_amusement_park_ids()
-    missing = [i for i in ids if i not in records]
-    if missing:
-        raise ValueError(f"{len(missing)} FIGRIM amusement-park images have no annotation "
-                         f"record (e.g. {missing[0]!r})")
-    ids = ids[:n] if n else ids
-    return ids, [records[i].fixations["enc"] for i in ids]
-
-
-def evaluate(model, dataset: str, n: int | None = None,
-             wanted: Sequence[str] = metrics.METRIC_NAMES, seed: int = 0,
-             flip_average: bool = True, exponent: float | None = None) -> list[dict]:
-    """Score ``model`` (anything with the ``predict(image, flip_average=, exponent=)`` of a
-    :class:`~saliency_utils.saliency_model.SaliencyModel`; ``None`` for the centre-bias
-    anchor) on ``"osie_test"``, ``"mit1003"`` (both via :mod:`saliency_utils.training`) or
-    ``"figrim"`` (the same protocol: map resized to the image, all observers' fixations,
-    human density with the dataset's one-degree Gaussian, IG against the centre bias fitted
-    to the OSIE training fixations). One dict of scores per image."""
-    from . import training
-    from .saliency_model import MAP_EXPONENT
-
-    if dataset not in EVAL_DATASETS:
-        raise ValueError(f"dataset must be one of {EVAL_DATASETS}, got {dataset!r}")
-    if dataset != "figrim":
-        if model is None:
-            return training.evaluate_center_bias(dataset, n=n, wanted=wanted, seed=seed)
-        return training.evaluate(model, dataset, n=n, wanted=wanted, seed=seed,
-                                 flip_average=flip_average, exponent=exponent)
-    ids, fixsets = figrim_eval_set(n)
-    frac = training.osie_center_bias()
-    exp = MAP_EXPONENT if exponent is None else exponent
-    if model is None:
-        predict: Callable[[int], np.ndarray] = \
-            lambda i: anchors.center_bias(fixsets[i].shape, frac)
-    else:
-        predict = lambda i: model.predict(data.load_figrim_image(ids[i]),
-                                          flip_average=flip_average, exponent=exp)
-    rows = anchors.score_model(predict, fixsets, data.FIGRIM_SIGMA_PX, frac, wanted=wanted,
-                               seed=seed)
-    return [{"image": i, **r} for i, r in zip(ids, rows)]

@@ -19,12 +19,13 @@ from scipy import ndimage
 
 __all__ = [
     "check_map",
-    "fixation_map",
+    "check_saliency_map",
     "fixation_counts",
-    "gaussian_density",
-    "sigma_px",
+    "fixation_map",
     "gaussian_center_bias",
+    "gaussian_density",
     "resize_map",
+    "sigma_px",
     "to_density",
 ]
 
@@ -40,6 +41,28 @@ def check_map(a, name: str = "map", ndim: int = 2) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or inf values")
     return arr
+
+
+def check_saliency_map(saliency_map, name: str = "saliency map", allow_negative: bool = True,
+                       shape=None) -> np.ndarray:
+    """The book's one check of a saliency map before it is scored or thresholded: ``saliency_map``
+    as a float64 array after checking that it is a non-empty 2-D array of finite values (as
+    :func:`check_map`), of ``shape`` if given, non-negative unless ``allow_negative``, and not
+    constant (a constant map points nowhere); ``ValueError`` otherwise."""
+    if np.ndim(saliency_map) == 3:
+        raise ValueError(f"{name} must be 2-D (H x W), got shape {np.shape(saliency_map)}; "
+                         "reduce colour channels first (e.g. attribution.channel_max)")
+    if np.size(saliency_map) == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape "
+                         f"{np.shape(saliency_map)}")
+    s = check_map(saliency_map, name)
+    if shape is not None and s.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {s.shape}, expected {tuple(shape)}")
+    if not allow_negative and np.any(s < 0):
+        raise ValueError(f"{name} has negative values; take its positive part or |.| first")
+    if s.max() == s.min():
+        raise ValueError(f"{name} is constant: it points nowhere")
+    return s
 
 
 def _points(xs, ys, shape):

@@ -27,13 +27,14 @@ def glue(name: str, value, display: bool = False):
 
 def mean_table(rows_by_model: Mapping[str, Iterable[Mapping[str, float]]], order=None,
                decimals: int = 3):
-    """Per-image score dicts per model -> a pandas DataFrame of means (rows: models) with the
-    number of images, columns in ``order`` (default: the metrics present)."""
+    """Per-image scores per model (a DataFrame of :func:`saliency_utils.evaluation.score_maps`
+    or a list of score dicts) -> a pandas DataFrame of means (rows: models) with the number of
+    images, columns in ``order`` (default: the scores present)."""
     import pandas as pd
 
     table = {}
     for model, rows in rows_by_model.items():
-        rows = list(rows)
+        rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
         if not rows:
             raise ValueError(f"no scores for {model!r}")
         keys = order or list(rows[0])

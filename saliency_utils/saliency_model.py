@@ -63,7 +63,7 @@ DEFAULT_READOUT_LAYERS = {
 }
 
 #: Default exponent of the saliency maps of :meth:`SaliencyModel.predict` (the ``predict``
-#: command, :func:`saliency_utils.training.evaluate`): ``p ** 0.8``, renormalised. The MIT
+#: command, :func:`saliency_utils.evaluation.model_maps`): ``p ** 0.8``, renormalised. The MIT
 #: metrics disagree on the best map for a given density (Kümmerer et al., ECCV 2018): NSS
 #: rewards peaked maps, AUC-Borji (thresholds every 0.1 of the min-max-normalised map) flat
 #: ones. The offline model, trained with an NSS term, is peaked: with exponent 1 its AUC-Borji

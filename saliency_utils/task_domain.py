@@ -1,6 +1,8 @@
 """Glue for the task-vs-domain chapter (He et al., CVPR 2019): activations of several networks
 on the same images, dissection count tables, saliency inside category regions, scores of any
-saliency function on natural images and search arrays, and layer-wise CKA.
+saliency function on search arrays (layer-wise CKA of its activations:
+:func:`saliency_utils.cka.layer_cka`). Scores on natural images are
+:func:`saliency_utils.evaluation.score_maps`.
 
 The networks are :class:`saliency_utils.saliency_model.SaliencyModel` instances (the pre-trained
 encoder, the fixed-encoder and fine-tuned saliency models) or the ``.net`` of a
@@ -14,13 +16,11 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from . import anchors, data, maps, search_metrics
-from .cka import linear_cka
+from . import maps, search_metrics
 from .dissection import Dissection, dissect_sets
 
 __all__ = ["encoder_activations", "dissect_layers", "count_table", "sensitivity_table",
-           "human_density", "category_shares", "pooled_ratio", "score_natural", "score_natural_many",
-           "score_arrays", "layer_cka", "without_prior"]
+           "human_density", "category_shares", "pooled_ratio", "score_arrays", "without_prior"]
 
 
 @torch.no_grad()
@@ -129,53 +129,6 @@ def pooled_ratio(shares: np.ndarray) -> float:
     return float(shares[:, 0].sum() / shares[:, 1].sum())
 
 
-def _natural_set(dataset: str, n: int | None):
-    if dataset == "osie_test":
-        _, ids = data.osie_split()
-        return (ids[:n] if n else ids), data.load_osie_image, data.load_osie_fixations, \
-            data.OSIE_SIGMA_PX
-    if dataset == "mit1003":
-        ids = data.mit1003_ids()
-        return (ids[:n] if n else ids), data.load_mit1003_image, data.load_mit1003_fixations, \
-            data.MIT1003_SIGMA_PX
-    raise ValueError(f"dataset must be 'osie_test' or 'mit1003', got {dataset!r}")
-
-
-def score_natural(predict: Callable[[np.ndarray], np.ndarray], dataset: str = "osie_test",
-                  n: int | None = None, wanted=anchors.FAST_METRICS, seed: int = 0) -> list[dict]:
-    """Score one ``image -> saliency map`` function; see :func:`score_natural_many`."""
-    return score_natural_many({"model": predict}, dataset, n, wanted, seed)["model"]
-
-
-def score_natural_many(predictors: Mapping[str, Callable[[np.ndarray], np.ndarray]],
-                       dataset: str = "osie_test", n: int | None = None,
-                       wanted=anchors.FAST_METRICS, seed: int = 0) -> dict[str, list[dict]]:
-    """Score several ``image -> saliency map`` functions on the OSIE test images or the MIT1003
-    stimuli of the bundle with the protocol of :func:`saliency_utils.anchors.score_model` (the
-    one :func:`saliency_utils.training.evaluate` uses: all observers' fixations, the dataset's
-    one-degree density, shuffled AUC against 10 other images, same seeds), loading each image
-    and its fixations once. Maps are resized to the image. Pass ``model.predict`` of a
-    :class:`SaliencyModel` to get exactly the maps of ``training.evaluate``.
-    ``{name: [{"image": id, metric: score, ...}, ...]}``."""
-    if "IG" in wanted:
-        raise ValueError("IG needs a baseline; use training.evaluate for it")
-    ids, load_img, load_fix, sigma = _natural_set(dataset, n)
-    fixsets = [load_fix(i) for i in ids]
-    out = {name: [] for name in predictors}
-    for k, (i, f) in enumerate(zip(ids, fixsets)):
-        image = load_img(i)
-        fixmap, density = f.fixation_map(), f.density(sigma)
-        other = (anchors.other_fixation_map(fixsets, k, f.shape, seed=seed)
-                 if "sAUC" in wanted else None)
-        for name, fn in predictors.items():
-            m = np.asarray(fn(image), dtype=np.float64)
-            if m.shape != tuple(f.shape):
-                m = maps.resize_map(m, f.shape)
-            out[name].append({"image": i, **anchors.score_image(m, fixmap, density, other, None,
-                                                           wanted, seed)})
-    return out
-
-
 def without_prior(model) -> Callable[[np.ndarray], np.ndarray]:
     """``image -> map`` of a :class:`SaliencyModel` with its learned centre-bias prior divided
     out: ``exp(log p - log prior)`` (mirror-averaged like :meth:`SaliencyModel.predict`, no
@@ -209,15 +162,3 @@ def score_arrays(models: Mapping[str, Callable[[np.ndarray], np.ndarray]], array
             rows.append({"model": name, "feature": a.meta["feature"],
                          **search_metrics.search_scores(sal, a)})
     return rows
-
-
-def layer_cka(acts_a: Mapping[str, list], acts_b: Mapping[str, list]) -> dict[str, float]:
-    """Linear CKA per layer between two networks' activations of the same images (every
-    spatial position of every image is one example)."""
-    out = {}
-    for layer, a in acts_a.items():
-        b = acts_b[layer]
-        if len(a) != len(b):
-            raise ValueError(f"layer {layer}: {len(a)} vs {len(b)} images")
-        out[layer] = linear_cka(torch.stack(list(a)), torch.stack(list(b)))
-    return out

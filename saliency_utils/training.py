@@ -2,7 +2,8 @@
 
     from saliency_utils import training
     model = training.load_or_train(training.PRESETS["offline"])   # cached after the first run
-    rows = training.evaluate(model, "osie_test")                 # one dict of metrics per image
+    from saliency_utils.evaluation import FixationDataset, model_maps, score_maps
+    scores = score_maps(model_maps(model), FixationDataset.osie("test"))  # a row per image
 
 **Data.** OSIE (Xu et al. 2014) with the book's fixed split (:func:`saliency_utils.data.osie_split`,
 600 training / 100 test images, seed 0). Targets are built at the training resolution: the
@@ -38,10 +39,9 @@ and the training history, written with ``torch.save`` and read back with
 ``torch.load(weights_only=True)``; a ``.json`` file beside it has the same configuration and
 history for reading. A GPU is used when present, never required.
 
-**Evaluation.** :func:`evaluate` scores a model with the MIT metrics of
-:mod:`saliency_utils.metrics` through :func:`saliency_utils.anchors.score_model` on the OSIE
-test images or the MIT1003 stimuli (cross-dataset); :func:`evaluate_center_bias` scores the
-appendix's centre-bias anchor on the same images. Predictions average the image and its
+**Evaluation** is :func:`saliency_utils.evaluation.score_maps` with
+:func:`saliency_utils.evaluation.model_maps` (OSIE test images, MIT1003 stimuli, FIGRIM; IG
+against the centre bias of :func:`osie_center_bias`). Predictions average the image and its
 mirror image (``flip_average``), which improved every metric of the offline model, and are
 raised to :data:`saliency_model.MAP_EXPONENT` (0.8; read its comment: it was chosen on the
 evaluation images).
@@ -62,19 +62,18 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from . import anchors, data, maps, metrics
 from .models import default_device
-from .saliency_model import MAP_EXPONENT, MODEL_VERSION, SaliencyModel
+from .saliency_model import MODEL_VERSION, SaliencyModel
 
 __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "train",
            "load_or_train", "checkpoint_path", "config_hash", "save_checkpoint",
-           "load_checkpoint", "models_dir", "training_data", "training_targets", "evaluate",
-           "evaluate_center_bias", "summarise", "kl_loss", "eval_set", "osie_center_bias"]
+           "load_checkpoint", "models_dir", "training_data", "training_targets", "summarise",
+           "kl_loss", "osie_center_bias"]
 
 #: Bumped when the training procedure changes in a way that changes the trained weights.
 TRAINING_VERSION = "1"
@@ -610,75 +609,19 @@ def load_or_train(config: TrainConfig | str = "offline", cache_dir: str | Path |
 
 
 # ------------------------------------------------------------------------------ evaluation
-def eval_set(dataset: str, n: int | None = None, split_seed: int = 0, n_test: int = 100):
-    """``(ids, load_image, load_fixations, sigma_px)`` of an evaluation set: the OSIE test
-    split (``"osie_test"``) or the MIT1003 stimuli of the bundle (``"mit1003"``); the first
-    ``n`` images if ``n`` is given. ``sigma_px``: the dataset's one-degree Gaussian."""
-    if dataset == "osie_test":
-        _, ids = data.osie_split(n_test=n_test, seed=split_seed)
-        load_img, load_fix, sigma = data.load_osie_image, data.load_osie_fixations, \
-            data.OSIE_SIGMA_PX
-    elif dataset == "mit1003":
-        ids = data.mit1003_ids()
-        load_img, load_fix, sigma = data.load_mit1003_image, data.load_mit1003_fixations, \
-            data.MIT1003_SIGMA_PX
-    else:
-        raise ValueError(f"dataset must be 'osie_test' or 'mit1003', got {dataset!r}")
-    ids = ids[:n] if n else ids
-    return ids, load_img, load_fix, sigma
-
-
 def osie_center_bias(split_seed: int = 0, n_test: int = 100) -> tuple[float, float]:
     """The centre-bias widths fitted to the OSIE training fixations (the book's anchor)."""
     train, _ = data.osie_split(n_test=n_test, seed=split_seed)
     return anchors.fit_center_bias([data.load_osie_fixations(i) for i in train])
 
 
-def evaluate(model: SaliencyModel, dataset: str = "osie_test", n: int | None = None,
-             wanted: Sequence[str] = metrics.METRIC_NAMES, split_seed: int = 0,
-             n_test: int = 100, seed: int = 0, progress: bool = False,
-             flip_average: bool = True, exponent: float | None = None) -> list[dict]:
-    """Score ``model`` on the OSIE test images (``"osie_test"``) or the MIT1003 stimuli of the
-    bundle (``"mit1003"``, cross-dataset) with :func:`saliency_utils.anchors.score_model`,
-    against all observers' fixations. The model's density (input size
-    :meth:`SaliencyModel.input_shape_for` the image; averaged with that of the mirror image
-    unless ``flip_average=False``, and raised to ``exponent``, default
-    :data:`saliency_model.MAP_EXPONENT`; see :meth:`SaliencyModel.predict`) is resized to the
-    image with :func:`saliency_utils.maps.resize_map` and renormalised. IG uses the centre
-    bias fitted to the OSIE training fixations as baseline, as in the appendix. Returns one
-    dict per image, ``{"image": id, metric: score, ...}``; :func:`summarise` averages them."""
-    from tqdm.auto import tqdm
-
-    ids, load_img, load_fix, sigma = eval_set(dataset, n, split_seed, n_test)
-    fixsets = [load_fix(i) for i in ids]
-    bar = tqdm(total=len(ids), desc=f"scoring on {dataset}", disable=not progress, leave=False)
-
-    def predict(i):
-        bar.update(1)
-        return model.predict(load_img(ids[i]), flip_average=flip_average,
-                             exponent=MAP_EXPONENT if exponent is None else exponent)
-
-    rows = anchors.score_model(predict, fixsets, sigma, osie_center_bias(split_seed, n_test),
-                               wanted=wanted, seed=seed)
-    bar.close()
-    return [{"image": i, **r} for i, r in zip(ids, rows)]
-
-
-def evaluate_center_bias(dataset: str = "osie_test", n: int | None = None,
-                         wanted: Sequence[str] = metrics.METRIC_NAMES, split_seed: int = 0,
-                         n_test: int = 100, seed: int = 0) -> list[dict]:
-    """The appendix's centre-bias anchor scored like :func:`evaluate` (same images, same
-    protocol), for comparison."""
-    ids, _, load_fix, sigma = eval_set(dataset, n, split_seed, n_test)
-    fixsets = [load_fix(i) for i in ids]
-    frac = osie_center_bias(split_seed, n_test)
-    rows = anchors.score_model(lambda i: anchors.center_bias(fixsets[i].shape, frac), fixsets,
-                               sigma, frac, wanted=wanted, seed=seed)
-    return [{"image": i, **r} for i, r in zip(ids, rows)]
-
-
-def summarise(rows: Sequence[dict]) -> dict:
-    """Mean of each metric over the rows of :func:`evaluate` (plus ``"images"``)."""
+def summarise(rows) -> dict:
+    """Mean of each metric over per-image scores (plus ``"images"``): a DataFrame of
+    :func:`saliency_utils.evaluation.score_maps` or a list of ``{metric: score}`` dicts. A NaN
+    score (a counted miss, ``failure="miss"``) makes its metric's mean NaN: it is never
+    averaged away."""
+    if hasattr(rows, "to_dict"):
+        rows = rows.to_dict("records")
     keys = [k for k in metrics.METRIC_NAMES if any(k in r for r in rows)]
     out = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
     out["images"] = len(rows)

@@ -44,8 +44,7 @@ from .boxes import (centred_box, check_boxes, full_image_box, iou_matrix, larges
 from .maps import resize_map
 
 __all__ = ["WSOLRun", "localise", "mean_box_fraction", "full_image_maker", "centred_maker",
-           "box_from_mask_maker", "saliency_box_soft_seeds", "box_union_mask",
-           "mass_in_boxes", "area_in_boxes", "point_in_boxes"]
+           "box_from_mask_maker", "saliency_box_soft_seeds"]
 
 BoxMaker = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -101,9 +100,10 @@ def saliency_box_soft_seeds(image_uint8, saliency_map, fg_quantile: float = 0.95
     """
     import cv2
 
-    from .localisation import _check_image, _check_saliency, grabcut_seeds, seed_gmms
+    from .localisation import _check_image, grabcut_seeds, seed_gmms
+    from .maps import check_saliency_map
 
-    s = _check_saliency(saliency_map)
+    s = check_saliency_map(saliency_map)
     img = _check_image(image_uint8, s.shape)
     seeds = grabcut_seeds(s, fg_quantile, bg_quantile)
     fg = seeds == cv2.GC_FGD
@@ -114,38 +114,6 @@ def saliency_box_soft_seeds(image_uint8, saliency_map, fg_quantile: float = 0.95
     if not fg_mask.any():
         raise ValueError("the graph cut labelled no pixel foreground")
     return mask_to_box(fg_mask), fg_mask
-
-
-def box_union_mask(gt_boxes, shape) -> np.ndarray:
-    """Boolean ``H x W`` mask of the pixels covered by any of the boxes (pixel ``(r, c)`` is
-    covered when its centre ``(c + 0.5, r + 0.5)`` lies inside a box)."""
-    h, w = int(shape[0]), int(shape[1])
-    ys, xs = np.arange(h) + 0.5, np.arange(w) + 0.5
-    m = np.zeros((h, w), dtype=bool)
-    for x0, y0, x1, y1 in check_boxes(gt_boxes):
-        m |= ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x1))[None, :]
-    return m
-
-
-def mass_in_boxes(saliency_map, gt_boxes) -> float:
-    """Fraction of a non-negative map's total mass inside the union of the boxes."""
-    s = np.asarray(saliency_map, dtype=np.float64)
-    if s.ndim != 2 or np.any(s < 0) or s.sum() <= 0:
-        raise ValueError("need a non-negative 2-D map with positive mass")
-    return float(s[box_union_mask(gt_boxes, s.shape)].sum() / s.sum())
-
-
-def area_in_boxes(saliency_map, gt_boxes) -> float:
-    """Fraction of the image area inside the union of the boxes: what a uniform map scores
-    under :func:`mass_in_boxes` (the map is used for its shape only)."""
-    return float(box_union_mask(gt_boxes, np.shape(saliency_map)).mean())
-
-
-def point_in_boxes(saliency_map, gt_boxes) -> float:
-    """Pointing game: 1.0 if the map's maximum (first in raster order) lies in a box, else 0.0."""
-    s = np.asarray(saliency_map)
-    r, c = np.unravel_index(int(np.argmax(s)), s.shape)
-    return float(box_union_mask(gt_boxes, s.shape)[r, c])
 
 
 @dataclass
@@ -292,7 +260,8 @@ def localise(backbone, images: Sequence[np.ndarray] | Callable[[int], np.ndarray
     ``guesses="topk"``). ``guesses``: ``"true_class"`` or ``"topk"``.
     ``workers`` > 1 runs the box makers of a batch in threads (OpenCV releases the GIL);
     results do not depend on it. ``map_scores``: functions ``f(map, gt_boxes) -> float``
-    applied to each true-class map (e.g. :func:`mass_in_boxes`), kept in ``WSOLRun.scores``.
+    applied to each true-class map (e.g. :func:`saliency_utils.boxes.energy_in_boxes`), kept in
+    ``WSOLRun.scores``.
     ``progress(done, n)`` is called after each batch.
     """
     fused = saliency is None

@@ -1,4 +1,4 @@
-"""Boxes, IoU and the ILSVRC localisation criterion."""
+"""Boxes, IoU, the ILSVRC localisation criterion, pointing game and energy in boxes."""
 import numpy as np
 import pytest
 
@@ -103,3 +103,50 @@ def test_localisation_correct_top1_top5():
     assert B.localisation_correct([half], [3], gt, 3)
     with pytest.raises(ValueError, match="labels"):
         B.localisation_correct([good, bad], [3], gt, 3)
+
+
+# --------------------------------------------------------------------------- map vs boxes
+def test_pointing_game_with_and_without_tolerance():
+    s = np.zeros((20, 20))
+    s[10, 15] = 1.0
+    box = np.array([[2.0, 2.0, 12.0, 12.0]])  # covers columns 2..11, rows 2..11
+    assert B.pointing_game(s, box) is False
+    assert B.pointing_game(s, box, tolerance=4) is True  # column 15 vs 11: 4 px away
+    assert B.pointing_game(s, box, tolerance=3.9) is False
+    s2 = np.zeros((20, 20))
+    s2[5, 5] = 2.0
+    assert B.pointing_game(s2, box) is True
+    with pytest.raises(ValueError, match="constant"):
+        B.pointing_game(np.ones((5, 5)), box)
+    with pytest.raises(ValueError, match="tolerance"):
+        B.pointing_game(s, box, tolerance=-1)
+
+
+def test_energy_in_boxes_known_answer():
+    s = np.zeros((10, 10))
+    s[1, 1] = 3.0
+    s[8, 8] = 1.0
+    assert B.energy_in_boxes(s, [0, 0, 5, 5]) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="negative"):
+        B.energy_in_boxes(s - 1, [0, 0, 5, 5])
+
+
+def test_pointing_game_ties_multiple_boxes_and_the_old_rule():
+    """Ties: the first maximum in raster order; several boxes: a hit in any of them; the merged
+    function equals the old wsol.point_in_boxes (argmax in the union mask, 1.0 / 0.0) on every
+    non-constant map, here checked against that rule written out."""
+    s = np.zeros((10, 10))
+    s[1, 8] = s[7, 2] = 5.0  # tie: (1, 8) comes first in raster order
+    assert B.pointing_game(s, [[0, 5, 4, 10]]) is False  # covers (7, 2) only
+    assert B.pointing_game(s, [[0, 5, 4, 10], [7, 0, 10, 3]]) is True  # second box has (1, 8)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        m = rng.random((12, 15))
+        b = np.sort(rng.uniform(0, 12, (2, 2)), axis=0).T.ravel()[[0, 2, 1, 3]]
+        r, c = np.unravel_index(int(np.argmax(m)), m.shape)
+        old = float(B.box_union_mask(b, m.shape)[r, c])
+        assert float(B.pointing_game(m, b)) == old
+    for bad, match in [(np.full((4, 4), np.nan), "NaN"), (np.ones(4), "2-D"),
+                       (np.zeros((0, 4)), "2-D")]:
+        with pytest.raises(ValueError, match=match):
+            B.pointing_game(bad, [[0, 0, 1, 1]])

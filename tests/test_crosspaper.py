@@ -1,15 +1,25 @@
 """The cross-paper comparison (every explanation on the same images), plus two helpers it uses:
-``anchors.score_image`` and ``loggabor_explain.fit_explainable``."""
+``evaluation.score_image`` and ``loggabor_explain.fit_explainable``."""
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from torch import nn
 
-from saliency_utils import anchors, attribution, boxes, context_saliency, lrp, maps, metrics
+from saliency_utils import (
+    anchors,
+    attribution,
+    boxes,
+    context_saliency,
+    evaluation,
+    lrp,
+    maps,
+    metrics,
+)
 from saliency_utils import crosspaper as cp
 from saliency_utils.models import Backbone, to_uint8_rgb
-from saliency_utils.wsol import WSOLRun, box_union_mask
+from saliency_utils.boxes import box_union_mask
+from saliency_utils.wsol import WSOLRun
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -252,9 +262,10 @@ def test_fixation_scores_argument_errors():
 
 @pytest.fixture(scope="module")
 def fix_data(bundle):
-    from saliency_utils import training
+    from saliency_utils.evaluation import FixationDataset
 
-    ids, load_img, load_fix, sigma = training.eval_set("osie_test", N_FIX)
+    ds = FixationDataset.named("osie_test", N_FIX)
+    ids, load_img, load_fix, sigma = list(ds.ids), ds.load_image, ds.load_fixations, ds.sigma_px
     imgs = {i: to_uint8_rgb(load_img(i)) for i in ids}
     fix = {i: load_fix(i) for i in ids}
     return ids, imgs, fix, sigma
@@ -339,7 +350,7 @@ def test_fixation_scores_rows_are_the_postprocessed_maps_scored(fix_data, fix_ru
     df = fix_run.scores.set_index(["image", "method", "variant"])
     for variant, blur in ((cp.AS_COMPUTED, 0.0), (cp.BLURRED, sigma)):
         s = cp.postprocess(m["gradient"][0], f.shape, blur)
-        want = anchors.score_image(s, fixmap, dens, None, None, ("AUC-Judd", "NSS", "CC"))
+        want = evaluation.score_image(s, fixmap, dens, None, None, ("AUC-Judd", "NSS", "CC"))
         got = df.loc[(i, "gradient", variant)]
         for k, v in want.items():
             assert got[k] == pytest.approx(v, rel=1e-5, abs=1e-8), (variant, k)
@@ -695,54 +706,6 @@ def test_summary_known_values():
     assert t3.loc["gradient", ("mit1003", "NSS")] == pytest.approx(8.0)
     with pytest.raises(ValueError, match="classifier_variant"):
         cp.summary([fix], None, classifier_variant="none")
-
-
-# ------------------------------------------------------------------------------ anchors.score_image
-def _fixation_inputs(shape=(40, 50), seed=0):
-    rng = np.random.default_rng(seed)
-    fixmap = np.zeros(shape, bool)
-    fixmap[rng.integers(0, shape[0], 30), rng.integers(0, shape[1], 30)] = True
-    other = np.zeros(shape, bool)
-    other[rng.integers(0, shape[0], 40), rng.integers(0, shape[1], 40)] = True
-    density = maps.gaussian_density(fixmap.astype(float), 3.0)
-    sal = maps.gaussian_density(fixmap.astype(float), 1.5) + 0.02 * rng.random(shape) / fixmap.size
-    base = anchors.center_bias(shape, (0.25, 0.25))
-    return sal, fixmap, density, other, base
-
-
-def test_score_image_matches_the_metric_functions():
-    sal, fixmap, dens, other, base = _fixation_inputs()
-    got = anchors.score_image(sal, fixmap, dens, other, base, seed=3)
-    assert list(got) == list(metrics.METRIC_NAMES)
-    want = {"AUC-Judd": metrics.auc_judd(sal, fixmap, seed=3),
-            "AUC-Borji": metrics.auc_borji(sal, fixmap, seed=3),
-            "sAUC": metrics.auc_shuffled(sal, fixmap, other, seed=3),
-            "NSS": metrics.nss(sal, fixmap), "CC": metrics.cc(sal, dens),
-            "SIM": metrics.sim(sal, dens), "KLD": metrics.kld(sal, dens),
-            "IG": metrics.information_gain(sal, fixmap, base)}
-    for k, v in want.items():
-        assert got[k] == pytest.approx(v, rel=1e-12, abs=1e-15), k
-        assert isinstance(got[k], float)
-    # an informative map: better than chance
-    assert got["AUC-Judd"] > 0.8 and got["NSS"] > 1 and got["CC"] > 0.5
-    # a subset, in the order asked
-    sub = anchors.score_image(sal, fixmap, dens, wanted=("NSS", "AUC-Judd"))
-    assert list(sub) == ["NSS", "AUC-Judd"] and sub["NSS"] == got["NSS"]
-
-
-def test_score_image_skips_what_the_inputs_do_not_allow_and_rejects_unknown():
-    sal, fixmap, dens, other, base = _fixation_inputs(seed=1)
-    no_other = anchors.score_image(sal, fixmap, dens, None, base)
-    assert "sAUC" not in no_other and "IG" in no_other
-    no_base = anchors.score_image(sal, fixmap, dens, other, None)
-    assert "IG" not in no_base and "sAUC" in no_base
-    neither = anchors.score_image(sal, fixmap, dens)
-    assert set(neither) == set(metrics.METRIC_NAMES) - {"sAUC", "IG"}
-    assert anchors.score_image(sal, fixmap, dens, wanted=("sAUC",)) == {}
-    with pytest.raises(ValueError, match="AUC-Foo"):
-        anchors.score_image(sal, fixmap, dens, other, base, wanted=("NSS", "AUC-Foo"))
-    with pytest.raises(ValueError, match="unknown"):
-        anchors.score_image(sal, fixmap, dens, wanted=("nss",))  # names are case-sensitive
 
 
 # ------------------------------------------------------------------------------ fit_explainable

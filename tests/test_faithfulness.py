@@ -1,35 +1,10 @@
-"""Pointing game, energy in boxes, compactness, deletion / insertion curves."""
+"""Compactness, localisation scores of one map, deletion / insertion curves."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from saliency_utils import faithfulness as fa
-
-
-def test_pointing_game_with_and_without_tolerance():
-    s = np.zeros((20, 20))
-    s[10, 15] = 1.0
-    box = np.array([[2.0, 2.0, 12.0, 12.0]])  # covers columns 2..11, rows 2..11
-    assert fa.pointing_game(s, box) is False
-    assert fa.pointing_game(s, box, tolerance=4) is True  # column 15 vs 11: 4 px away
-    assert fa.pointing_game(s, box, tolerance=3.9) is False
-    s2 = np.zeros((20, 20))
-    s2[5, 5] = 2.0
-    assert fa.pointing_game(s2, box) is True
-    with pytest.raises(ValueError, match="constant"):
-        fa.pointing_game(np.ones((5, 5)), box)
-    with pytest.raises(ValueError, match="tolerance"):
-        fa.pointing_game(s, box, tolerance=-1)
-
-
-def test_energy_in_boxes_known_answer():
-    s = np.zeros((10, 10))
-    s[1, 1] = 3.0
-    s[8, 8] = 1.0
-    assert fa.energy_in_boxes(s, [0, 0, 5, 5]) == pytest.approx(0.75)
-    with pytest.raises(ValueError, match="negative"):
-        fa.energy_in_boxes(s - 1, [0, 0, 5, 5])
 
 
 def test_top_fraction_components():

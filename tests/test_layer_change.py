@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_utils.cka import linear_cka
+from saliency_utils.cka import CKAAccumulator, layer_cka, linear_cka
 from saliency_utils.efficientnet_lite import EfficientNetLite0
-from saliency_utils.layer_change import CKAAccumulator, conv_groups, layer_cka, weight_change
+from saliency_utils.layer_change import conv_groups, paired_outputs, weight_change
 
 
 def test_conv_groups_efficientnet_cover_every_conv():
@@ -70,7 +70,21 @@ def test_layer_cka_identical_and_perturbed_networks():
     x = torch.randn(6, 3, 12, 12)
     mods = lambda m: {"l1": m[1], "l2": m[3]}
     twin = copy.deepcopy(net)
-    same = layer_cka(net, twin, x, mods(net), mods(twin))
+    same = layer_cka(paired_outputs(net, twin, x, mods(net), mods(twin)))
     assert same["l1"] == pytest.approx(1.0) and same["l2"] == pytest.approx(1.0)
-    diff = layer_cka(net, other, x, mods(net), mods(other), batch_size=4)
+    diff = layer_cka(paired_outputs(net, other, x, mods(net), mods(other), batch_size=4))
     assert diff["l1"] == pytest.approx(1.0) and diff["l2"] < 0.99
+    # batches streamed or all at once, and per-image lists: the same number as linear_cka
+    outs = list(paired_outputs(net, other, x, mods(net), mods(other), batch_size=6))
+    a, b = outs[0]
+    assert diff == pytest.approx({n: linear_cka(a[n], b[n]) for n in a}, rel=1e-9)
+    per_image = [({n: list(a[n]) for n in a}, {n: list(b[n]) for n in b})]
+    assert layer_cka(per_image) == pytest.approx(diff, rel=1e-9)
+    with pytest.raises(ValueError, match="same layer names"):
+        list(paired_outputs(net, other, x, mods(net), {"l1": other[1]}))
+    with pytest.raises(ValueError, match="same layer names"):
+        layer_cka([({"l1": a["l1"]}, {"l2": b["l2"]})])
+    with pytest.raises(ValueError, match="spatial sizes"):
+        layer_cka([({"l1": a["l1"]}, {"l1": a["l1"][:, :, :6]})])
+    with pytest.raises(ValueError, match="no activations"):
+        layer_cka([])

@@ -229,12 +229,13 @@ def test_bad_inputs(lite):
     with pytest.raises(ValueError):
         with lx.Reconstruction(lite, {"stage3": lf}, SPEC):  # 2 channels, the layer has 40
             lite.predict(np.zeros((64, 96, 3), dtype=np.uint8))
-    with pytest.raises(ValueError):
-        lx.evaluate(None, "cat2000")
 
 
 @pytest.mark.slow
 def test_figrim_eval_set(bundle):
-    ids, fix = lx.figrim_eval_set(3)
-    assert len(ids) == len(fix) == 3
+    from saliency_utils.evaluation import FixationDataset
+
+    ds = FixationDataset.named("figrim", 3)
+    fix = ds.fixation_sets()
+    assert len(ds) == len(fix) == 3
     assert all(f.shape == (1000, 1000) and len(f) > 50 for f in fix)

@@ -1,9 +1,11 @@
 """Chapter-4 glue: activations line up across networks, CKA per layer, tables, array scores."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from saliency_utils import task_domain
+from saliency_utils.cka import layer_cka, linear_cka
 from saliency_utils.saliency_model import SaliencyModel
 from saliency_utils.stimuli import search_array
 
@@ -28,9 +30,11 @@ def test_activations_and_layer_cka(nets, images):
     acts_a = task_domain.encoder_activations(a, images, ["stage2", "head"], size=(64, 64))
     acts_b = task_domain.encoder_activations(b, images, ["stage2", "head"], size=(64, 64))
     assert len(acts_a["head"]) == 4 and acts_a["head"][0].ndim == 3
-    same = task_domain.layer_cka(acts_a, acts_a)
+    same = layer_cka([(acts_a, acts_a)])
     assert same == pytest.approx({"stage2": 1.0, "head": 1.0})
-    diff = task_domain.layer_cka(acts_a, acts_b)
+    diff = layer_cka([(acts_a, acts_b)])
+    assert diff == pytest.approx({k: linear_cka(torch.stack(acts_a[k]), torch.stack(acts_b[k]))
+                                  for k in acts_a}, rel=1e-9)
     assert all(v < 0.999 for v in diff.values())
     with pytest.raises(ValueError):
         task_domain.encoder_activations(a, images, ["no_such_layer"])
@@ -80,23 +84,24 @@ def test_score_arrays():
     assert abs(rows[1]["GSI"]) < 0.05
 
 
-def test_score_natural_many_matches_training_evaluate(bundle, nets):
-    """Maps from SaliencyModel.predict scored here equal training.evaluate's scores."""
-    from saliency_utils import training
+def test_model_predict_scores_as_model_maps(bundle, nets):
+    """Chapter 4 scores ``model.predict`` with several maps in one pass of score_maps; that
+    equals evaluation.model_maps(model) scored alone (chapters 3 and 5)."""
+    from saliency_utils.evaluation import FixationDataset, model_maps, score_maps
 
     a, _ = nets
     wanted = ["AUC-Judd", "sAUC", "NSS", "CC", "KLD"]
-    ref = training.evaluate(a, "osie_test", n=2, wanted=wanted)
+    ds = FixationDataset.named("osie_test", 2)
+    ref = score_maps(model_maps(a), ds, wanted)
+
     def ramp(im):
         return np.ones(im.shape[:2]) + np.arange(im.shape[1]) * 1e-3
 
-    ours = task_domain.score_natural_many({"m": a.predict, "ramp": ramp}, "osie_test", n=2,
-                                          wanted=wanted)
+    ours = score_maps({"m": a.predict, "ramp": ramp}, ds, wanted, resize=True)
     assert len(ours["ramp"]) == 2
-    for r, o in zip(ref, ours["m"]):
-        assert r == pytest.approx(o)
-    with pytest.raises(ValueError):
-        task_domain.score_natural_many({"m": a.predict}, "osie_test", n=1, wanted=["IG"])
+    pd.testing.assert_frame_equal(ours["m"], ref)
+    with pytest.raises(ValueError, match="IG needs a baseline"):
+        score_maps({"m": a.predict}, ds, ["IG"])
 
 
 def test_without_prior_divides_the_prior_out(nets):

@@ -145,9 +145,14 @@ def test_training_data_targets(cache):
 
 
 def test_evaluate_returns_metric_rows(trained):
-    rows = training.evaluate(trained, "osie_test", n=2, wanted=("AUC-Judd", "NSS", "CC", "IG"))
-    assert len(rows) == 2 and set(rows[0]) == {"image", "AUC-Judd", "NSS", "CC", "IG"}
-    cb = training.evaluate_center_bias("osie_test", n=2, wanted=("NSS",))
-    assert [r["image"] for r in cb] == [r["image"] for r in rows]
+    from saliency_utils.evaluation import FixationDataset, centre_bias_maps, model_maps, score_maps
+
+    ds = FixationDataset.named("osie_test", 2)
+    frac = training.osie_center_bias()
+    rows = score_maps(model_maps(trained), ds, ("AUC-Judd", "NSS", "CC", "IG"), centre_bias=frac)
+    assert len(rows) == 2 and list(rows) == ["image", "AUC-Judd", "NSS", "CC", "IG"]
+    cb = score_maps(centre_bias_maps(ds, frac), ds, ("NSS",))
+    assert list(cb.image) == list(rows.image)
     s = training.summarise(rows)
     assert s["images"] == 2 and 0 <= s["AUC-Judd"] <= 1
+    assert training.summarise(rows.to_dict("records")) == s

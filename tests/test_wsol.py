@@ -7,7 +7,7 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from saliency_utils import wsol
+from saliency_utils import boxes, wsol
 from saliency_utils.boxes import iou, mask_to_box
 from saliency_utils.localisation import saliency_box, threshold_box
 
@@ -101,8 +101,8 @@ def test_lazy_images_resizing_scores_failures_and_threads():
         raise ValueError("no box here")
 
     makers = {"grabcut": wsol.box_from_mask_maker(saliency_box), "flaky": flaky}
-    kw = dict(saliency=fake_saliency, map_scores={"mass": wsol.mass_in_boxes,
-                                                  "point": wsol.point_in_boxes})
+    kw = dict(saliency=fake_saliency, map_scores={"mass": boxes.energy_in_boxes,
+                                                  "point": boxes.pointing_game})
     a = wsol.localise(bb, lambda i: big[i], labels, big_gts, makers, workers=1, **kw)
     b = wsol.localise(bb, big, labels, big_gts, makers, workers=2, batch_size=4, **kw)
     np.testing.assert_array_equal(a.boxes["grabcut"], b.boxes["grabcut"])
@@ -137,15 +137,16 @@ def test_box_fractions_masks_and_scores():
     assert fw == pytest.approx(np.mean([0.5, 1.0, 0.25])) and fh == pytest.approx(np.mean([0.5, 1.0, 0.4]))
     with pytest.raises(ValueError):
         wsol.mean_box_fraction([], [])
-    m = wsol.box_union_mask([[1, 2, 3, 4], [2, 2, 5, 3]], (6, 6))
+    m = boxes.box_union_mask([[1, 2, 3, 4], [2, 2, 5, 3]], (6, 6))
     assert m.sum() == 4 + 2 and m[2:4, 1:3].all() and m[2, 3:5].all()
     s = np.zeros((6, 6)); s[2, 1] = 3.0; s[5, 5] = 1.0
-    assert wsol.mass_in_boxes(s, [[1, 2, 3, 4]]) == pytest.approx(0.75)
-    assert wsol.area_in_boxes(s, [[0, 0, 3, 6]]) == pytest.approx(0.5)
-    assert wsol.point_in_boxes(s, [[1, 2, 3, 4]]) == 1.0
-    assert wsol.point_in_boxes(s, [[4, 4, 6, 6]]) == 0.0
+    assert boxes.energy_in_boxes(s, [[1, 2, 3, 4]]) == pytest.approx(0.75)
+    assert boxes.area_in_boxes(s, [[0, 0, 3, 6]]) == pytest.approx(0.5)
+    assert boxes.area_in_boxes((6, 6), [[0, 0, 3, 6]]) == pytest.approx(0.5)
+    assert boxes.pointing_game(s, [[1, 2, 3, 4]]) is True
+    assert boxes.pointing_game(s, [[4, 4, 6, 6]]) is False
     with pytest.raises(ValueError):
-        wsol.mass_in_boxes(-s, [[0, 0, 1, 1]])
+        boxes.energy_in_boxes(-s, [[0, 0, 1, 1]])
     img = np.zeros((10, 20, 3), np.uint8)
     np.testing.assert_array_equal(wsol.full_image_maker(img), [0, 0, 20, 10])
     np.testing.assert_array_equal(wsol.centred_maker(0.5, 0.4)(img), [5, 3, 15, 7])
@@ -195,7 +196,7 @@ def test_default_saliency_is_the_captum_gradient():
         np.stack(ims)).permute(0, 3, 1, 2).float() / 255 - 0.5)
     images, labels, gts = toy_data(2, n=5)
     labels = [y % 7 for y in labels]
-    kw = dict(map_scores={"mass": wsol.mass_in_boxes}, batch_size=2)
+    kw = dict(map_scores={"mass": boxes.energy_in_boxes}, batch_size=2)
     a = wsol.localise(bb, images, labels, gts, MAKERS, **kw)
     b = wsol.localise(bb, images, labels, gts, MAKERS, saliency=gradient_saliency, **kw)
     np.testing.assert_allclose(a.scores["mass"], b.scores["mass"], rtol=1e-6)

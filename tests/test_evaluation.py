@@ -1,0 +1,220 @@
+"""The evaluation layer: datasets, score_maps and its failure policy, leave-one-out."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from saliency_utils import anchors, data, maps, metrics
+from saliency_utils.evaluation import (
+    FixationDataset,
+    centre_bias_maps,
+    score_image,
+    score_leave_one_out,
+    score_maps,
+)
+
+SHAPE = (40, 50)
+
+
+def _toy(n=4, empty=None):
+    """A synthetic dataset of ``n`` 40 x 50 images, 3 observers with 5 fixations each."""
+    rng = np.random.default_rng(0)
+    fix, imgs = {}, {}
+    for k in range(n):
+        i = f"im{k}"
+        x = rng.uniform(5, 45, 15)
+        y = rng.uniform(5, 35, 15)
+        if i == empty:
+            x, y = x[:0], y[:0]
+        fix[i] = data.Fixations.from_points(x, y, np.repeat([0, 1, 2], 5)[:x.size], SHAPE)
+        imgs[i] = rng.integers(0, 255, SHAPE + (3,), dtype=np.uint8)
+    return FixationDataset("toy", list(fix), imgs.__getitem__, fix.__getitem__, 2.0, 10.0)
+
+
+def _blob(image):
+    h, w = image.shape[:2]
+    return maps.gaussian_center_bias((h, w), (0.2, 0.3))
+
+
+def test_dataset_basics():
+    ds = _toy()
+    assert len(ds) == 4 and ds.head(2).ids == ("im0", "im1") and ds.head(None) is ds
+    assert ds.fixations(1).shape == SHAPE and ds.image(0).shape == SHAPE + (3,)
+    with pytest.raises(ValueError, match="no images"):
+        FixationDataset("x", [], None, None, 1.0, 1.0)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        FixationDataset.named("nope")
+
+
+def test_score_maps_equals_the_single_image_metrics():
+    ds = _toy()
+    df = score_maps(_blob, ds, metrics.METRIC_NAMES, centre_bias=(0.25, 0.25), seed=3)
+    assert list(df.columns) == ["image", *metrics.METRIC_NAMES] and len(df) == 4
+    assert df.attrs["misses"] == 0
+    fixsets = ds.fixation_sets()
+    f = fixsets[2]
+    s = _blob(ds.image(2))
+    other = anchors.other_fixation_map(fixsets, 2, SHAPE, seed=3)
+    ref = metrics.score_all(s, f.fixation_map(), f.density(2.0), other,
+                            anchors.center_bias(SHAPE, (0.25, 0.25)), seed=3)
+    assert df.iloc[2].drop("image").to_dict() == pytest.approx(ref, abs=0)
+    # precomputed maps and a mapping of sources give the same rows
+    pre = score_maps([_blob(ds.image(k)) for k in range(4)], ds, metrics.METRIC_NAMES,
+                     centre_bias=(0.25, 0.25), seed=3)
+    pd.testing.assert_frame_equal(pre, df)
+    many = score_maps({"a": _blob, "b": centre_bias_maps(ds, (0.2, 0.3))}, ds,
+                      metrics.METRIC_NAMES, centre_bias=(0.25, 0.25), seed=3)
+    pd.testing.assert_frame_equal(many["a"], df)
+    pd.testing.assert_frame_equal(many["b"], df)
+
+
+def test_failure_policy_raise_is_the_default():
+    ds = _toy()
+    const = lambda im: np.ones(SHAPE)
+    with pytest.raises(ValueError, match="image im0: unscorable map: .*constant"):
+        score_maps(const, ds)
+    with pytest.raises(ValueError, match="fixation shape"):
+        score_maps(lambda im: np.random.default_rng(0).random((10, 10)), ds)
+    nan = lambda im: np.where(np.arange(50) == 3, np.nan, 1.0) * np.ones(SHAPE)
+    with pytest.raises(ValueError, match="NaN"):
+        score_maps(nan, ds)
+    with pytest.raises(ValueError, match="2-D"):
+        score_maps(lambda im: np.ones((3,) + SHAPE), ds)
+
+
+def test_failure_policy_miss_counts_and_keeps_the_image():
+    ds = _toy()
+    bad = {"im1", "im3"}
+    calls = iter(ds.ids)
+
+    def fn(image):
+        i = next(calls)
+        return np.zeros(SHAPE) if i in bad else _blob(image)
+
+    df = score_maps(fn, ds, failure="miss")
+    assert len(df) == 4 and list(df.image) == list(ds.ids)
+    assert df.attrs["misses"] == 2
+    assert [i for i, _ in df.attrs["failures"]] == ["im1", "im3"]
+    assert df.set_index("image").loc[["im1", "im3"]].isna().all().all()
+    assert df.set_index("image").loc[["im0", "im2"]].notna().all().all()
+    with pytest.raises(ValueError, match="failure must be"):
+        score_maps(_blob, ds, failure="drop")
+
+
+def test_resize_is_explicit():
+    ds = _toy(2)
+    small = lambda im: maps.gaussian_center_bias((20, 25), (0.2, 0.3))
+    df = score_maps(small, ds, resize=True)
+    ref = score_maps(lambda im: maps.resize_map(small(im), SHAPE), ds)
+    pd.testing.assert_frame_equal(df, ref)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="no fixations"):
+        score_maps(_blob, _toy(empty="im2"))
+    ds = _toy()
+    with pytest.raises(ValueError, match="IG needs a baseline"):
+        score_maps(_blob, ds, ["IG"])
+    with pytest.raises(ValueError, match="unknown metric"):
+        score_maps(_blob, ds, ["AUC"])
+    with pytest.raises(ValueError, match="3 maps for 4 images"):
+        score_maps([np.ones(SHAPE)] * 3, ds)
+    with pytest.raises(ValueError, match="unknown metric"):
+        score_image(np.ones(SHAPE), None, None, wanted=["nope"])
+
+
+def test_leave_one_out_inter_observer():
+    ds = _toy()
+    df = score_leave_one_out(lambda k, rest: rest.density(ds.sigma_px), ds,
+                             ("AUC-Judd", "NSS", "CC"))
+    assert list(df.columns) == ["image", "AUC-Judd", "NSS", "CC"] and len(df) == 4
+    assert (df["AUC-Judd"] > 0.5).all()
+
+
+def test_osie_split_is_the_package_split(bundle):
+    train, test = data.osie_split()
+    assert FixationDataset.osie("test").ids == tuple(test)
+    assert FixationDataset.osie("train", n=5).ids == tuple(train[:5])
+    ds = FixationDataset.named("osie_test", 3)
+    assert ds.sigma_px == data.OSIE_SIGMA_PX and ds.px_per_degree == data.OSIE_PX_PER_DEGREE
+    m = FixationDataset.named("mit1003", 2)
+    assert m.ids == tuple(data.mit1003_ids()[:2]) and m.sigma_px == data.MIT1003_SIGMA_PX
+    f = FixationDataset.named("figrim", 2)
+    assert f.fixations(0).shape == data.FIGRIM_SHAPE[:2] and f.sigma_px == data.FIGRIM_SIGMA_PX
+
+
+# Outputs of the scorers this layer replaced, on the same inputs (recorded before they were
+# removed): training.evaluate_center_bias("mit1003", n=2) (anchors.score_model) and
+# task_domain.score_natural(ramp, "osie_test", n=2, wanted=...) (resizing maps).
+OLD_CB_MIT = [
+    {"image": "i05june05_static_street_boston_p1010764", "AUC-Judd": 0.7604905358999645,
+     "AUC-Borji": 0.7473260056959772, "sAUC": 0.47557444423687656, "NSS": 0.9441104706856388,
+     "CC": 0.5344859435907331, "SIM": 0.5608250940131265, "KLD": 0.6555500347535479, "IG": 0.0},
+    {"image": "i05june05_static_street_boston_p1010785", "AUC-Judd": 0.774373383511146,
+     "AUC-Borji": 0.7583550632290952, "sAUC": 0.5247931575335751, "NSS": 1.0450859445359777,
+     "CC": 0.6476469404609252, "SIM": 0.6271080707785432, "KLD": 0.47054395982785946, "IG": 0.0}]
+OLD_RAMP_OSIE = [
+    {"image": "1003", "AUC-Judd": 0.3277360655347935, "sAUC": 0.3037268274536549,
+     "NSS": -0.5214586963478781, "CC": -0.07872922751920354, "KLD": 3.23134598841183},
+    {"image": "1006", "AUC-Judd": 0.4768065493023701, "sAUC": 0.6488878671188,
+     "NSS": -0.14958365627453635, "CC": -0.012619260349951568, "KLD": 1.7936492855423178}]
+
+
+def test_same_numbers_as_the_old_scorers(bundle):
+    from saliency_utils import training
+
+    frac = training.osie_center_bias()
+    ds = FixationDataset.named("mit1003", 2)
+    new = score_maps(centre_bias_maps(ds, frac), ds, metrics.METRIC_NAMES, centre_bias=frac)
+    pd.testing.assert_frame_equal(new, pd.DataFrame(OLD_CB_MIT), rtol=1e-12)
+    fn = lambda im: np.asarray(im, float).mean(2)[::2, ::2] + 1
+    wanted = ("AUC-Judd", "sAUC", "NSS", "CC", "KLD")
+    new = score_maps(fn, FixationDataset.named("osie_test", 2), wanted, resize=True)
+    pd.testing.assert_frame_equal(new, pd.DataFrame(OLD_RAMP_OSIE), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------ score_image
+def _fixation_inputs(shape=(40, 50), seed=0):
+    rng = np.random.default_rng(seed)
+    fixmap = np.zeros(shape, bool)
+    fixmap[rng.integers(0, shape[0], 30), rng.integers(0, shape[1], 30)] = True
+    other = np.zeros(shape, bool)
+    other[rng.integers(0, shape[0], 40), rng.integers(0, shape[1], 40)] = True
+    density = maps.gaussian_density(fixmap.astype(float), 3.0)
+    sal = maps.gaussian_density(fixmap.astype(float), 1.5) + 0.02 * rng.random(shape) / fixmap.size
+    base = anchors.center_bias(shape, (0.25, 0.25))
+    return sal, fixmap, density, other, base
+
+
+def test_score_image_matches_the_metric_functions():
+    sal, fixmap, dens, other, base = _fixation_inputs()
+    got = score_image(sal, fixmap, dens, other, base, seed=3)
+    assert list(got) == list(metrics.METRIC_NAMES)
+    want = {"AUC-Judd": metrics.auc_judd(sal, fixmap, seed=3),
+            "AUC-Borji": metrics.auc_borji(sal, fixmap, seed=3),
+            "sAUC": metrics.auc_shuffled(sal, fixmap, other, seed=3),
+            "NSS": metrics.nss(sal, fixmap), "CC": metrics.cc(sal, dens),
+            "SIM": metrics.sim(sal, dens), "KLD": metrics.kld(sal, dens),
+            "IG": metrics.information_gain(sal, fixmap, base)}
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, rel=1e-12, abs=1e-15), k
+        assert isinstance(got[k], float)
+    # an informative map: better than chance
+    assert got["AUC-Judd"] > 0.8 and got["NSS"] > 1 and got["CC"] > 0.5
+    # a subset, in the order asked
+    sub = score_image(sal, fixmap, dens, wanted=("NSS", "AUC-Judd"))
+    assert list(sub) == ["NSS", "AUC-Judd"] and sub["NSS"] == got["NSS"]
+
+
+def test_score_image_skips_what_the_inputs_do_not_allow_and_rejects_unknown():
+    sal, fixmap, dens, other, base = _fixation_inputs(seed=1)
+    no_other = score_image(sal, fixmap, dens, None, base)
+    assert "sAUC" not in no_other and "IG" in no_other
+    no_base = score_image(sal, fixmap, dens, other, None)
+    assert "IG" not in no_base and "sAUC" in no_base
+    neither = score_image(sal, fixmap, dens)
+    assert set(neither) == set(metrics.METRIC_NAMES) - {"sAUC", "IG"}
+    assert score_image(sal, fixmap, dens, wanted=("sAUC",)) == {}
+    with pytest.raises(ValueError, match="AUC-Foo"):
+        score_image(sal, fixmap, dens, other, base, wanted=("NSS", "AUC-Foo"))
+    with pytest.raises(ValueError, match="unknown"):
+        score_image(sal, fixmap, dens, wanted=("nss",))  # names are case-sensitive

@@ -232,9 +232,10 @@ def plan_folder(images: str | Path, out: str | Path) -> Plan:
     except OSError as e:
         raise PredictError(f"cannot list --images {images}: {e.strerror or e}") from None
     _check_out(out, images)
+    out_resolved = out.resolve()
     files, skipped, ignored = [], [], []
     for p in entries:
-        if p.name.startswith("."):
+        if p.name.startswith(".") or (p.is_dir() and p.resolve() == out_resolved):
             continue
         if p.is_symlink() and not p.exists():
             skipped.append((p, f"dangling symbolic link (to {os.readlink(p)})"))

@@ -272,3 +272,13 @@ def test_resize_map_reference_values():
     spike = np.zeros((5, 5))
     spike[2, 2] = 1.0
     assert maps.resize_map(spike, (9, 9)).min() >= 0  # non-negative input stays non-negative
+
+
+def test_out_folder_inside_images_is_not_an_input(folder, model, tmp_path):
+    images, _ = folder
+    (images / "broken.png").unlink()
+    out = images / "maps.png"  # an output folder with an image-like name, inside --images
+    report = predict.predict_folder(images, out, model=model, progress=False, log=lambda m: None)
+    assert report.ok and len(report.written) == 5
+    again = predict.predict_folder(images, out, model=model, progress=False, log=lambda m: None)
+    assert again.ok and len(again.written) == 5

@@ -31,9 +31,10 @@ mirror image averaged) is raised to
 :meth:`~saliency_utils.saliency_model.SaliencyModel.predict` does, scaled to 255 at its maximum
 and resized (bicubic, PIL) to the image size; PNG values are the map divided by its maximum,
 times 255: 255 at the most salient pixel, a ranking within the image, not comparable across
-images. This equals ``to_png_array(model.predict(image))`` up to a few grey levels (that one is
-resized at full precision with :func:`saliency_utils.maps.resize_map`, much slower on large
-images).
+images. This equals ``to_png_array(model.predict(image))`` up to resampling: about one grey
+level on average, more at sharp peaks (that one is resized in float64 with
+:func:`saliency_utils.maps.resize_map`, seconds for a large image). PNGs are written with zlib
+level 1 (fast; files somewhat larger than at the default level).
 
 **Exit status**: 0 when every image was written, 1 when some inputs were skipped (each is
 reported with its reason; the others are written), 2 for a usage or I/O error (nothing done).

@@ -329,7 +329,50 @@ def write_markdown(res: dict) -> None:
         lines += ["## Throughput", "", "| what | value | unit | conditions |", "|---|---|---|---|"]
         lines += [f"| {k} | {v['value']} | {v['unit']} | {v['what']} |" for k, v in tp.items()]
         lines.append("")
+    lines += _speed_sections()
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
+
+
+def _speed_sections() -> list[str]:
+    """Sections for the separate measurements ``metric_speed.json`` (benchmarks/metric_speed.py,
+    against pysaliency) and ``predict_speed.json`` (benchmarks/predict_speed.py), if present."""
+    lines = []
+    path = HERE / "metric_speed.json"
+    if path.exists():
+        m = json.loads(path.read_text())
+        h, w = m["shape"]
+        intro = (f"Measured {m['when']}: median of {m['repeat']} calls, ms per map, pysaliency "
+                 f"{m['pysaliency']} in the same process (`benchmarks/metric_speed.py`).")
+        if m.get("note"):
+            intro += " " + m["note"]
+        lines += [f"## Metrics against pysaliency ({h} x {w} maps)", "", intro, "",
+                  "| metric | ours (ms) | pysaliency (ms) | pysaliency / ours |", "|---|---|---|---|"]
+        names = {"KLD": "KLD (pysaliency MIT_KLDiv)"}
+        lines += [f"| {names.get(k, k)} | {r['ours_ms']} | {r.get('pysaliency_ms', '-')} | "
+                  f"{r.get('speedup', '-')} |" for k, r in m["metrics"].items()]
+        lines.append("")
+    path = HERE / "predict_speed.json"
+    if path.exists():
+        r = json.loads(path.read_text())
+        intro = (f"Measured {r['when']} (`benchmarks/predict_speed.py`): {r['images']} synthetic "
+                 f"photos, {r['megapixels_min']} to {r['megapixels_max']} megapixels (median "
+                 f"{r['megapixels_median']}, mean {r['megapixels_mean']}), 90 % JPEG; model: "
+                 f"{r['model']}; {r['torch_threads']} torch thread(s); load average "
+                 f"{r['load_average_before']} before, {r['load_average_after']} after.")
+        if r.get("note"):
+            intro += " " + r["note"]
+        lines += ["## predict on a folder of photos", "", intro, "",
+                  "| run | images/s (wall) | images per CPU second |", "|---|---|---|",
+                  (f"| all {r['images']} images | {r['images_per_second']} | "
+                   f"{r['images_per_cpu_second']} |")]
+        o = r.get("old_subset")
+        if o:
+            lines += [(f"| first {o['images']}, previous implementation | "
+                       f"{o['old_images_per_second']} | {o['old_images_per_cpu_second']} |"),
+                      (f"| first {o['images']}, this implementation | "
+                       f"{o['new_images_per_second']} | {o['new_images_per_cpu_second']} |")]
+        lines.append("")
+    return lines
 
 
 def main(argv=None) -> int:

@@ -33,12 +33,17 @@ def main(argv=None) -> int:
     d.add_argument("--verify", action="store_true", help="check sha256 of every file")
 
     pr = sub.add_parser("predict", help="saliency maps (8-bit grey PNGs) for a folder of images",
-                        description="One 8-bit grey PNG per image (same base name and size). "
-                        "Unreadable files are reported and skipped. Exit status 0: all written, "
-                        "1: some skipped, 2: nothing done. Default model: the offline preset, "
-                        "trained on first use and cached.")
-    pr.add_argument("--images", type=Path, required=True, help="folder of JPEG/PNG images")
-    pr.add_argument("--out", type=Path, required=True, help="output folder (created)")
+                        description="One 8-bit grey PNG per image (same base name and size; "
+                        "names that would clash get the full input name). The folders are "
+                        "checked and the inputs listed before the model is loaded. Unreadable "
+                        "inputs (broken files, dangling links) are reported and skipped. Exit "
+                        "status 0: all written, 1: some inputs skipped, 2: usage or I/O error "
+                        "(nothing done). Default model: the offline preset, trained on first use "
+                        "and cached.")
+    pr.add_argument("--images", type=Path, required=True,
+                    help="folder of images (JPEG, PNG, BMP, TIFF, WebP, GIF, PNM)")
+    pr.add_argument("--out", type=Path, required=True,
+                    help="output folder (created; must be writable and differ from --images)")
     pr.add_argument("--checkpoint", type=Path, default=None,
                     help="model checkpoint (.pt from saliency_utils.training); default: the "
                     "offline preset's cached model")

@@ -21,11 +21,18 @@ Deviations from the MATLAB code, on purpose:
   ``saliency_utils.maps.resize_map(sal, fixmap.shape)`` (bicubic + anti-aliasing, as ``imresize``).
 * **No NaN.** Where MATLAB returns NaN (no fixations, constant map) or garbage (negative values in
   a distribution), a ``ValueError`` says what is wrong.
+* **Extreme magnitudes.** A map whose largest absolute value is above ``2**200`` or below
+  ``2**-200`` is multiplied by a power of two (exact) before sums and sums of squares, which
+  would otherwise overflow or underflow (``nss(sal * 1e300, fix)`` would be 0.0); the scores are
+  those of the unscaled map. AUC-Judd is not rescaled (its jitter is absolute, as in MATLAB),
+  only its min-max step guards against an overflowing range.
 * **Random numbers** come from ``np.random.default_rng(seed)`` and pixels are indexed in C (row-
   major) order, so AUC-Judd jitter and the AUC-Borji / sAUC splits are reproducible here but not
   bit-identical to MATLAB's ``rand``/``randi``/``randperm`` (column-major, Mersenne twister).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -60,17 +67,21 @@ def _same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
 
 
 def _fixations(f, name: str = "fixmap", min_count: int = 1) -> np.ndarray:
-    """Check a binary fixation map and return it as a bool array."""
-    arr = check_map(f, name)
-    binary = (arr == 0) | (arr == 1)
-    if not np.all(binary):
-        examples = np.unique(arr[~binary])[:3].tolist()
-        raise ValueError(
-            f"{name} must be binary (bool or 0/1), found values such as {examples}; "
-            "build it with saliency_utils.maps.fixation_map (a density is not a fixation map)"
-        )
-    mask = arr.astype(bool)
-    count = int(mask.sum())
+    """Check a binary fixation map and return it as a bool array (a bool array as it is)."""
+    arr = np.asarray(f)
+    if arr.dtype == bool and arr.ndim == 2 and arr.size:
+        mask = arr
+    else:
+        arr = check_map(f, name)
+        binary = (arr == 0) | (arr == 1)
+        if not np.all(binary):
+            examples = np.unique(arr[~binary])[:3].tolist()
+            raise ValueError(
+                f"{name} must be binary (bool or 0/1), found values such as {examples}; "
+                "build it with saliency_utils.maps.fixation_map (a density is not a fixation map)"
+            )
+        mask = arr.astype(bool)
+    count = int(np.count_nonzero(mask))
     if count == 0:
         raise ValueError(f"{name} has no fixations (all zero): the metric is undefined")
     if count < min_count:
@@ -78,31 +89,78 @@ def _fixations(f, name: str = "fixmap", min_count: int = 1) -> np.ndarray:
     return mask
 
 
-def _distribution(a, name: str) -> np.ndarray:
-    """Check a non-negative map with a positive sum (a density, or a prediction read as one)."""
-    arr = check_map(a, name)
-    if np.any(arr < 0):
+# Magnitudes beyond these are scaled by a power of two (exact) before sums of squares or sums of
+# the map, which would otherwise overflow to inf or underflow to 0 and give a plausible but wrong
+# score (``nss(sal * 1e300, fix)`` was 0.0). Ordinary maps are never scaled.
+_HUGE = 2.0 ** 200
+_TINY = 2.0 ** -200
+
+
+def _as_float(a, name: str) -> np.ndarray:
+    """A 2-D, non-empty float64 array (not yet checked for NaN and inf)."""
+    arr = np.asarray(a)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    return arr.astype(np.float64, copy=False)
+
+
+def _map(a, name: str) -> tuple[np.ndarray, float, float]:
+    """:func:`~saliency_utils.maps.check_map` and the map's minimum and maximum, in one go: NaN
+    and inf show in the minimum or maximum, so no separate ``isfinite`` pass is needed. Maps of
+    extreme magnitude come back scaled by a power of two (:data:`_HUGE`, :data:`_TINY`)."""
+    arr = _as_float(a, name)
+    lo, hi = float(arr.min()), float(arr.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"{name} contains NaN or inf values")
+    return _scaled(arr, lo, hi)
+
+
+def _scaled(arr: np.ndarray, lo: float, hi: float) -> tuple[np.ndarray, float, float]:
+    top = max(abs(lo), abs(hi))
+    if top > _HUGE or 0 < top < _TINY:
+        k = -math.frexp(top)[1]
+        return np.ldexp(arr, k), math.ldexp(lo, k), math.ldexp(hi, k)
+    return arr, lo, hi
+
+
+def _distribution(a, name: str) -> tuple[np.ndarray, float, float]:
+    """Check a non-negative map with a positive sum (a density, or a prediction read as one);
+    returns it (scaled as :func:`_map` does) with its minimum and maximum."""
+    arr, lo, hi = _map(a, name)
+    if lo < 0:
         raise ValueError(
-            f"{name} has negative values (min {arr.min():g}); it must be non-negative to be "
+            f"{name} has negative values (min {lo:g}); it must be non-negative to be "
             "read as a distribution"
         )
-    if not arr.sum() > 0:
+    if not hi > 0:
         raise ValueError(f"{name} sums to 0: it cannot be normalised to a distribution")
-    return arr
+    return arr, lo, hi
 
 
-def _not_constant(a: np.ndarray, name: str, metric: str) -> None:
-    if a.max() == a.min():
-        raise ValueError(
-            f"{metric} is undefined for a constant {name} (every value is {a.flat[0]:g})"
-        )
+def _not_constant(lo: float, hi: float, name: str, metric: str) -> None:
+    if hi == lo:
+        raise ValueError(f"{metric} is undefined for a constant {name} (every value is {lo:g})")
 
 
-def _minmax(a: np.ndarray, name: str, metric: str) -> np.ndarray:
-    """MATLAB's ``(m - min(m(:))) / (max(m(:)) - min(m(:)))``; a constant map raises."""
-    _not_constant(a, name, metric)
-    lo = a.min()
-    return (a - lo) / (a.max() - lo)
+def _minmax(a: np.ndarray, name: str, metric: str, lo=None, hi=None) -> np.ndarray:
+    """MATLAB's ``(m - min(m(:))) / (max(m(:)) - min(m(:)))``; a constant map raises. A range
+    that would overflow is handled by scaling with a power of two first (same result)."""
+    if lo is None:
+        lo, hi = float(a.min()), float(a.max())
+    _not_constant(lo, hi, name, metric)
+    if not math.isfinite(hi - lo):
+        a, lo, hi = np.ldexp(a, -2), lo / 4, hi / 4
+    out = a - lo
+    out /= hi - lo
+    return out
+
+
+def _to_sum_one(x: np.ndarray) -> np.ndarray:
+    """``x / x.sum()`` in place (``x`` is a fresh non-negative array with a positive sum)."""
+    x *= 1.0 / x.sum()
+    return x
 
 
 def _finite(value, metric: str) -> float:
@@ -152,7 +210,7 @@ def auc_judd(sal, fixmap, jitter=True, seed=0) -> float:
     s = check_map(sal, "sal")
     f = _fixations(fixmap)
     _same_shape(s, f, "sal", "fixmap")
-    _not_constant(s, "sal", "AUC-Judd")
+    _not_constant(float(s.min()), float(s.max()), "sal", "AUC-Judd")
     n_pix, n_fix = s.size, int(f.sum())
     if n_fix == n_pix:
         raise ValueError("AUC-Judd: every pixel is fixated, there are no negatives")
@@ -216,10 +274,10 @@ def auc_borji(sal, fixmap, n_splits=100, step=0.1, seed=0) -> float:
     Needs at least 2 fixations (MATLAB's documented convention) and a non-constant map.
     """
     _check_splits(n_splits, step)
-    s = check_map(sal, "sal")
+    s, lo, hi = _map(sal, "sal")
     f = _fixations(fixmap, min_count=2)
     _same_shape(s, f, "sal", "fixmap")
-    flat = _minmax(s, "sal", "AUC-Borji").ravel()
+    flat = _minmax(s, "sal", "AUC-Borji", lo, hi).ravel()
     pos = flat[f.ravel()]
     rng = np.random.default_rng(seed)
     neg = flat[rng.integers(0, flat.size, size=(int(n_splits), pos.size))]
@@ -242,12 +300,12 @@ def auc_shuffled(sal, fixmap, other_fixmap, n_splits=100, step=0.1, seed=0) -> f
     non-empty.
     """
     _check_splits(n_splits, step)
-    s = check_map(sal, "sal")
+    s, lo, hi = _map(sal, "sal")
     f = _fixations(fixmap)
     _same_shape(s, f, "sal", "fixmap")
     other = _fixations(other_fixmap, "other_fixmap")
     _same_shape(f, other, "fixmap", "other_fixmap")
-    flat = _minmax(s, "sal", "sAUC").ravel()
+    flat = _minmax(s, "sal", "sAUC", lo, hi).ravel()
     pos = flat[f.ravel()]
     candidates = np.flatnonzero(other.ravel())
     n_oth = min(pos.size, candidates.size)
@@ -265,12 +323,29 @@ def nss(sal, fixmap) -> float:
     (pysaliency uses ``ddof=0`` and weights each fixation, so its numbers differ slightly).
     Invariant to ``a * sal + b`` for ``a > 0``. A constant map (std 0) raises ``ValueError``.
     """
-    s = check_map(sal, "sal")
+    s = _as_float(sal, "sal")
     f = _fixations(fixmap)
     _same_shape(s, f, "sal", "fixmap")
-    _not_constant(s, "sal", "NSS")
-    z = (s - s.mean()) / s.std(ddof=1)
-    return _finite(z[f].mean(), "NSS")
+    n = s.size
+    # Fast path: sum of squared deviations from two sums, no min/max/isfinite pass. Both sums
+    # finite means every value is finite; ``ss`` well above the cancellation error means the map
+    # is not constant. Anything else (NaN, inf, overflow, underflow, a large offset) takes the
+    # checked path: min/max checks, scaling by a power of two, centring before squaring.
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        total = float(s.sum())
+        total_sq = float(np.multiply(s, s).sum())
+    mean = total / n
+    ss = total_sq - n * mean * mean
+    if not (math.isfinite(total) and math.isfinite(total_sq) and total_sq > _TINY ** 3
+            and ss > 1e-4 * total_sq):
+        s, lo, hi = _map(s, "sal")
+        _not_constant(lo, hi, "sal", "NSS")
+        mean = float(s.sum()) / n
+        d = s - mean
+        np.multiply(d, d, out=d)
+        ss = float(d.sum())
+    std = math.sqrt(ss / (n - 1))
+    return _finite((s[f].mean() - mean) / std, "NSS")
 
 
 def cc(sal, density) -> float:
@@ -280,14 +355,17 @@ def cc(sal, density) -> float:
     ``[-1, 1]`` and symmetric in its two arguments. ``density`` must be non-negative; ``sal`` may
     take any real values. Either map constant raises ``ValueError``.
     """
-    a = check_map(sal, "sal")
-    g = _distribution(density, "density")
+    a, alo, ahi = _map(sal, "sal")
+    g, glo, ghi = _distribution(density, "density")
     _same_shape(a, g, "sal", "density")
-    _not_constant(a, "sal", "CC")
-    _not_constant(g, "density", "CC")
+    _not_constant(alo, ahi, "sal", "CC")
+    _not_constant(glo, ghi, "density", "CC")
     a = a - a.mean()
     b = g - g.mean()
-    return _finite(np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b)), "CC")
+    ab = np.multiply(a, b).sum()
+    np.multiply(a, a, out=a)
+    np.multiply(b, b, out=b)
+    return _finite(ab / (math.sqrt(a.sum()) * math.sqrt(b.sum())), "CC")
 
 
 def sim(sal, density) -> float:
@@ -298,12 +376,15 @@ def sim(sal, density) -> float:
     maps. Note that the min-max step moves the density too if its minimum is positive.
     A constant map (min-max undefined; MATLAB returns NaN, or 0 for an all-zero map) raises.
     """
-    a = check_map(sal, "sal")
-    g = _distribution(density, "density")
+    a, alo, ahi = _map(sal, "sal")
+    g, glo, ghi = _distribution(density, "density")
     _same_shape(a, g, "sal", "density")
-    p = _minmax(a, "sal", "SIM")
-    q = _minmax(g, "density", "SIM")
-    return _finite(np.sum(np.minimum(p / p.sum(), q / q.sum())), "SIM")
+    _not_constant(alo, ahi, "sal", "SIM")
+    _not_constant(glo, ghi, "density", "SIM")
+    # min-max then divide by the sum == subtract the minimum then divide by the sum
+    p = _to_sum_one(a - alo)
+    q = _to_sum_one(g - glo)
+    return _finite(np.minimum(p, q, out=p).sum(), "SIM")
 
 
 def kld(sal, density) -> float:
@@ -316,12 +397,16 @@ def kld(sal, density) -> float:
     ``N * EPS`` for ``sal == density`` (the ``EPS`` terms can make it a hair negative).
     ``sal`` must be non-negative with a positive sum (it is read as a distribution).
     """
-    p = _distribution(sal, "sal")
-    q = _distribution(density, "density")
+    p, *_ = _distribution(sal, "sal")
+    q, *_ = _distribution(density, "density")
     _same_shape(p, q, "sal", "density")
     p = p / p.sum()
+    p += EPS
     q = q / q.sum()
-    return _finite(np.sum(q * np.log(EPS + q / (p + EPS))), "KLD")
+    r = np.divide(q, p, out=p)
+    r += EPS
+    np.log(r, out=r)
+    return _finite(np.multiply(q, r, out=r).sum(), "KLD")
 
 
 def information_gain(sal, fixmap, baseline) -> float:
@@ -334,14 +419,15 @@ def information_gain(sal, fixmap, baseline) -> float:
     there costs ``log2(EPS) = -52`` bits. A constant ``sal`` or ``baseline`` raises (a uniform
     baseline is not expressible in this convention).
     """
-    s = check_map(sal, "sal")
-    b = check_map(baseline, "baseline")
+    s, slo, shi = _map(sal, "sal")
+    b, blo, bhi = _map(baseline, "baseline")
     f = _fixations(fixmap)
     _same_shape(s, f, "sal", "fixmap")
     _same_shape(b, f, "baseline", "fixmap")
-    p = _minmax(s, "sal", "IG")
-    q = _minmax(b, "baseline", "IG")
-    p, q = p / p.sum(), q / q.sum()
+    _not_constant(slo, shi, "sal", "IG")
+    _not_constant(blo, bhi, "baseline", "IG")
+    p = _to_sum_one(s - slo)
+    q = _to_sum_one(b - blo)
     return _finite(np.mean(np.log2(EPS + p[f]) - np.log2(EPS + q[f])), "IG")
 
 

@@ -2,26 +2,42 @@
 
     python -m saliency_utils predict --images photos/ --out maps/ [--checkpoint model.pt]
 
-For every image file directly in ``--images`` (extensions in :data:`IMAGE_EXTENSIONS`, any
-case; hidden files and other files are ignored) one 8-bit grey PNG is written to ``--out`` with
-the same base name (``photo.jpg`` -> ``photo.png``) and the same width and height as the image.
-Grey, palette, 16-bit, CMYK and RGBA images are converted to RGB first (alpha is dropped; EXIF
-orientation is not applied, so the map is aligned with the stored pixels). Each image is
-resized to the network's input size for its aspect ratio
-(:meth:`~saliency_utils.saliency_model.SaliencyModel.input_shape_for`); the predicted
-density (averaged over the image and its mirror image, raised to
-:data:`~saliency_utils.saliency_model.MAP_EXPONENT`,
-:meth:`~saliency_utils.saliency_model.SaliencyModel.predict`) is resized back with
-:func:`saliency_utils.maps.resize_map`. PNG values are the density
-divided by its maximum, times 255, rounded: 255 at the most salient pixel; a map is a ranking
-within its image, not comparable across images.
+**Checks first.** ``--images`` must be a readable folder, ``--out`` a writable folder (created if
+missing, never equal to ``--images``), and the inputs are listed, all before a model is loaded
+or trained; a usage or I/O error ends the command with one line on stderr and exit status 2,
+without loading a model. An empty folder is such an error.
 
-Files that cannot be read (or fail for any other reason) are reported on stderr and skipped; the
-others are still written. If two inputs share a base name (``a.jpg``, ``a.png``), the first in
-sorted order gets ``a.png`` and the next ones their full name plus ``.png`` (``a.png.png``), with
-a note. Exit status: 0 when every image was written, 1 when some failed (the rest were written),
-2 when nothing could be done (missing folder, ``--out`` equal to ``--images``, unreadable
-checkpoint).
+**Inputs.** Every entry directly in ``--images`` with an image extension
+(:data:`IMAGE_EXTENSIONS`, any case). Hidden files are ignored; other files are ignored with a
+note. Entries with an image extension that are not readable files (a dangling symbolic link, a
+folder) are reported and skipped, as is every file that cannot be decoded.
+
+**Outputs.** One 8-bit grey PNG per image with the same width and height, named after the base
+name (``photo.jpg`` -> ``photo.png``). Names never collide: when several inputs would get the
+same name (``a.jpg`` and ``a.png``; compared case-insensitively), each of them gets its full
+name plus ``.png`` (``a.jpg.png``, ``a.png.png``) and, should that be taken too (``a.jpg.bmp``
+keeps its own ``a.jpg.png``), a number (``a.jpg.2.png``); each renaming is noted. A PNG is written
+to a hidden temporary file in ``--out`` and renamed into place, so a failure never leaves a
+partial PNG or a temporary file; an output name taken by a folder skips that image.
+
+**The map.** Grey, palette, 16-bit, CMYK and RGBA images are converted to RGB (alpha dropped;
+EXIF orientation not applied, so the map is aligned with the stored pixels). The image is
+resized (bicubic) to the network's input size for its aspect ratio
+(:meth:`~saliency_utils.saliency_model.SaliencyModel.input_shape_for`); large JPEGs are decoded
+directly at a reduced scale no smaller than that size (PIL's draft mode), which is much faster
+and gives the same input up to resampling. The network's density at its input size (image and
+mirror image averaged) is raised to
+:data:`~saliency_utils.saliency_model.MAP_EXPONENT`, as
+:meth:`~saliency_utils.saliency_model.SaliencyModel.predict` does, scaled to 255 at its maximum
+and resized (bicubic, PIL) to the image size; PNG values are the map divided by its maximum,
+times 255: 255 at the most salient pixel, a ranking within the image, not comparable across
+images. This equals ``to_png_array(model.predict(image))`` up to resampling: about one grey
+level on average, more at sharp peaks (that one is resized in float64 with
+:func:`saliency_utils.maps.resize_map`, seconds for a large image). PNGs are written with zlib
+level 1 (fast; files somewhat larger than at the default level).
+
+**Exit status**: 0 when every image was written, 1 when some inputs were skipped (each is
+reported with its reason; the others are written), 2 for a usage or I/O error (nothing done).
 
 The model is ``--checkpoint`` (a file written by :func:`saliency_utils.training.save_checkpoint`)
 or, by default, the ``offline`` preset of :mod:`saliency_utils.training` from the checkpoint
@@ -29,33 +45,67 @@ cache, trained on first use (that takes minutes and says so). A GPU is used when
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["IMAGE_EXTENSIONS", "PredictReport", "read_image", "to_png_array",
-           "list_images", "predict_folder", "main"]
+__all__ = ["IMAGE_EXTENSIONS", "Plan", "PredictError", "PredictReport", "list_images", "main",
+           "output_names", "plan_folder", "predict_folder", "read_image", "saliency_png",
+           "to_png_array"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif",
                     ".ppm", ".pgm", ".pnm")
 
 
+class PredictError(Exception):
+    """A usage or I/O error that stops the command before any image is processed."""
+
+
 @dataclass
 class PredictReport:
     """What :func:`predict_folder` did: ``written`` (output paths), ``failed`` (input path,
-    reason) and ``renamed`` (input path, output path) for base-name clashes."""
+    reason: every skipped input, dangling links included), ``renamed`` (input path, output
+    path) for name clashes and ``ignored`` (files without an image extension)."""
 
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     renamed: list[tuple[Path, Path]] = field(default_factory=list)
+    ignored: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+
+@dataclass
+class Plan:
+    """The checked folders and inputs of a run (:func:`plan_folder`)."""
+
+    images: Path
+    out: Path
+    files: list[Path]
+    names: dict[Path, str]
+    skipped: list[tuple[Path, str]]
+    ignored: list[Path]
+
+
+def _rgb(im: Image.Image) -> np.ndarray:
+    """A loaded PIL image -> ``uint8 H x W x 3``; 16-bit and float grey scaled by their max."""
+    if im.mode in ("I", "F") or im.mode.startswith("I;"):
+        a = np.asarray(im, dtype=np.float64)
+        top = a.max() if a.size and a.max() > 0 else 1.0
+        a = np.clip(np.rint(np.clip(a, 0, None) / top * 255), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    arr = np.asarray(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
+    if arr.ndim != 3 or min(arr.shape[:2]) < 1:
+        raise ValueError(f"not a 2-D image (array shape {arr.shape})")
+    return arr
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -63,15 +113,24 @@ def read_image(path: str | Path) -> np.ndarray:
     float grey images are scaled by their maximum; alpha is dropped."""
     with Image.open(path) as im:
         im.load()  # decode now: truncated or corrupt files fail here
-        if im.mode in ("I", "F") or im.mode.startswith("I;"):
-            a = np.asarray(im, dtype=np.float64)
-            top = a.max() if a.size and a.max() > 0 else 1.0
-            a = np.clip(np.rint(np.clip(a, 0, None) / top * 255), 0, 255).astype(np.uint8)
-            return np.repeat(a[..., None], 3, axis=2)
-        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    if arr.ndim != 3 or min(arr.shape[:2]) < 1:
-        raise ValueError(f"not a 2-D image (array shape {arr.shape})")
-    return arr
+        return _rgb(im)
+
+
+def _read_for_model(path: Path, input_shape_for) -> tuple[tuple[int, int], np.ndarray]:
+    """``((H, W), image resized to input_shape_for((H, W)))``; JPEGs decoded in draft mode at
+    the smallest DCT scale not below the input size."""
+    with Image.open(path) as im:
+        w, h = im.size
+        if w < 1 or h < 1:
+            raise ValueError(f"empty image ({w} x {h})")
+        ih, iw = input_shape_for((h, w))
+        if im.format == "JPEG" and (w > 2 * iw or h > 2 * ih):
+            im.draft(im.mode, (iw, ih))
+        im.load()
+        arr = _rgb(im)
+    if arr.shape[:2] != (ih, iw):
+        arr = np.asarray(Image.fromarray(arr).resize((iw, ih), Image.BICUBIC))
+    return (h, w), arr
 
 
 def to_png_array(density: np.ndarray) -> np.ndarray:
@@ -83,12 +142,117 @@ def to_png_array(density: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(d / top * 255.0), 0, 255).astype(np.uint8)
 
 
+def saliency_png(model, path: str | Path, exponent: float | None = None) -> np.ndarray:
+    """The ``uint8 H x W`` PNG values :func:`predict_folder` writes for the image at ``path``
+    (see the module docstring); ``exponent`` default
+    :data:`~saliency_utils.saliency_model.MAP_EXPONENT` (read at call time)."""
+    from . import saliency_model
+
+    exponent = saliency_model.MAP_EXPONENT if exponent is None else float(exponent)
+    (h, w), small = _read_for_model(Path(path), model.input_shape_for)
+    logp = model.predict_log_density(small, size=small.shape[:2], flip_average=True)
+    lp = exponent * np.asarray(logp, dtype=np.float64)
+    low = np.exp(lp - lp.max())  # max 1
+    if low.shape == (h, w):
+        return to_png_array(low)
+    u8 = np.clip(np.rint(low * 255.0), 0, 255).astype(np.uint8)
+    up = Image.fromarray(u8, mode="L").resize((w, h), Image.BICUBIC)
+    top = up.getextrema()[1]
+    if 0 < top < 255:  # interpolation moved the peak between pixels: 255 at the maximum again
+        lut = [min(255, int(v * 255.0 / top + 0.5)) for v in range(256)]
+        up = up.point(lut)
+    out = np.asarray(up)
+    if out.shape != (h, w):
+        raise RuntimeError(f"map shape {out.shape} != image shape {(h, w)}")
+    return out
+
+
+def _is_image_name(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_EXTENSIONS
+
+
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder`` (by extension), sorted by name."""
+    """Image files directly in ``folder`` (by extension; links to files included), sorted."""
     folder = Path(folder)
     return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not p.name.startswith(".")
-                  and p.suffix.lower() in IMAGE_EXTENSIONS)
+                  if not p.name.startswith(".") and _is_image_name(p) and p.is_file())
+
+
+def output_names(files: list[Path]) -> dict[Path, str]:
+    """Output file name of each input: ``stem.png``, unless another input would get the same
+    name (case-insensitively), then ``name.png``, then ``name.<k>.png`` for the first free
+    ``k >= 2``. The names are distinct case-insensitively (the module docstring has examples)."""
+    counts: dict[str, int] = {}
+    for p in files:
+        key = (p.stem + ".png").lower()
+        counts[key] = counts.get(key, 0) + 1
+    names: dict[Path, str] = {}
+    taken: set[str] = set()
+    for p in files:
+        name = p.stem + ".png"
+        if counts[name.lower()] == 1:
+            names[p] = name
+            taken.add(name.lower())
+    for p in sorted(set(files) - set(names)):
+        name, k = p.name + ".png", 2
+        while name.lower() in taken:
+            name, k = f"{p.name}.{k}.png", k + 1
+        names[p] = name
+        taken.add(name.lower())
+    return {p: names[p] for p in files}
+
+
+def _check_out(out: Path, images: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise PredictError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and out.resolve() == images.resolve():
+        raise PredictError("--out must differ from --images (outputs would overwrite PNG inputs)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PredictError(f"cannot create --out {out}: {e.strerror or e}") from None
+    try:  # a real write: os.access misses read-only mounts and some ACLs
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", suffix=".tmp", dir=out)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise PredictError(f"cannot write to --out {out}: {e.strerror or e}") from None
+
+
+def plan_folder(images: str | Path, out: str | Path) -> Plan:
+    """Check ``images`` and ``out`` (``out`` is created) and list the inputs, without touching a
+    model. Raises :class:`PredictError` for a usage or I/O error, including a folder without
+    images."""
+    images, out = Path(images), Path(out)
+    if not images.exists():
+        raise PredictError(f"--images {images} does not exist")
+    if not images.is_dir():
+        raise PredictError(f"--images {images} is not a folder")
+    try:
+        entries = sorted(images.iterdir())
+    except OSError as e:
+        raise PredictError(f"cannot list --images {images}: {e.strerror or e}") from None
+    _check_out(out, images)
+    out_resolved = out.resolve()
+    files, skipped, ignored = [], [], []
+    for p in entries:
+        if p.name.startswith(".") or (p.is_dir() and p.resolve() == out_resolved):
+            continue
+        if p.is_symlink() and not p.exists():
+            skipped.append((p, f"dangling symbolic link (to {os.readlink(p)})"))
+        elif not _is_image_name(p):
+            if p.is_file():
+                ignored.append(p)
+        elif p.is_file():
+            files.append(p)
+        else:
+            kind = "a folder" if p.is_dir() else "not a regular file"
+            skipped.append((p, f"{kind}, not an image"))
+    if not files:
+        extra = f" ({len(skipped)} unusable entries, see above)" if skipped else ""
+        raise PredictError(f"no image files in {images}{extra} (extensions: "
+                           f"{' '.join(IMAGE_EXTENSIONS)})")
+    return Plan(images, out, files, output_names(files), skipped, ignored)
 
 
 def _default_model():
@@ -97,72 +261,109 @@ def _default_model():
     return training.load_or_train("offline", progress=True)
 
 
+def _load_model(checkpoint):
+    if checkpoint is not None:
+        from .training import load_checkpoint
+
+        return load_checkpoint(checkpoint)
+    return _default_model()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_png(values: np.ndarray, target: Path, mode: int) -> None:
+    """Write ``values`` to ``target`` through a hidden temporary file in the same folder; the
+    temporary file never survives a failure."""
+    if target.is_dir():
+        raise IsADirectoryError(f"the output name {target.name} is taken by a folder in "
+                                f"{target.parent}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(values, mode="L").save(f, format="PNG", compress_level=1)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 def predict_folder(images: str | Path, out: str | Path, model=None,
                    checkpoint: str | Path | None = None, progress: bool = True,
                    log: Callable[[str], None] | None = None) -> PredictReport:
     """Write one saliency PNG per image of ``images`` into ``out`` (see the module docstring).
 
     ``model``: a :class:`~saliency_utils.saliency_model.SaliencyModel`; else ``checkpoint``;
-    else the offline preset (trained on first use). Never raises for a bad image: failures are
-    logged (``log``, default stderr) and listed in the returned :class:`PredictReport`.
+    else the offline preset (trained on first use). The folders and inputs are checked
+    (:func:`plan_folder`, :class:`PredictError`) before the model is loaded. Never raises for a
+    bad image: skipped inputs are logged (``log``, default stderr) and listed in the returned
+    :class:`PredictReport`.
     """
     from tqdm.auto import tqdm
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    images, out = Path(images), Path(out)
-    if not images.is_dir():
-        raise FileNotFoundError(f"image folder not found: {images}")
-    if out.exists() and out.resolve() == images.resolve():
-        raise ValueError("--out must differ from --images (outputs would overwrite PNG inputs)")
-    files = list_images(images)
-    if model is None:
-        if checkpoint is not None:
-            from .training import load_checkpoint
-
-            model = load_checkpoint(checkpoint)
-        else:
-            model = _default_model()
-    out.mkdir(parents=True, exist_ok=True)
-    report = PredictReport()
-    used: set[str] = set()
-    for path in tqdm(files, desc="saliency maps", disable=not progress):
-        name = path.stem + ".png"
-        if name.lower() in used:
-            name = path.name + ".png"
-            report.renamed.append((path, out / name))
-            log(f"note: {path.name}: another image has the base name {path.stem!r}; "
+    plan = plan_folder(images, out)
+    report = PredictReport(ignored=list(plan.ignored))
+    for path, why in plan.skipped:
+        report.failed.append((path, why))
+        log(f"skipped {path.name}: {why}")
+    if plan.ignored:
+        shown = ", ".join(p.name for p in plan.ignored[:5])
+        more = f" and {len(plan.ignored) - 5} more" if len(plan.ignored) > 5 else ""
+        log(f"note: ignored {len(plan.ignored)} file(s) without an image extension: {shown}{more}")
+    for path in plan.files:
+        name = plan.names[path]
+        if name != path.stem + ".png":
+            report.renamed.append((path, plan.out / name))
+            log(f"note: {path.name}: another image would also get {path.stem + '.png'!r}; "
                 f"writing {name}")
+    if model is None:
         try:
-            img = read_image(path)
-            sal = model.predict(img)
-            if sal.shape != img.shape[:2]:
-                raise RuntimeError(f"map shape {sal.shape} != image shape {img.shape[:2]}")
-            target = out / name
-            tmp = target.with_name(target.name + ".tmp")
-            Image.fromarray(to_png_array(sal), mode="L").save(tmp, format="PNG")
-            tmp.replace(target)
-        except Exception as e:  # report and go on: never stop halfway
-            report.failed.append((path, f"{type(e).__name__}: {e}"))
-            log(f"skipped {path.name}: {type(e).__name__}: {e}")
+            model = _load_model(checkpoint)
+        except Exception as e:  # a bad checkpoint, failed training: one line, no traceback
+            msg = " ".join(str(e).split()) or type(e).__name__
+            raise PredictError(f"cannot load the model: {msg}") from e
+    mode = 0o666 & ~_umask()
+    for path in tqdm(plan.files, desc="saliency maps", disable=not progress):
+        target = plan.out / plan.names[path]
+        try:
+            _write_png(saliency_png(model, path), target, mode)
+        except Exception as e:  # noqa: BLE001 -- report and go on: never stop halfway
+            why = f"{type(e).__name__}: {e}"
+            report.failed.append((path, why))
+            log(f"skipped {path.name}: {why}")
             continue
-        used.add(name.lower())
         report.written.append(target)
     return report
 
 
 def main(args) -> int:
-    """The ``predict`` command (``args`` from the argparse sub-parser in ``__main__``)."""
-    from .training import CheckpointError
-
+    """The ``predict`` command (``args`` from the argparse sub-parser in ``__main__``): exit
+    status 0 (all written), 1 (some inputs skipped) or 2 (usage or I/O error, nothing done);
+    one line per problem on stderr, never a traceback."""
     try:
         report = predict_folder(args.images, args.out, checkpoint=args.checkpoint,
                                 progress=not getattr(args, "quiet", False))
-    except (FileNotFoundError, ValueError, CheckpointError) as e:
+    except PredictError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 -- unexpected: still one line, no traceback
+        msg = " ".join(str(e).split())
+        print(f"error: {type(e).__name__}: {msg}", file=sys.stderr)
         return 2
     n_fail = len(report.failed)
     print(f"wrote {len(report.written)} saliency map(s) to {args.out}"
-          + (f"; {n_fail} file(s) skipped:" if n_fail else ""), file=sys.stderr)
+          + (f"; {n_fail} input(s) skipped:" if n_fail else ""), file=sys.stderr)
     for path, why in report.failed:
         print(f"  {path}: {why}", file=sys.stderr)
     return 1 if n_fail else 0

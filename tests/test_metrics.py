@@ -349,3 +349,42 @@ def test_same_seed_same_result():
     assert M.auc_borji(sal, fixmap, seed=0) != M.auc_borji(sal, fixmap, seed=1)
     assert M.auc_shuffled(sal, fixmap, other, seed=0) != M.auc_shuffled(sal, fixmap, other, seed=1)
     assert M.auc_judd(sal, fixmap, seed=0) != M.auc_judd(sal, fixmap, seed=1)  # 8-bit ties
+
+
+# ------------------------------------------------------------------ extreme magnitudes
+@pytest.mark.parametrize("scale", [1e300, 1e-300, 1e306, 2.0 ** -1000])
+def test_extreme_magnitudes_give_the_unscaled_value(scale):
+    """Sums of squares and sums of a map of extreme magnitude overflow or underflow; the metrics
+    scale by a power of two first, so that the score is the one of the unscaled map (before,
+    ``nss(sal * 1e300, fix)`` and ``kld(sal, dens * 1e306)`` were 0.0)."""
+    sal, fixmap, density, other, base = make_case(4)
+    s, d = sal * scale, density * scale
+    assert M.nss(s, fixmap) == pytest.approx(M.nss(sal, fixmap), rel=1e-9)
+    assert M.cc(s, density) == pytest.approx(M.cc(sal, density), rel=1e-9)
+    assert M.cc(sal, d) == pytest.approx(M.cc(sal, density), rel=1e-9)
+    assert M.sim(s, d) == pytest.approx(M.sim(sal, density), rel=1e-9)
+    assert M.kld(sal, d) == pytest.approx(M.kld(sal, density), rel=1e-9)
+    assert M.kld(s, density) == pytest.approx(M.kld(sal, density), rel=1e-9)
+    assert M.auc_borji(s, fixmap) == pytest.approx(M.auc_borji(sal, fixmap), abs=1e-12)
+    assert M.auc_shuffled(s, fixmap, other) == pytest.approx(
+        M.auc_shuffled(sal, fixmap, other), abs=1e-12)
+    assert M.information_gain(s, fixmap, base * scale) == pytest.approx(
+        M.information_gain(sal, fixmap, base), rel=1e-9)
+    assert M.auc_judd(s, fixmap, jitter=False) == pytest.approx(
+        M.auc_judd(sal, fixmap, jitter=False), abs=1e-12)
+
+
+def test_range_that_overflows_and_large_offset():
+    sal, fixmap, density, *_ = make_case(5)
+    wide = 1.7e308 * (2 * sal - 1)  # max - min overflows
+    assert M.nss(wide, fixmap) == pytest.approx(M.nss(sal, fixmap), rel=1e-9)
+    assert M.cc(wide, density) == pytest.approx(M.cc(sal, density), rel=1e-9)
+    assert M.sim(wide, density) == pytest.approx(M.sim(sal, density), rel=1e-9)
+    assert M.auc_judd(wide, fixmap, jitter=False) == pytest.approx(
+        M.auc_judd(sal, fixmap, jitter=False), abs=1e-12)
+    # an offset 1e8 times the range: NSS centres before squaring (no cancellation)
+    assert M.nss(sal + 1e8, fixmap) == pytest.approx(M.nss(sal, fixmap), rel=1e-6)
+    with pytest.raises(ValueError, match="constant sal"):
+        M.nss(np.full((5, 6), 1e300), np.eye(5, 6, dtype=bool))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        M.nss(np.where(fixmap, np.inf, sal), fixmap)

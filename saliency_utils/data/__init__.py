@@ -11,7 +11,7 @@ from .cat2000 import (CAT2000_PX_PER_DEGREE, CAT2000_SHAPE, CAT2000_SIGMA_DEG, C
                       cat2000_ids, load_cat2000_density, load_cat2000_fixation_map,
                       load_cat2000_fixations, load_cat2000_image)
 from .catalog import DATASETS
-from .errors import ChecksumError, DataNotFoundError
+from .errors import ChecksumError, DataFileError, DataNotFoundError
 from .figrim import (FIGRIM_PX_PER_DEGREE, FIGRIM_SHAPE, FIGRIM_SIGMA_DEG, FIGRIM_SIGMA_PX,
                      FigrimRecord, category_masks, figrim_amusement_park_ids,
                      load_figrim_annotations, load_figrim_fixation_map, load_figrim_image,
@@ -36,7 +36,7 @@ from .store import cache_dir, data_roots, ensure_dataset, fetch, locate, verify
 __all__ = [
     # resolution, manifest, checksums
     "DATASETS", "Entry", "manifest", "fetch", "ensure_dataset", "verify", "locate", "data_roots",
-    "cache_dir", "DataNotFoundError", "ChecksumError",
+    "cache_dir", "DataNotFoundError", "ChecksumError", "DataFileError",
     # fixations
     "Fixations",
     # OSIE

@@ -36,7 +36,7 @@ import re
 import numpy as np
 
 from ..maps import sigma_px
-from ._io import read_gray, read_rgb
+from ._io import read_gray, read_mat, read_rgb
 from ._local import find_local, local_dirs, missing
 from .fixations import Fixations
 
@@ -105,12 +105,11 @@ def load_cat2000_image(image_id: str) -> np.ndarray:
 
 def load_cat2000_fixation_map(image_id: str) -> np.ndarray:
     """The binary fixation-location map ``fixLocs`` (bool ``H x W``, 1080 x 1920)."""
-    from scipy.io import loadmat
 
     cat, stem = _check_id(image_id)
     path = find_local(DATASET, [f"{_LOCS}{cat}/{stem}.mat"],
                       f"CAT2000 fixation locations of {cat}/{stem} not found.", _LAYOUT)
-    mat = loadmat(path)
+    mat = read_mat(path)
     if "fixLocs" not in mat:
         raise ValueError(f"{path} has no 'fixLocs' variable (variables: "
                          f"{sorted(k for k in mat if not k.startswith('__'))})")

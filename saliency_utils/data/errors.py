@@ -1,7 +1,7 @@
 """Errors of the data layer."""
 from __future__ import annotations
 
-__all__ = ["DataNotFoundError", "ChecksumError"]
+__all__ = ["ChecksumError", "DataFileError", "DataNotFoundError"]
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -28,3 +28,13 @@ class DataNotFoundError(FileNotFoundError):
 
 class ChecksumError(ValueError):
     """A file's size or sha256 differs from the manifest."""
+
+
+class DataFileError(OSError):
+    """A data file exists but cannot be decoded (truncated, corrupt, not the expected format).
+
+    The message names the file and how to check it
+    (``python -m saliency_utils data <dataset> --verify``)."""
+
+    def __str__(self) -> str:
+        return self.args[0]

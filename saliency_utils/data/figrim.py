@@ -24,10 +24,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-import scipy.io
 from skimage.draw import polygon as _draw_polygon
 
-from ._io import check_choice, read_rgb
+from ._io import check_choice, read_mat, read_rgb
 from .fixations import Fixations
 from .manifest import manifest
 from .store import fetch
@@ -97,8 +96,8 @@ def _fixations(userdata) -> tuple[dict, list]:
 
 @lru_cache(maxsize=1)
 def _records() -> tuple[FigrimRecord, ...]:
-    mat = scipy.io.loadmat(fetch(ANN_DATASET, "targetData/allImages_release.mat"),
-                           squeeze_me=True, struct_as_record=False)
+    mat = read_mat(fetch(ANN_DATASET, "targetData/allImages_release.mat"),
+                   squeeze_me=True, struct_as_record=False)
     out = []
     for item in np.atleast_1d(mat["allImages"]):
         fixations, names = _fixations(item.userdata)
@@ -166,4 +165,4 @@ def load_figrim_fixation_map(name) -> np.ndarray:
     """The binary fixation-location map (``fixLocs``, bool 1000 x 1000) of an amusement_park
     image: encoding fixations of all participants."""
     path = fetch(AP_DATASET, f"{_AP_MAPS}{_check_ap(name)}.mat")
-    return np.asarray(scipy.io.loadmat(path)["fixLocs"]).astype(bool)
+    return np.asarray(read_mat(path)["fixLocs"]).astype(bool)

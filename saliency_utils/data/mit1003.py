@@ -39,7 +39,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._io import image_size, read_gray, read_rgb
+from ._io import image_size, read_gray, read_mat, read_rgb
 from .errors import DataNotFoundError
 from .fixations import Fixations
 from .manifest import manifest
@@ -206,11 +206,10 @@ def load_mit1003_demo(name: str = "i210") -> dict:
     ``image``, ``fixation_map`` (bool, the benchmark's binary ``FIXATIONLOCS``), ``density``
     (its ``FIXATIONMAPS`` JPEG in [0, 1]) and ``models`` (``{"Judd": map, "ittikoch": map}``,
     as stored, at their own size). Only ``i210`` ships with the bundle."""
-    from scipy.io import loadmat
 
     if name != "i210":
         raise ValueError(f"only the 'i210' demo example exists in the benchmark code, not {name!r}")
-    fixmap = loadmat(fetch(DATASET, f"{_DEMO}/FIXATIONLOCS/{name}.mat"))["fixations"]
+    fixmap = read_mat(fetch(DATASET, f"{_DEMO}/FIXATIONLOCS/{name}.mat"))["fixations"]
     return {
         "image": read_rgb(fetch(DATASET, f"{_DEMO}/ALLSTIMULI/{name}.jpg")),
         "fixation_map": np.asarray(fixmap) > 0,

@@ -14,9 +14,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import scipy.io
 
-from ._io import check_choice, read_rgb
+from ._io import check_choice, read_mat, read_rgb
 from .fixations import Fixations
 from .manifest import manifest
 from .store import fetch
@@ -57,7 +56,7 @@ def load_osie_image(image_id) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _all_fixations() -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
-    mat = scipy.io.loadmat(fetch(DATASET, _FIXATIONS), squeeze_me=True, struct_as_record=False)
+    mat = read_mat(fetch(DATASET, _FIXATIONS), squeeze_me=True, struct_as_record=False)
     out = {}
     for item in mat["fixations"]:
         subjects = [(np.atleast_1d(s.fix_x).astype(np.float64),

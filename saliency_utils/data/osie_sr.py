@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ._io import read_mask, read_rgb
+from ._io import read_mask, read_npy, read_rgb
 from .store import fetch
 
 __all__ = ["SEMANTIC_LABELS", "load_osie_sr_example", "voc_color"]
@@ -67,7 +67,7 @@ def _instance_semantics(instances: np.ndarray, seg_vis: np.ndarray, grey: np.nda
 def _load() -> dict:
     folder = "exa_data/"
     image = read_rgb(fetch(DATASET, folder + f"{IMAGE_ID}.jpg"))
-    instances = np.load(fetch(DATASET, folder + f"{IMAGE_ID}.npy")).astype(np.int32)
+    instances = read_npy(fetch(DATASET, folder + f"{IMAGE_ID}.npy")).astype(np.int32)
     seg_vis = read_rgb(fetch(DATASET, folder + "seg_label.jpg")).astype(np.float64)
     grey = np.asarray(Image.fromarray(image).convert("L"), dtype=np.float64)
     mapping = _instance_semantics(instances, seg_vis, grey)

@@ -32,7 +32,7 @@ import re
 
 import numpy as np
 
-from ._io import image_size, read_gray, read_rgb
+from ._io import image_size, read_gray, read_mat, read_rgb
 from ._local import find_local, local_dirs, missing
 from .fixations import Fixations
 from .store import locate
@@ -120,7 +120,6 @@ def load_salicon_full_fixations(name, split: str | None = None,
     ``gaze`` entry, not a worker id. The shape is that of the image if it is local, else the
     file's ``resolution`` ([height, width]), else 480 x 640.
     """
-    from scipy.io import loadmat
 
     if points not in _POINTS:
         raise ValueError(f"unknown points {points!r}; valid: {tuple(_POINTS)}")
@@ -128,7 +127,7 @@ def load_salicon_full_fixations(name, split: str | None = None,
     _no_test(split, "fixations")
     path = find_local(DATASET, [f"fixations/{split}/{name}.mat"],
                       f"Full SALICON fixations of {name!r} not found.", _LAYOUT)
-    mat = loadmat(path)
+    mat = read_mat(path)
     if "gaze" not in mat:
         raise ValueError(f"{path} has no 'gaze' variable (variables: "
                          f"{sorted(k for k in mat if not k.startswith('__'))}); is it a SALICON "

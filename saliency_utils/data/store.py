@@ -13,8 +13,10 @@ path as in the source repository and in the manifest). It is looked up, in this 
    (see :mod:`.download`; disabled by ``SALIENCY_OFFLINE=1``).
 
 Otherwise a :class:`DataNotFoundError` says what is missing, where it looked and how to get it.
-Local files (1-3) are trusted as they are; ``verify=True`` or :func:`verify` checks them against
-the manifest's sha256. Downloads are always checked.
+The size of a local copy (1-3) of a manifest file is checked on every access (it costs one
+``stat``): a truncated or foreign file raises :class:`ChecksumError` naming the file and the
+``python -m saliency_utils data <dataset> --verify`` check. ``verify=True`` or :func:`verify`
+also checks the sha256 (reading the whole file). Downloads are always checked.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from .errors import ChecksumError, DataNotFoundError
 from .manifest import Entry, manifest, manifest_entry, sha256_file
 
 __all__ = ["project_root", "data_roots", "cache_dir", "locate", "fetch", "ensure_dataset",
-           "verify", "check_file"]
+           "verify", "check_file", "check_size"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -82,17 +84,41 @@ def locate(dataset: str, relpath: str) -> Path | None:
     return None
 
 
-def check_file(path: str | Path, entry: Entry) -> None:
-    """Raise :class:`ChecksumError` if ``path`` differs from the manifest ``entry``."""
+def _fix_hint(entry: Entry, path: Path) -> str:
+    where = ("delete it to download it again" if _under(path, cache_dir())
+             else "replace it with the file from the offline bundle or its source")
+    return (f"check the dataset with `python -m saliency_utils data {entry.dataset} --verify` "
+            f"and {where}")
+
+
+def _under(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def check_size(path: str | Path, entry: Entry) -> None:
+    """Raise :class:`ChecksumError` if the size of ``path`` differs from the manifest ``entry``
+    (cheap: one ``stat``; :func:`fetch` does it on every access to a local copy)."""
     path = Path(path)
     size = path.stat().st_size
     if size != entry.bytes:
         raise ChecksumError(f"{entry.dataset}/{entry.path} at {path} has {size} bytes, "
-                            f"the manifest says {entry.bytes}")
+                            f"the manifest says {entry.bytes} (truncated or another version); "
+                            f"{_fix_hint(entry, path)}")
+
+
+def check_file(path: str | Path, entry: Entry) -> None:
+    """Raise :class:`ChecksumError` if ``path`` differs from the manifest ``entry`` (size, then
+    sha256)."""
+    path = Path(path)
+    check_size(path, entry)
     sha = sha256_file(path)
     if sha != entry.sha256:
         raise ChecksumError(f"{entry.dataset}/{entry.path} at {path} has sha256 {sha}, "
-                            f"the manifest says {entry.sha256}")
+                            f"the manifest says {entry.sha256}; {_fix_hint(entry, path)}")
 
 
 def _not_found(dataset: str, relpath: str, entry: Entry | None, why: str) -> DataNotFoundError:
@@ -114,8 +140,9 @@ def _not_found(dataset: str, relpath: str, entry: Entry | None, why: str) -> Dat
 def fetch(dataset: str, relpath: str, verify: bool = False) -> Path:
     """Local path of a data file, downloading it (verified) into the cache if needed.
 
-    ``verify=True`` also checks a local copy against the manifest's size and sha256
-    (:class:`ChecksumError` on mismatch). Files outside the manifest can only be found locally.
+    The size of a local copy of a manifest file is checked on every call, its sha256 only with
+    ``verify=True`` (:class:`ChecksumError` on mismatch, naming the file and the ``data
+    <dataset> --verify`` check). Files outside the manifest can only be found locally.
     """
     entry = manifest_entry(dataset, relpath)  # ValueError for an unknown dataset
     path = locate(dataset, relpath)
@@ -124,6 +151,8 @@ def fetch(dataset: str, relpath: str, verify: bool = False) -> Path:
             if entry is None:
                 raise ValueError(f"{dataset}/{relpath} is not in the manifest: cannot verify it")
             check_file(path, entry)
+        elif entry is not None:
+            check_size(path, entry)
         return path
     if entry is None:
         raise _not_found(dataset, relpath, None, "not found locally")

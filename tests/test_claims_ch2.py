@@ -1,0 +1,111 @@
+"""Chapter 2's claims (saliency_utils.claims.li2019): the wiring of parts, estimators and the
+per-unit helpers the chapter uses, on small synthetic inputs with a planted effect and with none.
+The statistics themselves are tested in test_claims.py and test_stats.py."""
+import numpy as np
+import pytest
+
+from saliency_utils import claims
+from saliency_utils.claims import li2019
+
+N = 400
+PASSED = (claims.REPRODUCED, claims.PARTLY)
+
+
+def _rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def _hits(rng, p, n=N):
+    return (rng.random(n) < p).astype(float)
+
+
+def test_every_claim_is_registered_with_a_label_and_a_unique_id():
+    ids = [c.id for c in li2019.CLAIMS]
+    assert len(set(ids)) == len(ids)
+    for c in li2019.CLAIMS:
+        assert claims.get(c.id) is c
+        assert c.label.startswith("ch2-")
+        for t in c.tests:
+            assert t.why, f"{c.id}/{t.name}: the margin needs a reason"
+
+
+def test_conservation_deviation_and_verdicts():
+    rng = _rng(1)
+    explained = rng.uniform(5, 15, 16)
+    kept = explained * rng.normal(1.0, 0.02, 16)       # conserved within a few %
+    lost = explained * rng.normal(0.1, 0.05, 16)       # pixels receive a tenth
+    nothing = explained * rng.normal(0.0, 0.2, 16)     # pixels receive nothing on average
+    c = claims.get("li2019.conservation")
+    assert c.decide(li2019.conservation_deviation(kept, explained), power=False).verdict == claims.REPRODUCED
+    assert c.decide(li2019.conservation_deviation(lost, explained), power=False).verdict == claims.PARTLY
+    assert c.decide(li2019.conservation_deviation(nothing, explained),
+                    power=False).verdict not in PASSED
+    with pytest.raises(ValueError, match="explained logit is 0"):
+        li2019.conservation_deviation([1.0], [0.0])
+    with pytest.raises(ValueError, match="one total"):
+        li2019.conservation_deviation([1.0, 2.0], [1.0])
+
+
+def test_sr_compact_uses_the_blurred_control():
+    rng = _rng(2)
+    blur = rng.integers(2, 20, N).astype(float)
+    c = claims.get("li2019.sr_compact")
+    fewer, dropped = li2019.log2_ratio(np.maximum(1, np.round(blur / 3)), blur)
+    assert dropped == 0
+    assert c.decide(fewer, power=False).verdict == claims.REPRODUCED
+    same, _ = li2019.log2_ratio(blur, blur)
+    assert c.decide(same, power=False).verdict == claims.NOT_REPRODUCED  # equivalence: no change
+    reg = blur.copy()
+    reg[:3] = np.nan  # maps that could not be scored are dropped and counted
+    vals, dropped = li2019.log2_ratio(reg, blur)
+    assert dropped == 3 and vals.size == N - 3
+    with pytest.raises(ValueError, match="positive"):
+        li2019.log2_ratio([0.0], [1.0])
+
+
+@pytest.mark.parametrize("claim_id", ["li2019.sr_localises", "li2019.sr_beyond_blur"])
+def test_localisation_claims_three_parts(claim_id):
+    rng = _rng(3)
+    c = claims.get(claim_id)
+    assert [t.name for t in c.tests] == ["pointing", "energy", "box"]
+    other_hit, other_box = _hits(rng, 0.5), _hits(rng, 0.3)
+    other_energy = rng.uniform(0.2, 0.6, N)
+    better = {"pointing": li2019.paired(np.maximum(other_hit, _hits(rng, 0.5)), other_hit),
+              "energy": li2019.paired(other_energy + rng.normal(0.2, 0.05, N), other_energy),
+              "box": li2019.paired(np.maximum(other_box, _hits(rng, 0.5)), other_box)}
+    v = c.decide(better, power=False)
+    assert v.verdict == claims.REPRODUCED and v.level == pytest.approx(1 - 0.05 / 3)
+    none = {k: li2019.paired(np.zeros(N), np.zeros(N)) for k in better}
+    assert c.decide(none, power=False).verdict == claims.NOT_REPRODUCED
+    with pytest.raises(ValueError, match="NaN"):
+        li2019.paired([np.nan, 1.0], [0.0, 1.0])
+
+
+def test_sr_on_object_against_the_centre_prior():
+    rng = _rng(4)
+    c = claims.get("li2019.sr_on_object")
+    centre_hit, centre_energy = _hits(rng, 0.6), rng.uniform(0.3, 0.5, N)
+    worse = {"pointing": li2019.paired(centre_hit * _hits(rng, 0.5), centre_hit),
+             "energy": li2019.paired(centre_energy - 0.1, centre_energy)}
+    assert c.decide(worse, power=False).verdict == claims.NOT_REPRODUCED  # significant opposite
+    half = {"pointing": li2019.paired(np.maximum(centre_hit, _hits(rng, 0.6)), centre_hit),
+            "energy": li2019.paired(centre_energy + rng.normal(0, 0.3, N), centre_energy)}
+    assert c.decide(half, power=False).verdict in (claims.PARTLY, claims.REPRODUCED)
+
+
+def test_sr_faithful_directions():
+    rng = _rng(5)
+    c = claims.get("li2019.sr_faithful")
+    n = 48
+    faithful = {"deletion": rng.normal(-0.06, 0.03, n), "insertion": rng.normal(0.06, 0.03, n)}
+    assert c.decide(faithful, power=False).verdict == claims.REPRODUCED
+    less = {"deletion": rng.normal(0.03, 0.03, n), "insertion": rng.normal(0.0, 0.01, n)}
+    assert c.decide(less, power=False).verdict == claims.NOT_REPRODUCED
+    with pytest.raises(ValueError, match="missing parts"):
+        c.decide({"deletion": faithful["deletion"]})
+
+
+@pytest.mark.parametrize("claim_id", ["li2019.right_wrong", "li2019.vgg_over_alexnet"])
+def test_not_tested_claims_say_what_would_test_them(claim_id):
+    v = claims.get(claim_id).decide()
+    assert v.verdict == claims.NOT_TESTED and "What would test it" in v.row()["note"]

@@ -87,7 +87,8 @@ CENTRE_SURROUND_EMERGES = Claim(
         old_rule="reproduced: in one of the two deepest encoder layers the antagonistic "
                  "fraction or the CSI rises with p < 0.05; partly: it rises without significance",
         old_result="not reproduced (offline run of 2026-11-24, 12 units per layer)",
-        why="the old 'partly' passed if any of four point estimates rose (about 94 % of runs "
+        why="the review (issue 13) found that the old 'partly' passed if any of four point "
+            "estimates rose (about 94 % of runs "
             "without an effect), and its 'not reproduced' was absence of evidence at 12 units "
             "per layer (power about 0.15). Now: mean paired changes with CIs, pooled over the "
             "two deepest layers, Bonferroni over the two parts; 'not reproduced' needs the "

@@ -29,16 +29,28 @@ def test_categories_encoded_planted_and_null():
     counts = _counts(rng, {"head": 20, "text/sign": 20, "vehicle": 20})
     chance = _chance(counts, {"head": 10, "text/sign": 10, "vehicle": 10}, rng)
     values = {p: he2019.excess_per_layer(counts, chance, c) for p, c in he2019.CATEGORY_PARTS.items()}
-    v = claims.get("he2019.categories_encoded").decide(values, power=False)
+    v = claims.get("he2019.categories_encoded").decide({p: values[p] for p in ("text_sign", "vehicle")},
+                                                       power=False)
     assert v.verdict == claims.REPRODUCED
-    assert {p.test.name for p in v.parts} == {"head", "text_sign", "vehicle"}
+    assert {p.test.name for p in v.parts} == {"text_sign", "vehicle"}
+    assert claims.get("he2019.head_encoded").decide(values["head"], power=False).verdict == claims.REPRODUCED
     # no excess over chance (the person column is not part of the claim, however large)
     counts0 = counts.assign(person=100)
     null = {p: he2019.excess_per_layer(counts0, counts0.assign(**{c: counts0[c] + rng.integers(-1, 2, 8)
                                                                   for c in CATS}), c)
             for p, c in he2019.CATEGORY_PARTS.items()}
-    v0 = claims.get("he2019.categories_encoded").decide(null, power=False)
+    v0 = claims.get("he2019.categories_encoded").decide({p: null[p] for p in ("text_sign", "vehicle")},
+                                                        power=False)
     assert v0.verdict in (claims.NOT_REPRODUCED, claims.INCONCLUSIVE)
+    assert claims.get("he2019.head_encoded").decide(null["head"], power=False).verdict in (
+        claims.NOT_REPRODUCED, claims.INCONCLUSIVE)
+
+
+def test_too_few_images_makes_a_category_untested():
+    n = {"person": 30, "head": 1, "text/sign": 30, "vehicle": he2019.MIN_IMAGES}
+    assert he2019.too_few_images(n, ("text/sign", "vehicle")) == ""
+    why = he2019.too_few_images(n, ("head", "text/sign"))
+    assert "head (1)" in why and "text/sign" not in why
 
 
 def test_heads_over_text_uses_head_not_person():

@@ -57,8 +57,9 @@ def too_few_images(images_containing: Mapping[str, int], categories: Sequence[st
     if not few:
         return ""
     return (f"too few images contain {', '.join(few)} (at least {MIN_IMAGES} needed: with fewer, "
-            "one image decides whether any unit passes the IoU cut-off); the paper profile with "
-            "the OSIE-SR folder (OSIE_SR_DIR) would test it")
+            "one image decides whether any unit passes the IoU cut-off); a run with more "
+            "annotated images would test it (heads: the OSIE-SR folder, OSIE_SR_DIR, of the "
+            "paper profile)")
 
 
 def _col(table, name: str) -> np.ndarray:

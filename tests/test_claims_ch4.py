@@ -1,0 +1,142 @@
+"""Chapter 4's claims wired as the chapter wires them: per-unit values from its tables (count
+tables, per-image and per-array scores) through the he2019 helpers into the registry. Small
+synthetic inputs with a planted effect and without one; the statistics are tested in
+test_claims.py."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from saliency_utils import claims
+from saliency_utils.claims import he2019
+
+CATS = ("person", "head", "text/sign", "vehicle")
+LAYERS = [f"stage{i}" for i in range(1, 9)]
+
+
+def _counts(rng, mean: dict):
+    return pd.DataFrame({c: rng.poisson(mean.get(c, 2.0), len(LAYERS)) for c in CATS} | {"units": 64},
+                        index=LAYERS)
+
+
+def _chance(counts, shift: dict, rng):
+    """A chance table: the real counts minus ``shift`` per category, with noise of ±1."""
+    return pd.DataFrame({c: counts[c] - shift.get(c, 0) + rng.integers(-1, 2, len(LAYERS)) for c in CATS}
+                        | {"units": 64}, index=LAYERS)
+
+
+def test_categories_encoded_planted_and_null():
+    rng = np.random.default_rng(0)
+    counts = _counts(rng, {"head": 20, "text/sign": 20, "vehicle": 20})
+    chance = _chance(counts, {"head": 10, "text/sign": 10, "vehicle": 10}, rng)
+    values = {p: he2019.excess_per_layer(counts, chance, c) for p, c in he2019.CATEGORY_PARTS.items()}
+    v = claims.get("he2019.categories_encoded").decide({p: values[p] for p in ("text_sign", "vehicle")},
+                                                       power=False)
+    assert v.verdict == claims.REPRODUCED
+    assert {p.test.name for p in v.parts} == {"text_sign", "vehicle"}
+    assert claims.get("he2019.head_encoded").decide(values["head"], power=False).verdict == claims.REPRODUCED
+    # no excess over chance (the person column is not part of the claim, however large)
+    counts0 = counts.assign(person=100)
+    null = {p: he2019.excess_per_layer(counts0, counts0.assign(**{c: counts0[c] + rng.integers(-1, 2, 8)
+                                                                  for c in CATS}), c)
+            for p, c in he2019.CATEGORY_PARTS.items()}
+    v0 = claims.get("he2019.categories_encoded").decide({p: null[p] for p in ("text_sign", "vehicle")},
+                                                        power=False)
+    assert v0.verdict in (claims.NOT_REPRODUCED, claims.INCONCLUSIVE)
+    assert claims.get("he2019.head_encoded").decide(null["head"], power=False).verdict in (
+        claims.NOT_REPRODUCED, claims.INCONCLUSIVE)
+
+
+def test_too_few_images_makes_a_category_untested():
+    n = {"person": 30, "head": 1, "text/sign": 30, "vehicle": he2019.MIN_IMAGES}
+    assert he2019.too_few_images(n, ("text/sign", "vehicle")) == ""
+    why = he2019.too_few_images(n, ("head", "text/sign"))
+    assert "head (1)" in why and "text/sign" not in why
+
+
+def test_heads_over_text_uses_head_not_person():
+    rng = np.random.default_rng(1)
+    pre = _counts(rng, {})
+    chance_pre = _chance(pre, {}, rng)
+    # fine-tuning adds many person detectors but changes neither head nor text: not a pass
+    ft = pre.assign(person=pre["person"] + 30)
+    vals = {"head": he2019.excess_change_per_layer(pre, chance_pre, ft, chance_pre, "head"),
+            "text": he2019.excess_change_per_layer(pre, chance_pre, ft, chance_pre, "text/sign")}
+    v0 = claims.get("he2019.heads_over_text").decide(vals, power=False)
+    assert v0.verdict not in (claims.REPRODUCED, claims.PARTLY)
+    # planted: +8 head detectors and −8 text detectors above an unchanged chance level per layer
+    ft = pre.assign(head=pre["head"] + 8 + rng.integers(-1, 2, 8), **{"text/sign": pre["text/sign"] + 20})
+    chance_ft = chance_pre.assign(**{"text/sign": chance_pre["text/sign"] + 28})
+    vals = {"head": he2019.excess_change_per_layer(pre, chance_pre, ft, chance_ft, "head"),
+            "text": he2019.excess_change_per_layer(pre, chance_pre, ft, chance_ft, "text/sign")}
+    assert np.allclose(vals["text"], -8)
+    v = claims.get("he2019.heads_over_text").decide(vals, power=False)
+    assert v.verdict == claims.REPRODUCED
+
+
+def _scores(rng, n, shift, deep=he2019.DEEP_MODELS, classical=("IKN", "SR", "IS"), key="image"):
+    base = rng.normal(1.0, 0.5, n)
+    out = {}
+    for m in (*deep, *classical):
+        s = base + (shift if m in deep else 0.0) + rng.normal(0, 0.2, n)
+        out[m] = [{key: i, "NSS": x, "GSI": x} for i, x in enumerate(s)]
+    return out
+
+
+@pytest.mark.parametrize("claim_id,metric,sign", [("he2019.deep_wins_natural", "NSS", 1),
+                                                  ("he2019.classical_wins_popout", "GSI", -1)])
+def test_family_differences_planted_and_null(claim_id, metric, sign):
+    rng = np.random.default_rng(2)
+    cls = ("IKN", "SR", "IS")
+    for shift, want in [(0.5 * sign, claims.REPRODUCED), (0.0, None)]:
+        scores = _scores(rng, 120, shift, classical=cls)
+        first, second = (he2019.DEEP_MODELS, cls) if sign == 1 else (cls, he2019.DEEP_MODELS)
+        d = he2019.family_difference(scores, first, second, metric)
+        assert d.shape == (120,)
+        v = claims.get(claim_id).decide(d, power=False)
+        if want:
+            assert v.verdict == want
+        else:
+            assert v.verdict not in (claims.REPRODUCED, claims.PARTLY)
+
+
+def test_family_difference_needs_paired_units():
+    rng = np.random.default_rng(3)
+    scores = _scores(rng, 10, 0.0)
+    with pytest.raises(ValueError, match="missing"):
+        he2019.family_difference(scores, ("nope",), ("IKN",), "NSS")
+    short = dict(scores, IKN=scores["IKN"][:9])
+    with pytest.raises(ValueError, match="different numbers"):
+        he2019.family_difference(short, he2019.DEEP_MODELS, ("IKN",), "NSS")
+    shuffled = dict(scores, IKN=scores["IKN"][::-1])
+    with pytest.raises(ValueError, match="paired"):
+        he2019.family_difference(shuffled, he2019.DEEP_MODELS, ("IKN",), "NSS")
+    df = {m: pd.DataFrame(r) for m, r in scores.items()}  # DataFrames work as well as row lists
+    assert np.allclose(he2019.family_difference(df, he2019.DEEP_MODELS, ("IKN",), "NSS"),
+                       he2019.family_difference(scores, he2019.DEEP_MODELS, ("IKN",), "NSS"))
+
+
+def test_excess_tables_must_align():
+    rng = np.random.default_rng(4)
+    c = _counts(rng, {})
+    with pytest.raises(ValueError, match="same layers"):
+        he2019.excess_per_layer(c, c.iloc[::-1], "head")
+
+
+def test_task_not_domain_is_not_tested_and_every_claim_has_history():
+    v = claims.get("he2019.task_not_domain").decide()
+    assert v.verdict == claims.NOT_TESTED and "seeds" in v.row()["note"]
+    for c in claims.claims_of("he2019"):
+        assert c.history and c.label.startswith("ch4-")
+
+
+def test_chapter_has_a_label_for_every_claim_and_no_hand_written_rule():
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / "ch4_task_vs_domain.ipynb").read_text())
+    md = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    for c in claims.claims_of("he2019"):
+        assert f"({c.label})=" in md, c.label
+        assert f'"{c.id}"' in code, c.id  # every claim is decided in the chapter
+    assert "def verdict(" not in code

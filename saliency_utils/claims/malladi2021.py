@@ -68,9 +68,10 @@ _EV_WHY = ("0.5 (the null) is the threshold for 'reconstructs': below it the res
 RECONSTRUCT = Claim(
     id="malladi2021.reconstruct", paper="Malladi et al. 2021", section="§III (not checked)",
     text=("Intermediate activation maps can be reconstructed from log-Gabor responses: on "
-          "held-out images, a linear map of pooled log-Gabor energies explains more than half of "
-          "the activation variance of the layer the explainable model replaces (the readout "
-          "input: every channel the readout reads)"),
+          "held-out images, a linear map of pooled log-Gabor energies (with pooled colour and a "
+          "blurred neighbourhood copy) explains more than half of the activation variance of the "
+          "layer the explainable model replaces (the readout input: every channel the readout "
+          "reads)"),
     label="ch5-reconstruction",
     tests=(Test("readout input", "held-out explained variance of the readout input, "
                 "1 − ΣSSE/ΣSST over images", "image", Rule(null=0.5, margin=0.1),

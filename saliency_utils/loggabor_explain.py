@@ -48,7 +48,8 @@ from .loggabor import OPPONENT_CHANNELS, LogGaborBank, opponent_channels
 from .models import to_uint8_rgb
 
 __all__ = ["FeatureSpec", "LayerStats", "LayerFit", "collect_stats", "fit_layer",
-           "explained_variance", "r2_per_channel", "group_r2", "feature_groups",
+           "explained_variance", "image_residual", "image_errors", "r2_per_channel",
+           "group_r2", "feature_groups",
            "best_single_feature", "Reconstruction", "ExplainableModel", "model_rgb",
            "EVAL_DATASETS", "DEFAULT_LAMBDAS", "fit_explainable"]
 
@@ -375,6 +376,27 @@ def r2_per_channel(st: LayerStats, lf: LayerFit) -> tuple[np.ndarray, np.ndarray
 def explained_variance(st: LayerStats, lf: LayerFit) -> float:
     """``1 - ΣSSE / ΣSST`` over all channels on the positions of ``st``."""
     return _explained(st, lf.W, lf.b, lf.features)
+
+
+def image_residual(st: LayerStats, lf: LayerFit) -> tuple[float, int, np.ndarray, np.ndarray]:
+    """What one image's statistics ``st`` contribute to the held-out explained variance:
+    ``(SSE summed over channels, positions, per-channel sum, per-channel sum of squares)``;
+    small enough to keep for every image (see :func:`image_errors`)."""
+    return float(_sse(st, lf.W, lf.b, lf.features).sum()), st.n, st.sy.copy(), st.syy.copy()
+
+
+def image_errors(residuals: Sequence[tuple]) -> np.ndarray:
+    """Rows ``(SSE, SST)`` per image from :func:`image_residual` of each image, SST about the
+    channel means of all these images together, so that ``1 - ΣSSE / ΣSST`` over the rows is
+    :func:`explained_variance` of the summed statistics (the held-out explained variance)."""
+    residuals = list(residuals)
+    if len(residuals) < 2:
+        raise ValueError("need the residuals of at least 2 images")
+    n = sum(r[1] for r in residuals)
+    my = sum(r[2] for r in residuals) / n
+    rows = [(sse, float(np.sum(syy - 2 * my * sy + ni * my ** 2)))
+            for sse, ni, sy, syy in residuals]
+    return np.array(rows, float)
 
 
 def feature_groups(spec: FeatureSpec, by: str) -> dict[str, np.ndarray]:

@@ -286,7 +286,7 @@ _RUN_ONE = """
 import resource, sys
 from pathlib import Path
 from saliency_utils.book import execute
-failed = execute(sys.argv[1], Path(sys.argv[2]), only=[sys.argv[3]])
+failed = execute(sys.argv[1], Path(sys.argv[2]), only=[sys.argv[3]], force=True)
 print("PEAK_KIB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(1 if failed else 0)
 """

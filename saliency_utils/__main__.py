@@ -1,7 +1,9 @@
 """Command line: ``python -m saliency_utils <command>``.
 
 Commands:
-  execute  run every chapter headless with papermill (``--profile``, ``--out``, ``--only``)
+  models   train every model the chapters share, once each (``--profile``, ``--only``)
+  execute  run every chapter headless with papermill (``--profile``, ``--out``, ``--only``);
+           cached chapters whose dependencies did not change are copied (``--force``: rerun)
   render   build the HTML book from executed chapters (``--executed``, ``--out``)
   data     resolve / download / verify a dataset of the offline bundle (``--verify``)
   predict  one saliency PNG per image of a folder (``--images``, ``--out``, ``--checkpoint``)
@@ -22,6 +24,16 @@ def main(argv=None) -> int:
     e.add_argument("--profile", default="offline")
     e.add_argument("--out", type=Path, default=None)
     e.add_argument("--only", nargs="*", help="chapter names (notebook stems) to run")
+    e.add_argument("--force", action="store_true",
+                   help="re-execute every chapter (ignore the execution cache)")
+    e.add_argument("--cache", type=Path, default=None,
+                   help="execution cache folder (default: <out>/.cache)")
+    e.add_argument("--no-models", action="store_true",
+                   help="skip the model step (chapters then train missing models themselves)")
+
+    m = sub.add_parser("models", help="train the models the chapters share (once each)")
+    m.add_argument("--profile", default="offline")
+    m.add_argument("--only", nargs="*", help="chapter names (notebook stems) whose models")
 
     r = sub.add_parser("render", help="render executed chapters with Jupyter Book")
     r.add_argument("--executed", type=Path, required=True)
@@ -49,7 +61,16 @@ def main(argv=None) -> int:
         from .book import execute
 
         out = args.out or Path("_build/executed") / args.profile
-        return 1 if execute(args.profile, out, only=args.only) else 0
+        return 1 if execute(args.profile, out, only=args.only, force=args.force,
+                            cache=args.cache, models=not args.no_models) else 0
+    if args.cmd == "models":
+        from .book_models import train_models
+        from .profiles import PROFILES
+
+        if args.profile not in PROFILES:
+            p.error(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
+        train_models(args.profile, args.only)
+        return 0
     if args.cmd == "render":
         from .book import render
 

@@ -65,8 +65,8 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
-# Load every page of the built site in headless Chromium: figures present, no error output;
-# screenshots in $(BUILD)/screenshots.
+# Load every page of the built site in headless Chromium: figures present, no error output,
+# the main heading inside the viewport; full-page screenshots in $(BUILD)/screenshots.
 check-site: setup browser
 	$(PY) -m saliency_utils.sitecheck --html $(BUILD)/html --toc _toc.yml --config _config.yml --screenshots $(BUILD)/screenshots
 

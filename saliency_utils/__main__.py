@@ -30,14 +30,20 @@ def main(argv=None) -> int:
                    help="execution cache folder (default: <out>/.cache)")
     e.add_argument("--no-models", action="store_true",
                    help="skip the model step (chapters then train missing models themselves)")
+    e.add_argument("--root", type=Path, default=None,
+                   help="book sources (_toc.yml, notebooks/); default: this checkout")
 
     m = sub.add_parser("models", help="train the models the chapters share (once each)")
     m.add_argument("--profile", default="offline")
     m.add_argument("--only", nargs="*", help="chapter names (notebook stems) whose models")
+    m.add_argument("--report", type=Path, default=None,
+                   help="write what was trained or found, with seconds, as JSON here")
 
     r = sub.add_parser("render", help="render executed chapters with Jupyter Book")
     r.add_argument("--executed", type=Path, required=True)
     r.add_argument("--out", type=Path, default=Path("_build"))
+    r.add_argument("--root", type=Path, default=None,
+                   help="book sources (_toc.yml, book/); default: this checkout")
 
     d = sub.add_parser("data", help="resolve (and download if allowed) a dataset")
     d.add_argument("dataset", nargs="?", help="dataset name; omit to list them")
@@ -61,20 +67,26 @@ def main(argv=None) -> int:
         from .book import execute
 
         out = args.out or Path("_build/executed") / args.profile
-        return 1 if execute(args.profile, out, only=args.only, force=args.force,
-                            cache=args.cache, models=not args.no_models) else 0
+        return 1 if execute(args.profile, out, only=args.only, root=args.root,
+                            force=args.force, cache=args.cache,
+                            models=not args.no_models) else 0
     if args.cmd == "models":
         from .book_models import train_models
         from .profiles import PROFILES
 
         if args.profile not in PROFILES:
             p.error(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
-        train_models(args.profile, args.only)
+        report = train_models(args.profile, args.only)
+        if args.report:
+            import json
+
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+            args.report.write_text(json.dumps(report, indent=2))
         return 0
     if args.cmd == "render":
         from .book import render
 
-        return render(args.executed, args.out)
+        return render(args.executed, args.out, root=args.root)
     if args.cmd == "data":
         from . import data
 

@@ -32,6 +32,8 @@ def main(argv=None) -> int:
                    help="skip the model step (chapters then train missing models themselves)")
     e.add_argument("--root", type=Path, default=None,
                    help="book sources (_toc.yml, notebooks/); default: this checkout")
+    e.add_argument("--log-output", action="store_true",
+                   help="show what the chapters print while they run (their progress lines)")
 
     m = sub.add_parser("models", help="train the models the chapters share (once each)")
     m.add_argument("--profile", default="offline")
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
         out = args.out or Path("_build/executed") / args.profile
         return 1 if execute(args.profile, out, only=args.only, root=args.root,
                             force=args.force, cache=args.cache,
-                            models=not args.no_models) else 0
+                            models=not args.no_models, log_output=args.log_output) else 0
     if args.cmd == "models":
         from .book_models import train_models
         from .profiles import PROFILES

@@ -86,10 +86,11 @@ def _count_figures(path: Path) -> int:
 
 def execute(profile: str, out: Path, only: list[str] | None = None, root: Path | None = None,
             timeout: int = 3600, force: bool = False, cache: Path | None = None,
-            models: bool = True) -> int:
+            models: bool = True, log_output: bool = False) -> int:
     """Run the chapters (cached ones are copied from ``cache``, default ``<out>/.cache``;
     ``force``: execute all); first train the models they share (``models=False``: skip that
-    step). Return the number of failed chapters."""
+    step). ``log_output``: show what the chapters print (their own progress lines) while they
+    run. Return the number of failed chapters."""
     import papermill as pm
 
     from .profiles import PROFILES
@@ -116,8 +117,13 @@ def execute(profile: str, out: Path, only: list[str] | None = None, root: Path |
             model_report = train_models(profile, [c.stem for c in todo])
             print(f"models ready in {time.perf_counter() - t0:.1f} s", flush=True)
         cache = Path(cache) if cache is not None else out / ".cache"
+        if log_output:
+            import logging
+
+            logging.basicConfig(format="    %(message)s")
+            logging.getLogger("papermill").setLevel(logging.INFO)
         return _execute_all(todo, root, out, profile, timeout, pm, cache=cache, force=force,
-                            model_report=model_report)
+                            model_report=model_report, log_output=log_output)
     finally:
         if old_backend is None:
             os.environ.pop("MPLBACKEND", None)
@@ -141,7 +147,7 @@ def _strip_widget_state(path: Path) -> bool:
 
 
 def _execute_all(todo, root, out, profile, timeout, pm, cache: Path, force: bool = False,
-                 model_report: dict | None = None) -> int:
+                 model_report: dict | None = None, log_output: bool = False) -> int:
     from . import buildcache
 
     timings, failures = {}, []
@@ -162,7 +168,7 @@ def _execute_all(todo, root, out, profile, timeout, pm, cache: Path, force: bool
             try:
                 pm.execute_notebook(str(root / nb), str(dest), parameters={"profile": profile},
                                     kernel_name="python3", cwd=str(root / nb.parent),
-                                    progress_bar=False, log_output=False,
+                                    progress_bar=False, log_output=log_output,
                                     execution_timeout=timeout)
                 _strip_widget_state(dest)
                 status = "ok"

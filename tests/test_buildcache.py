@@ -231,3 +231,12 @@ def test_train_models_reports_each_model_once(monkeypatch, tmp_path, capsys):
     assert all(r["trained"] for r in report.values())
     log = capsys.readouterr().out
     assert log.count("training ") == 3 and "[model 3/3]" in log
+
+
+def test_log_output_shows_what_a_chapter_prints(tmp_path, caplog):
+    import logging
+
+    root = _toy_book(tmp_path, ["loud"])
+    caplog.set_level(logging.INFO, logger="papermill")
+    assert book.execute("smoke", tmp_path / "out", root=root, log_output=True) == 0
+    assert "loud smoke" in caplog.text

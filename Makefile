@@ -41,10 +41,11 @@ models: setup
 	$(PY) -m saliency_utils models --profile $(PROFILE)
 
 # Chapters whose notebook, imported package modules, settings, data and models did not change
-# are copied from the execution cache ($(BUILD)/executed/$(PROFILE)/.cache); FORCE=1 reruns all.
+# are copied from the execution cache ($(BUILD)/executed/$(PROFILE)/.cache); FORCE=1 reruns all,
+# LOG=1 also shows what the chapters print while they run.
 chapters: setup
 	$(PY) -m saliency_utils execute --profile $(PROFILE) --out $(BUILD)/executed/$(PROFILE) \
-	  $(if $(FORCE),--force)
+	  $(if $(FORCE),--force) $(if $(LOG),--log-output)
 
 render: setup
 	$(PY) -m saliency_utils render --executed $(BUILD)/executed/$(PROFILE) --out $(BUILD)

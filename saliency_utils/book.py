@@ -156,8 +156,14 @@ def _execute_all(todo, root, out, profile, timeout, pm, cache: Path, force: bool
     for i, nb in enumerate(todo, 1):
         dest = out / nb.name
         t0 = time.perf_counter()
-        components = buildcache.chapter_components(root / nb, profile, root)
-        entry, why = (None, "forced") if force else buildcache.lookup(cache, nb, components)
+        try:
+            components = buildcache.chapter_components(root / nb, profile, root)
+        except Exception as err:  # e.g. unparsable code: run it, let the cell report the error
+            components = None
+            entry, why = None, f"no cache key: {type(err).__name__}: {str(err)[:200]}"
+        if components is not None:
+            entry, why = ((None, "forced") if force
+                          else buildcache.lookup(cache, nb, components))
         ran = None
         if entry is not None:
             buildcache.restore(entry, dest)
@@ -173,14 +179,15 @@ def _execute_all(todo, root, out, profile, timeout, pm, cache: Path, force: bool
                 _strip_widget_state(dest)
                 status = "ok"
                 n_fig = _count_figures(dest)
-                buildcache.store(cache, nb, components, dest, time.perf_counter() - t0)
+                if components is not None:
+                    buildcache.store(cache, nb, components, dest, time.perf_counter() - t0)
             except pm.PapermillExecutionError as e:
                 n_fig = 0
                 status = "FAILED"
                 failures.append(f"{nb}: {_describe_failure(e)}")
         dt = time.perf_counter() - t0
         timings[nb.stem] = {"seconds": round(dt, 2), "status": status, "figures": n_fig,
-                            "key": buildcache.cache_key(components)}
+                            "key": components and buildcache.cache_key(components)}
         if entry is None:
             timings[nb.stem]["why"] = why
         if ran is not None:

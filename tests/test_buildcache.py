@@ -240,3 +240,40 @@ def test_log_output_shows_what_a_chapter_prints(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="papermill")
     assert book.execute("smoke", tmp_path / "out", root=root, log_output=True) == 0
     assert "loud smoke" in caplog.text
+
+
+def test_a_chapter_without_a_cache_key_still_runs_and_reports_its_error(tmp_path, capsys):
+    root = _toy_book(tmp_path, ["syntax"])
+    _chapter(root / "notebooks" / "syntax.ipynb", "def broken(:\n    pass")
+    out = tmp_path / "out"
+    assert book.execute("smoke", out, root=root) == 1
+    captured = capsys.readouterr()
+    assert "running (no cache key: ValueError: cannot parse the code" in captured.out
+    assert "SyntaxError" in captured.err
+    assert not (out / ".cache" / "syntax").exists()
+
+
+def _bench():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_benchmarks",
+                                                  ROOT / "benchmarks" / "run_benchmarks.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_benchmark_page_says_build_times_are_pending_until_measured():
+    bench = _bench()
+    md = "\n".join(bench._build_markdown({}))
+    assert "Not measured yet (pending)" in md and "cold <= 45 min" in md
+    run = {"seconds": 9.0, "steps": {"models": 1.0, "chapters": 7.0, "render": 1.0},
+           "chapters": {"ch": {"seconds": 7.0, "status": "ok"}}, "models": {}}
+    md = "\n".join(bench._build_markdown({"smoke": {
+        "cold": run, "warm": {**run, "chapters": {"ch": {"seconds": 0.5, "status": "cached"}}},
+        "edited chapter": "ch", "when": "today", "note": None,
+        "models": {"m.pt": {"label": "saliency model", "chapters": ["ch"], "seconds": 3.0}}}}))
+    assert "| cold | 9.0 | 1.0 | 7.0 | 1.0 | <= 45 min |" in md
+    assert "| incremental | pending |" in md
+    assert "| ch | 7.0 (ok) | 0.5 (cached) |" in md
+    assert "| saliency model | ch | 3.0 |" in md

@@ -166,10 +166,13 @@ def _execute_all(todo, root, out, profile, timeout, pm, cache: Path, force: bool
                           else buildcache.lookup(cache, nb, components))
         ran = None
         if entry is not None:
-            buildcache.restore(entry, dest)
-            status, ran = "cached", entry.read().get("seconds")
-            n_fig = _count_figures(dest)
-        else:
+            try:  # the stored outputs among the current text cells
+                buildcache.restore(entry, dest, root / nb)
+                status, ran = "cached", entry.read().get("seconds")
+                n_fig = _count_figures(dest)
+            except ValueError as err:
+                entry, why = None, f"stored execution unusable: {err}"
+        if entry is None:
             print(f"[{i}/{len(todo)}] {nb.stem:<32} running ({why})", flush=True)
             try:
                 pm.execute_notebook(str(root / nb), str(dest), parameters={"profile": profile},

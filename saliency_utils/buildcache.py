@@ -3,8 +3,11 @@
 :func:`chapter_key` describes what an executed chapter depends on, as a dict of digests
 (:func:`chapter_components`); the cache key is the sha256 of that dict:
 
-* ``notebook``: every cell's type, source and tags (outputs and execution counts are left out,
-  so a committed notebook's key does not depend on whether it was run);
+* ``notebook``: every code cell's source and tags, in order (outputs and execution counts are
+  left out, so a committed notebook's key does not depend on whether it was run). Text
+  (markdown and raw cells) is not in the key: on a hit, the stored code cells and their outputs
+  are put back among the current notebook's text cells (:func:`merge_text`), so editing a
+  chapter's prose needs no re-execution, as in jupyter-cache;
 * ``modules``: one digest per ``saliency_utils`` module the chapter imports, directly or through
   the package's import graph (:func:`module_closure`, read with :mod:`ast` as
   :mod:`saliency_utils.datadeps` reads it; the parents' ``__init__`` modules included);
@@ -48,6 +51,7 @@ __all__ = [
     "chapter_components",
     "explain_miss",
     "lookup",
+    "merge_text",
     "module_closure",
     "notebook_modules",
     "restore",
@@ -55,7 +59,7 @@ __all__ = [
 ]
 
 #: Bumped when the executed notebooks change for a reason the key does not see (the pipeline).
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 #: Entries kept per chapter (the newest).
 KEEP = 3
 _PKG = "saliency_utils"
@@ -196,8 +200,39 @@ def _file_settings(values, root: Path) -> dict[str, str]:
 
 
 def _notebook_digest(nb) -> str:
-    return _json_digest([(c.cell_type, c.source, sorted(c.metadata.get("tags", [])))
-                         for c in nb.cells])
+    return _json_digest([(c.source, sorted(c.metadata.get("tags", [])))
+                         for c in _code_cells(nb)])
+
+
+_INJECTED = "injected-parameters"  # papermill's tag for the cell it inserts
+
+
+def merge_text(executed, current):
+    """``current`` (a notebook) with the code cells, outputs included, of ``executed`` (the
+    stored execution of the same code): text cells come from ``current``, code cells in order
+    from ``executed``, each followed by papermill's injected-parameters cell where there was
+    one. Raises ``ValueError`` when the code cells differ."""
+    import copy
+
+    ran = _code_cells(executed)
+    merged, k = [], 0
+    for cell in current.cells:
+        if cell.cell_type != "code":
+            merged.append(copy.deepcopy(cell))
+            continue
+        while k < len(ran) and _INJECTED in ran[k].metadata.get("tags", []):
+            merged.append(ran[k])
+            k += 1
+        if k >= len(ran) or ran[k].source != cell.source:
+            raise ValueError("the stored execution has other code cells")
+        merged.append(ran[k])
+        k += 1
+    merged += [c for c in ran[k:] if _INJECTED in c.metadata.get("tags", [])]
+    if len([c for c in merged if c.cell_type == "code"]) != len(ran):
+        raise ValueError("the stored execution has other code cells")
+    out = copy.deepcopy(executed)
+    out.cells = merged
+    return out
 
 
 def chapter_components(notebook: Path, profile: str, root: Path,
@@ -370,6 +405,14 @@ def store(cache: Path, notebook: Path, components: dict, executed: Path, seconds
     return entry
 
 
-def restore(entry: Entry, dest: Path) -> None:
-    """Copy a cached executed notebook to ``dest`` (atomically)."""
-    _atomic_copy(entry.notebook, Path(dest))
+def restore(entry: Entry, dest: Path, notebook: Path | None = None) -> None:
+    """Write a cached executed notebook to ``dest`` (atomically); with ``notebook`` (the
+    current source), its text cells replace the stored ones (:func:`merge_text`)."""
+    if notebook is None:
+        _atomic_copy(entry.notebook, Path(dest))
+        return
+    import nbformat
+
+    merged = merge_text(nbformat.read(str(entry.notebook), as_version=4),
+                        nbformat.read(str(notebook), as_version=4))
+    _atomic_write(Path(dest), nbformat.writes(merged))

@@ -196,6 +196,35 @@ def test_execute_copies_cached_chapters_and_reruns_changed_ones(tmp_path, capsys
     assert t["one"]["status"] == "ok" and t["one"]["why"] == "forced"
 
 
+def test_a_text_edit_reuses_the_stored_outputs(tmp_path, capsys):
+    root = _toy_book(tmp_path, ["prose"])
+    out = tmp_path / "out"
+    assert book.execute("smoke", out, root=root) == 0
+    path = root / "notebooks" / "prose.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = "# prose, retitled"
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell("A new paragraph between the cells."))
+    nbformat.write(nb, path)
+    assert book.execute("smoke", out, root=root) == 0
+    assert json.loads((out / "timings.json").read_text())["chapters"]["prose"]["status"] == \
+        "cached"
+    done = nbformat.read(out / "prose.ipynb", as_version=4)
+    kinds = [(c.cell_type, c.metadata.get("tags", [])) for c in done.cells]
+    assert kinds == [("markdown", []), ("code", ["parameters"]), ("markdown", []),
+                     ("code", ["injected-parameters"]), ("code", [])]
+    assert done.cells[0].source == "# prose, retitled"
+    assert done.cells[2].source == "A new paragraph between the cells."
+    assert done.cells[4].outputs[0]["text"] == "prose smoke\n"  # the stored output
+
+
+def test_merge_text_refuses_other_code(tmp_path):
+    a = nbformat.read(_chapter(tmp_path / "a.ipynb", "x = 1"), as_version=4)
+    b = nbformat.read(_chapter(tmp_path / "b.ipynb", "x = 2"), as_version=4)
+    assert buildcache.merge_text(a, a).cells[2].source == "x = 1"
+    with pytest.raises(ValueError, match="other code cells"):
+        buildcache.merge_text(a, b)
+
+
 def test_a_failed_chapter_is_not_cached(tmp_path):
     root = _toy_book(tmp_path, ["bad"])
     _chapter(root / "notebooks" / "bad.ipynb", "raise RuntimeError('boom')")

@@ -272,8 +272,10 @@ def chapter_components(notebook: Path, profile: str, root: Path,
         "notebook": _notebook_digest(nb),
         "modules": {m: _sha(files[m].read_bytes()) for m in sorted(mods)},
         "settings": {ch: _json_digest(s) for ch, s in sett.items()},
+        # relative to the checkout the package is in, as the chapters read them
+        # (``book.project_root()``), whichever ``root`` the book's sources come from
         "setting_files": _file_settings([v for s in sett.values() for v in s.values()],
-                                        Path(root)),
+                                        pkg_dir.parent),
         "data": data,
         "models": {s.checkpoint.name: book_models.checkpoint_digest(s.checkpoint)
                    for s in models},

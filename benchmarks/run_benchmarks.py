@@ -344,8 +344,9 @@ def bench_build(profile: str, edit: str) -> dict:
 
     Cold: an empty model cache (``SALIENCY_CACHE`` in a new folder, so every shared model is
     trained; pretrained backbone weights and the data bundle are not re-downloaded) and an
-    empty execution cache. Warm: the same build again. Incremental: a markdown cell appended to
-    chapter ``edit`` (in a copy of the book sources; the checkout is not touched)."""
+    empty execution cache. Warm: the same build again. Incremental: a code cell appended to
+    chapter ``edit``, so that it re-executes (in a copy of the book sources; the checkout is
+    not touched)."""
     import shutil
     import tempfile
 
@@ -366,7 +367,8 @@ def bench_build(profile: str, edit: str) -> dict:
     res["warm"] = _book(profile, root, out, env)
     nb_path = root / "notebooks" / f"{edit}.ipynb"
     nb = nbformat.read(nb_path, as_version=4)
-    nb.cells.append(nbformat.v4.new_markdown_cell("An edit (build benchmark)."))
+    # a code edit (a text-only edit would reuse the stored outputs: render time only)
+    nb.cells.append(nbformat.v4.new_code_cell("# an edit (build benchmark)"))
     nbformat.write(nb, nb_path)
     res["incremental"] = _book(profile, root, out, env)
     # per trained model: the model step of the cold build trained each one

@@ -411,9 +411,10 @@ def _build_markdown(build: dict) -> list[str]:
              "Targets on 2 CPU cores: cold " + BUILD_TARGETS["cold"] + ", warm "
              + BUILD_TARGETS["warm"] + ", incremental (one chapter edited) "
              + BUILD_TARGETS["incremental"] + ".", ""]
-    if not build:
-        return [*lines, ("Not measured yet (pending): run `benchmarks/run_benchmarks.py --build "
-                         "--profiles offline` on an otherwise idle machine."), ""]
+    if "offline" not in build:
+        lines += [("Offline profile (the book `make book` renders): not measured yet (pending); "
+                   "run `benchmarks/run_benchmarks.py --build --profiles offline` on an otherwise "
+                   "idle machine."), ""]
     for prof, b in build.items():
         lines += [f"### {prof} profile (measured {b.get('when', '?')}"
                   + (f"; {b['note']}" if b.get("note") else "") + ")", "",
@@ -462,9 +463,7 @@ def main(argv=None) -> int:
 
     path = HERE / "results.json"
     res = json.loads(path.read_text()) if path.exists() else {}
-    res["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    res["machine"] = machine()
-    if args.build:
+    if args.build:  # the other results keep their own date, machine and note
         res.setdefault("build", {})
         for prof in args.profiles:
             b = bench_build(prof, args.edit)
@@ -478,6 +477,8 @@ def main(argv=None) -> int:
         write_markdown(res)
         print(f"wrote {path} and {HERE / 'RESULTS.md'}")
         return 0
+    res["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    res["machine"] = machine()
     res["note"] = args.note
     if not args.skip_metrics:
         res["metrics"] = bench_metrics()

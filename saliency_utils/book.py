@@ -158,7 +158,8 @@ def _execute_all(todo, root, out, profile, timeout, pm, cache: Path, force: bool
         t0 = time.perf_counter()
         try:
             components = buildcache.chapter_components(root / nb, profile, root)
-        except Exception as err:  # e.g. unparsable code: run it, let the cell report the error
+        except (ValueError, SyntaxError, OSError) as err:  # e.g. unparsable code: run it,
+            # and let the cell report the error
             components = None
             entry, why = None, f"no cache key: {type(err).__name__}: {str(err)[:200]}"
         if components is not None:

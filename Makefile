@@ -1,5 +1,6 @@
 # The book's two commands: `make book` and `make test`. Both set up the environment first.
-#   make book [PROFILE=offline|smoke|paper]   execute every chapter with papermill, render HTML
+#   make book [PROFILE=offline|smoke|paper]   train the shared models, execute the chapters
+#                                             whose inputs changed (papermill), render HTML
 #   make test                                 unit tests, smoke-run every chapter, render HTML,
 #                                             check every page in headless Chromium
 SHELL := /bin/bash
@@ -18,9 +19,9 @@ PIP := $(VENV)/bin/python -m pip
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book test unit chapters render benchmark clean help browser check-site
+.PHONY: setup book test unit models chapters render benchmark clean help browser check-site
 help:
-	@sed -n '1,4p' Makefile
+	@sed -n '1,5p' Makefile
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	@echo "== setting up $(VENV) (python: $$($(PYTHON) --version))"
@@ -35,18 +36,26 @@ setup: $(STAMP)
 unit: setup
 	$(PY) -m pytest -q tests
 
+# Every model the chapters share, trained once (cached in data/cache/models), epochs printed.
+models: setup
+	$(PY) -m saliency_utils models --profile $(PROFILE)
+
+# Chapters whose notebook, imported package modules, settings, data and models did not change
+# are copied from the execution cache ($(BUILD)/executed/$(PROFILE)/.cache); FORCE=1 reruns all,
+# LOG=1 also shows what the chapters print while they run.
 chapters: setup
-	$(PY) -m saliency_utils execute --profile $(PROFILE) --out $(BUILD)/executed/$(PROFILE)
+	$(PY) -m saliency_utils execute --profile $(PROFILE) --out $(BUILD)/executed/$(PROFILE) \
+	  $(if $(FORCE),--force) $(if $(LOG),--log-output)
 
 render: setup
 	$(PY) -m saliency_utils render --executed $(BUILD)/executed/$(PROFILE) --out $(BUILD)
 
 book: setup
-	$(MAKE) --no-print-directory chapters render PROFILE=$(PROFILE)
+	$(MAKE) --no-print-directory models chapters render PROFILE=$(PROFILE)
 
 test: setup browser
 	$(MAKE) --no-print-directory unit
-	$(MAKE) --no-print-directory chapters render PROFILE=smoke
+	$(MAKE) --no-print-directory models chapters render PROFILE=smoke
 	$(MAKE) --no-print-directory check-site
 
 # The rendered-site check drives Debian's Chromium through Selenium; installed on first use.
@@ -57,8 +66,8 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
-# Load every page of the built site in headless Chromium: figures present, no error output;
-# screenshots in $(BUILD)/screenshots.
+# Load every page of the built site in headless Chromium: figures present, no error output,
+# the main heading inside the viewport; full-page screenshots in $(BUILD)/screenshots.
 check-site: setup browser
 	$(PY) -m saliency_utils.sitecheck --html $(BUILD)/html --toc _toc.yml --config _config.yml --screenshots $(BUILD)/screenshots
 

@@ -5,6 +5,7 @@ throughput. Measured here, never asserted in tests.
     python benchmarks/run_benchmarks.py --profiles smoke offline
     python benchmarks/run_benchmarks.py --skip-chapters      # metrics and throughputs only
     python benchmarks/run_benchmarks.py --profiles offline --chapters ch1_gradient_saliency
+    python benchmarks/run_benchmarks.py --build --profiles offline   # cold/warm/incremental
 
 Writes ``benchmarks/results.json`` (machine-readable, merged with earlier runs so a profile not
 re-run keeps its last numbers) and ``benchmarks/RESULTS.md`` (the table the book's appendix shows).
@@ -15,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -77,6 +77,7 @@ def bench_gradient_maps(n: int = 64) -> dict:
     """Chapter 1: image-specific class saliency maps (captum, channel max), batches of 16 at
     224 x 224 with the offline backbone."""
     import torch
+
     from saliency_utils import attribution, data
     from saliency_utils.models import load_backbone
 
@@ -96,6 +97,7 @@ def bench_gradient_maps(n: int = 64) -> dict:
 def bench_grabcut(n: int = 40) -> dict:
     """Chapter 1: GrabCut localisation (hard seeds) of one gradient map, 227 x 227."""
     import torch
+
     from saliency_utils import attribution, data, localisation
     from saliency_utils.maps import resize_map
     from saliency_utils.models import load_backbone
@@ -199,6 +201,7 @@ def bench_loggabor(n: int = 8) -> dict:
     """Chapter 5: log-Gabor energy maps (offline bank) of the three opponent channels of OSIE
     images at the saliency model's input size."""
     import torch
+
     from saliency_utils import data
     from saliency_utils.loggabor import LogGaborBank, opponent_channels
     from saliency_utils.profiles import settings
@@ -286,7 +289,7 @@ _RUN_ONE = """
 import resource, sys
 from pathlib import Path
 from saliency_utils.book import execute
-failed = execute(sys.argv[1], Path(sys.argv[2]), only=[sys.argv[3]])
+failed = execute(sys.argv[1], Path(sys.argv[2]), only=[sys.argv[3]], force=True)
 print("PEAK_KIB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(1 if failed else 0)
 """
@@ -297,11 +300,81 @@ def bench_chapter(profile: str, chapter: str) -> dict:
     out = ROOT / "_build" / "benchmarks" / profile
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _RUN_ONE, profile, str(out), chapter],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     peak = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK_KIB")]
     return {"seconds": round(wall, 1), "status": "ok" if proc.returncode == 0 else "FAILED",
             "peak_rss_mib": round(peak[0] / 1024, 1) if peak else None}
+
+
+#: The build-time targets of issue 20 (2 CPU cores), shown next to the measurements.
+BUILD_TARGETS = {"cold": "<= 45 min", "warm": "<= 25 min",
+                 "incremental": "<= the edited chapter's time + the render"}
+_BOOK_FILES = ("_toc.yml", "_config.yml", "book", "notebooks", "requirements-lock.txt",
+               "references.bib")
+
+
+def _step(name: str, cmd: list[str], env: dict) -> float:
+    """Run one build step (a fresh process, output shown); its wall time in seconds."""
+    print(f"== build step {name}: {' '.join(cmd[2:])}", flush=True)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True)
+    return round(time.perf_counter() - t0, 1)
+
+
+def _book(profile: str, root: Path, out: Path, env: dict) -> dict:
+    """`make book` as three steps (models, chapters, render); seconds per step and in all."""
+    py = [sys.executable, "-m", "saliency_utils"]
+    t = {"models": _step("models", py + ["models", "--profile", profile, "--report",
+                                         str(out / "models.json")], env),
+         "chapters": _step("chapters", py + ["execute", "--profile", profile, "--out",
+                                             str(out / "executed"), "--no-models", "--root",
+                                             str(root)], env),
+         "render": _step("render", py + ["render", "--executed", str(out / "executed"),
+                                         "--out", str(out), "--root", str(root)], env)}
+    timings = json.loads((out / "executed" / "timings.json").read_text())["chapters"]
+    return {"seconds": round(sum(t.values()), 1), "steps": t,
+            "chapters": {k: {"seconds": v["seconds"], "status": v["status"]}
+                         for k, v in timings.items()},
+            "models": json.loads((out / "models.json").read_text())}
+
+
+def bench_build(profile: str, edit: str) -> dict:
+    """Cold, warm and incremental `make book` on this machine, each step in a fresh process.
+
+    Cold: an empty model cache (``SALIENCY_CACHE`` in a new folder, so every shared model is
+    trained; pretrained backbone weights and the data bundle are not re-downloaded) and an
+    empty execution cache. Warm: the same build again. Incremental: a code cell appended to
+    chapter ``edit``, so that it re-executes (in a copy of the book sources; the checkout is
+    not touched)."""
+    import shutil
+    import tempfile
+
+    import nbformat
+
+    work = Path(tempfile.mkdtemp(prefix=f"build-bench-{profile}-", dir=ROOT / "_build"))
+    root, out = work / "src", work / "out"
+    root.mkdir()
+    for name in _BOOK_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, root / name)
+        elif src.is_file():
+            shutil.copy2(src, root / name)
+    env = {**os.environ, "SALIENCY_CACHE": str(work / "cache"), "PYTHONPATH": str(ROOT)}
+    res = {"profile": profile, "edited chapter": edit,
+           "cold": _book(profile, root, out, env)}
+    res["warm"] = _book(profile, root, out, env)
+    nb_path = root / "notebooks" / f"{edit}.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    # a code edit (a text-only edit would reuse the stored outputs: render time only)
+    nb.cells.append(nbformat.v4.new_code_cell("# an edit (build benchmark)"))
+    nbformat.write(nb, nb_path)
+    res["incremental"] = _book(profile, root, out, env)
+    # per trained model: the model step of the cold build trained each one
+    res["models"] = res["cold"]["models"]
+    shutil.rmtree(work, ignore_errors=True)
+    return res
 
 
 def write_markdown(res: dict) -> None:
@@ -324,6 +397,7 @@ def write_markdown(res: dict) -> None:
             for name, r in rows.items():
                 lines.append(f"| {prof} | {name} | {r['seconds']} | {r['peak_rss_mib']} | {r['status']} |")
         lines.append("")
+    lines += _build_markdown(res.get("build", {}))
     tp = res.get("throughput", {})
     if tp:
         lines += ["## Throughput", "", "| what | value | unit | conditions |", "|---|---|---|---|"]
@@ -375,6 +449,43 @@ def _speed_sections() -> list[str]:
     return lines
 
 
+def _build_markdown(build: dict) -> list[str]:
+    lines = ["## Build time (`make book`: models, chapters, render)", "",
+             "Targets on 2 CPU cores: cold " + BUILD_TARGETS["cold"] + ", warm "
+             + BUILD_TARGETS["warm"] + ", incremental (one chapter edited) "
+             + BUILD_TARGETS["incremental"] + ".", ""]
+    if "offline" not in build:
+        lines += [("Offline profile (the book `make book` renders): not measured yet (pending); "
+                   "run `benchmarks/run_benchmarks.py --build --profiles offline` on an otherwise "
+                   "idle machine."), ""]
+    for prof, b in build.items():
+        lines += [f"### {prof} profile (measured {b.get('when', '?')}"
+                  + (f"; {b['note']}" if b.get("note") else "") + ")", "",
+                  "| build | total (s) | models (s) | chapters (s) | render (s) | target |",
+                  "|---|---|---|---|---|---|"]
+        for kind in ("cold", "warm", "incremental"):
+            r = b.get(kind)
+            if not r:
+                lines.append(f"| {kind} | pending | | | | {BUILD_TARGETS[kind]} |")
+                continue
+            st = r["steps"]
+            label = kind + (f" ({b['edited chapter']} edited)" if kind == "incremental" else "")
+            lines.append(f"| {label} | {r['seconds']} | {st['models']} | {st['chapters']} | "
+                         f"{st['render']} | {BUILD_TARGETS[kind]} |")
+        lines += ["", "| chapter | cold (s) | warm (s) | incremental (s) |", "|---|---|---|---|"]
+        for ch in b.get("cold", {}).get("chapters", {}):
+            cells = [f"{b[k]['chapters'].get(ch, {}).get('seconds', '')} "
+                     f"({b[k]['chapters'].get(ch, {}).get('status', '')})"
+                     for k in ("cold", "warm", "incremental") if b.get(k)]
+            lines.append(f"| {ch} | " + " | ".join(cells) + " |")
+        if b.get("models"):
+            lines += ["", "| trained model | chapters | seconds (cold build) |", "|---|---|---|"]
+            lines += [f"| {m['label']} | {', '.join(m['chapters'])} | {m['seconds']} |"
+                      for m in b["models"].values()]
+        lines.append("")
+    return lines
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -385,11 +496,30 @@ def main(argv=None) -> int:
     p.add_argument("--throughput", nargs="*", default=None, help="only these throughput names")
     p.add_argument("--chapters", nargs="*", default=None, help="only these notebook stems")
     p.add_argument("--note", default=None, help="conditions of this run (e.g. other load)")
+    p.add_argument("--build", action="store_true",
+                   help="measure cold, warm and incremental `make book` per profile (long: "
+                   "the cold build trains every model) and nothing else")
+    p.add_argument("--edit", default="appendix_data",
+                   help="the chapter edited for the incremental build")
     args = p.parse_args(argv)
     from saliency_utils.book import chapters
 
     path = HERE / "results.json"
     res = json.loads(path.read_text()) if path.exists() else {}
+    if args.build:  # the other results keep their own date, machine and note
+        res.setdefault("build", {})
+        for prof in args.profiles:
+            b = bench_build(prof, args.edit)
+            b["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            b["note"] = args.note
+            b["machine"] = machine()
+            res["build"][prof] = b
+            print(prof, {k: b[k]["seconds"] for k in ("cold", "warm", "incremental")},
+                  flush=True)
+        path.write_text(json.dumps(res, indent=2))
+        write_markdown(res)
+        print(f"wrote {path} and {HERE / 'RESULTS.md'}")
+        return 0
     res["when"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     res["machine"] = machine()
     res["note"] = args.note

@@ -1,7 +1,9 @@
 """Command line: ``python -m saliency_utils <command>``.
 
 Commands:
-  execute  run every chapter headless with papermill (``--profile``, ``--out``, ``--only``)
+  models   train every model the chapters share, once each (``--profile``, ``--only``)
+  execute  run every chapter headless with papermill (``--profile``, ``--out``, ``--only``);
+           cached chapters whose dependencies did not change are copied (``--force``: rerun)
   render   build the HTML book from executed chapters (``--executed``, ``--out``)
   data     resolve / download / verify a dataset of the offline bundle (``--verify``)
   predict  one saliency PNG per image of a folder (``--images``, ``--out``, ``--checkpoint``)
@@ -22,10 +24,28 @@ def main(argv=None) -> int:
     e.add_argument("--profile", default="offline")
     e.add_argument("--out", type=Path, default=None)
     e.add_argument("--only", nargs="*", help="chapter names (notebook stems) to run")
+    e.add_argument("--force", action="store_true",
+                   help="re-execute every chapter (ignore the execution cache)")
+    e.add_argument("--cache", type=Path, default=None,
+                   help="execution cache folder (default: <out>/.cache)")
+    e.add_argument("--no-models", action="store_true",
+                   help="skip the model step (chapters then train missing models themselves)")
+    e.add_argument("--root", type=Path, default=None,
+                   help="book sources (_toc.yml, notebooks/); default: this checkout")
+    e.add_argument("--log-output", action="store_true",
+                   help="show what the chapters print while they run (their progress lines)")
+
+    m = sub.add_parser("models", help="train the models the chapters share (once each)")
+    m.add_argument("--profile", default="offline")
+    m.add_argument("--only", nargs="*", help="chapter names (notebook stems) whose models")
+    m.add_argument("--report", type=Path, default=None,
+                   help="write what was trained or found, with seconds, as JSON here")
 
     r = sub.add_parser("render", help="render executed chapters with Jupyter Book")
     r.add_argument("--executed", type=Path, required=True)
     r.add_argument("--out", type=Path, default=Path("_build"))
+    r.add_argument("--root", type=Path, default=None,
+                   help="book sources (_toc.yml, book/); default: this checkout")
 
     d = sub.add_parser("data", help="resolve (and download if allowed) a dataset")
     d.add_argument("dataset", nargs="?", help="dataset name; omit to list them")
@@ -54,11 +74,26 @@ def main(argv=None) -> int:
         from .book import execute
 
         out = args.out or Path("_build/executed") / args.profile
-        return 1 if execute(args.profile, out, only=args.only) else 0
+        return 1 if execute(args.profile, out, only=args.only, root=args.root,
+                            force=args.force, cache=args.cache,
+                            models=not args.no_models, log_output=args.log_output) else 0
+    if args.cmd == "models":
+        from .book_models import train_models
+        from .profiles import PROFILES
+
+        if args.profile not in PROFILES:
+            p.error(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
+        report = train_models(args.profile, args.only)
+        if args.report:
+            import json
+
+            args.report.parent.mkdir(parents=True, exist_ok=True)
+            args.report.write_text(json.dumps(report, indent=2))
+        return 0
     if args.cmd == "render":
         from .book import render
 
-        return render(args.executed, args.out)
+        return render(args.executed, args.out, root=args.root)
     if args.cmd == "data":
         from . import data
 

@@ -5,6 +5,14 @@ chapter listed in ``_toc.yml`` (in order) with the profile injected into its ``p
 printing one line per chapter with its wall time. A failing cell names the chapter and the cell
 and makes the command fail (the other chapters still run, so one report shows every failure).
 
+Before the chapters, the trained models they share are made once each
+(:func:`saliency_utils.book_models.train_models`, progress printed). A chapter then re-executes
+only when something it depends on changed: its executed notebook is kept in an execution cache
+(:mod:`saliency_utils.buildcache`, default ``<out>/.cache``) under a key of its notebook, the
+package modules it imports, its profile settings, its data, the checkpoints of its models, the
+profile and the lock file; a hit copies the stored notebook, a miss executes it (the log says
+which dependency changed) and stores it. ``--force`` re-executes every chapter.
+
 ``python -m saliency_utils render --executed _build/executed/smoke --out _build`` stages the book
 sources with the executed notebooks in place of the committed (output-free) ones and builds the
 static HTML into ``<out>/html`` (open ``<out>/html/index.html``).
@@ -77,8 +85,12 @@ def _count_figures(path: Path) -> int:
 
 
 def execute(profile: str, out: Path, only: list[str] | None = None, root: Path | None = None,
-            timeout: int = 3600) -> int:
-    """Run the chapters; return the number of failed chapters."""
+            timeout: int = 3600, force: bool = False, cache: Path | None = None,
+            models: bool = True, log_output: bool = False) -> int:
+    """Run the chapters (cached ones are copied from ``cache``, default ``<out>/.cache``;
+    ``force``: execute all); first train the models they share (``models=False``: skip that
+    step). ``log_output``: show what the chapters print (their own progress lines) while they
+    run. Return the number of failed chapters."""
     import papermill as pm
 
     from .profiles import PROFILES
@@ -97,7 +109,21 @@ def execute(profile: str, out: Path, only: list[str] | None = None, root: Path |
     old_backend = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
-        return _execute_all(todo, root, out, profile, timeout, pm)
+        model_report = {}
+        if models:
+            from .book_models import train_models
+
+            t0 = time.perf_counter()
+            model_report = train_models(profile, [c.stem for c in todo])
+            print(f"models ready in {time.perf_counter() - t0:.1f} s", flush=True)
+        cache = Path(cache) if cache is not None else out / ".cache"
+        if log_output:
+            import logging
+
+            logging.basicConfig(format="    %(message)s")
+            logging.getLogger("papermill").setLevel(logging.INFO)
+        return _execute_all(todo, root, out, profile, timeout, pm, cache=cache, force=force,
+                            model_report=model_report, log_output=log_output)
     finally:
         if old_backend is None:
             os.environ.pop("MPLBACKEND", None)
@@ -120,29 +146,61 @@ def _strip_widget_state(path: Path) -> bool:
     return True
 
 
-def _execute_all(todo, root, out, profile, timeout, pm) -> int:
+def _execute_all(todo, root, out, profile, timeout, pm, cache: Path, force: bool = False,
+                 model_report: dict | None = None, log_output: bool = False) -> int:
+    from . import buildcache
+
     timings, failures = {}, []
-    print(f"executing {len(todo)} chapter(s), profile '{profile}', into {out}", flush=True)
+    print(f"executing {len(todo)} chapter(s), profile '{profile}', into {out} "
+          f"(execution cache {cache}{', forced' if force else ''})", flush=True)
     for i, nb in enumerate(todo, 1):
         dest = out / nb.name
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(root / nb), str(dest), parameters={"profile": profile},
-                                kernel_name="python3", cwd=str(root / nb.parent),
-                                progress_bar=False, log_output=False, execution_timeout=timeout)
-            _strip_widget_state(dest)
-            status = "ok"
-            n_fig = _count_figures(dest)
-        except pm.PapermillExecutionError as e:
-            n_fig = 0
-            status = "FAILED"
-            failures.append(f"{nb}: {_describe_failure(e)}")
+            components = buildcache.chapter_components(root / nb, profile, root)
+        except (ValueError, SyntaxError, OSError) as err:  # e.g. unparsable code: run it,
+            # and let the cell report the error
+            components = None
+            entry, why = None, f"no cache key: {type(err).__name__}: {str(err)[:200]}"
+        if components is not None:
+            entry, why = ((None, "forced") if force
+                          else buildcache.lookup(cache, nb, components))
+        ran = None
+        if entry is not None:
+            try:  # the stored outputs among the current text cells
+                buildcache.restore(entry, dest, root / nb)
+                status, ran = "cached", entry.read().get("seconds")
+                n_fig = _count_figures(dest)
+            except ValueError as err:
+                entry, why = None, f"stored execution unusable: {err}"
+        if entry is None:
+            print(f"[{i}/{len(todo)}] {nb.stem:<32} running ({why})", flush=True)
+            try:
+                pm.execute_notebook(str(root / nb), str(dest), parameters={"profile": profile},
+                                    kernel_name="python3", cwd=str(root / nb.parent),
+                                    progress_bar=False, log_output=log_output,
+                                    execution_timeout=timeout)
+                _strip_widget_state(dest)
+                status = "ok"
+                n_fig = _count_figures(dest)
+                if components is not None:
+                    buildcache.store(cache, nb, components, dest, time.perf_counter() - t0)
+            except pm.PapermillExecutionError as e:
+                n_fig = 0
+                status = "FAILED"
+                failures.append(f"{nb}: {_describe_failure(e)}")
         dt = time.perf_counter() - t0
-        timings[nb.stem] = {"seconds": round(dt, 2), "status": status, "figures": n_fig}
-        print(f"[{i}/{len(todo)}] {nb.stem:<32} {status:<6} {dt:8.1f} s  {n_fig:3d} figures",
-              flush=True)
-    (out / "timings.json").write_text(json.dumps({"profile": profile, "chapters": timings},
-                                                 indent=2))
+        timings[nb.stem] = {"seconds": round(dt, 2), "status": status, "figures": n_fig,
+                            "key": components and buildcache.cache_key(components)}
+        if entry is None:
+            timings[nb.stem]["why"] = why
+        if ran is not None:
+            timings[nb.stem]["executed_seconds"] = ran
+        note = f"  (hit; executed in {ran:.1f} s)" if ran is not None else ""
+        print(f"[{i}/{len(todo)}] {nb.stem:<32} {status:<6} {dt:8.1f} s  {n_fig:3d} figures"
+              + note, flush=True)
+    (out / "timings.json").write_text(json.dumps({"profile": profile, "chapters": timings,
+                                                 "models": model_report or {}}, indent=2))
     for f in failures:
         print(f"FAILED {f}", file=sys.stderr, flush=True)
     return len(failures)

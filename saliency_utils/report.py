@@ -1,4 +1,5 @@
-"""Reporting helpers for chapters: glue numbers into the book, format tables and verdicts.
+"""Reporting helpers for chapters: glue numbers into the book and format tables (verdicts are
+glued by :func:`saliency_utils.claims.glue_verdicts`).
 
 ``glue`` stores a value under a key with myst-nb so other pages (the intro's scorecard) can cite
 the number the chapter computed; outside Jupyter Book (Colab, plain Jupyter) it only returns the
@@ -10,9 +11,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["glue", "glue_verdicts", "mean_table", "VERDICTS", "Text"]
-
-VERDICTS = ("reproduced", "partly", "not reproduced")
+__all__ = ["glue", "mean_table", "Text"]
 
 
 def glue(name: str, value, display: bool = False):
@@ -59,22 +58,3 @@ class Text:
         import html
         t = html.escape(self.text)
         return f"<strong>{t}</strong>" if self.strong else t
-
-
-def glue_verdicts(prefix: str, table, network: str) -> int:
-    """Glue a chapter's verdict table for the intro's scorecard: for row ``i`` (from 1) the
-    keys ``<prefix>_claim_<i>``, ``<prefix>_number_<i>`` and ``<prefix>_verdict_<i>`` (the
-    table's first three columns: claim, our number, verdict) and ``<prefix>_network`` (which
-    network and data produced the numbers). Returns the number of rows. Raises ``ValueError``
-    for a table with fewer than three columns or no rows, so that a broken table cannot leave
-    the scorecard silently stale."""
-    cols = list(getattr(table, "columns", []))
-    if len(cols) < 3 or len(table) == 0:
-        raise ValueError("the verdict table needs rows and at least three columns "
-                         "(claim, our number, verdict)")
-    for i, (claim, number, verdict) in enumerate(table[cols[:3]].itertuples(index=False), 1):
-        glue(f"{prefix}_claim_{i}", Text(claim))
-        glue(f"{prefix}_number_{i}", Text(number))
-        glue(f"{prefix}_verdict_{i}", Text(verdict, strong=True))
-    glue(f"{prefix}_network", Text(network))
-    return len(table)

@@ -12,7 +12,17 @@ by Selenium through Debian's ``chromedriver``), saves a full-page screenshot per
   stream (warnings), no "Traceback (most recent call last)" text in an output, and no
   Sphinx/MyST error marker (``.system-message``, ``.problematic``);
 * if ``_config.yml`` configures Colab launch buttons, each chapter page links to
-  ``<colab_url>/github/<owner>/<repo>/blob/<branch>/<path_to_book>/<notebook>.ipynb``.
+  ``<colab_url>/github/<owner>/<repo>/blob/<branch>/<path_to_book>/<notebook>.ipynb``;
+* the page's main heading (its first visible ``<h1>``) is fully inside the viewport, both in the
+  window as the page opens (``--width`` CSS pixels wide, 1400 by default) and in the full-page
+  screenshot, and the screenshot shows it with the same pixels as the window does
+  (:func:`heading_problems`).
+
+The full-page screenshot is what a reader sees, top to bottom: the window is made as tall as the
+page (``Emulation.setDeviceMetricsOverride``, as Puppeteer's ``fullPage`` does), the page is laid
+out again at the same width, and the viewport is captured. (Capturing a clip "beyond the viewport"
+instead, as this check first did, gave pictures shifted to the left on long pages: the sidebar
+and the start of the title were missing although the page itself was laid out correctly.)
 
 It prints one line per page and exits 1 with every problem listed when any page fails (2 when the
 site or the browser is missing). The checks of one page are a pure function of what the browser
@@ -35,8 +45,18 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["PageInfo", "Page", "find_chromium", "site_pages", "expected_colab_url",
-           "sort_console", "page_problems", "check_site", "main"]
+__all__ = [
+    "Page",
+    "PageInfo",
+    "check_site",
+    "expected_colab_url",
+    "find_chromium",
+    "heading_problems",
+    "main",
+    "page_problems",
+    "site_pages",
+    "sort_console",
+]
 
 _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 _DRIVER_NAMES = ("chromedriver",)
@@ -113,6 +133,40 @@ class PageInfo:
     notes: list[str] = field(default_factory=list)     # not failures: external resources that
                                                        # failed offline, a cut screenshot
     links: list[str] = field(default_factory=list)     # every <a href> of the page
+    # the main heading's box in the window as the page opens, and in the full-page screenshot
+    # (see _HEADING_JS); None: no visible <h1>. Missing keys: not measured (no browser).
+    heading: dict | None = field(default_factory=lambda: {"unmeasured": True})
+    heading_in_shot: dict | None = field(default_factory=lambda: {"unmeasured": True})
+
+
+def heading_problems(heading: dict | None, where: str) -> list[str]:
+    """Problems with the main heading's box ``heading`` (viewport CSS pixels: ``left``,
+    ``right``, ``top``, ``bottom``, ``viewport_width``, ``viewport_height``, ``text``) as seen
+    ``where`` ("window" or "screenshot"): it must exist and lie fully inside the viewport."""
+    if heading is not None and heading.get("unmeasured"):
+        return []
+    if heading is None:
+        return [f"no visible main heading (h1) in the {where}"]
+    w, h = heading["viewport_width"], heading["viewport_height"]
+    text = heading.get("text", "")
+    out = []
+    if heading["left"] < 0 or heading["right"] > w:
+        out.append(f"main heading '{text}' is cut at the side in the {where}: it spans "
+                   f"x = {heading['left']:.0f} to {heading['right']:.0f} px, the viewport "
+                   f"0 to {w:.0f} px")
+    if heading["top"] < 0 or heading["bottom"] > h:
+        out.append(f"main heading '{text}' is not fully visible in the {where}: it spans "
+                   f"y = {heading['top']:.0f} to {heading['bottom']:.0f} px, the viewport "
+                   f"0 to {h:.0f} px")
+    if heading.get("scroll_x", 0):
+        out.append(f"the {where} is scrolled sideways by {heading['scroll_x']:.0f} px")
+    if heading.get("matches_window") is False:
+        out.append(f"the {where} does not show the main heading '{text}' where the window "
+                   "shows it (the capture is shifted or clipped)")
+    if heading.get("image_width") not in (None, w):
+        out.append(f"the {where} is {heading['image_width']} px wide, the page "
+                   f"{w:.0f} px")
+    return out
 
 
 def page_problems(page: Page, info: PageInfo, colab_url: str | None = None) -> list[str]:
@@ -133,6 +187,8 @@ def page_problems(page: Page, info: PageInfo, colab_url: str | None = None) -> l
             colab = [h for h in info.links if "colab" in h]
             problems.append(f"no Colab launch button to {colab_url}"
                             + (f" (found {', '.join(colab)})" if colab else ""))
+    problems += heading_problems(info.heading, "window")
+    problems += heading_problems(info.heading_in_shot, "screenshot")
     problems += [f"error output: {e}" for e in info.errors]
     problems += [f"browser console: {c}" for c in info.console]
     return problems
@@ -164,6 +220,19 @@ for (const el of main.querySelectorAll('.system-message, .problematic'))
   errors.push('Sphinx/MyST problem marker: ' + all(el).slice(0, 200));
 const links = Array.from(document.querySelectorAll('a[href]')).map(a => a.href);
 return {title: document.title, images: images, errors: errors, links: links};
+"""
+
+# The main heading: the first visible <h1> of the article (Jupyter Book also writes a print-only
+# copy of the title, hidden on screen), its box in viewport coordinates.
+_HEADING_JS = r"""
+const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+const h = Array.from(document.querySelectorAll('article h1, main h1, h1')).find(visible);
+if (!h) return null;
+const r = h.getBoundingClientRect();
+const text = (h.innerText || h.textContent || '').replace(/#\s*$/, '').trim().slice(0, 120);
+return {text: text, left: r.left, right: r.right, top: r.top, bottom: r.bottom,
+        viewport_width: document.documentElement.clientWidth,
+        viewport_height: window.innerHeight, scroll_x: window.scrollX};
 """
 
 # Wait (in the page) until every image has finished loading or failing.
@@ -257,32 +326,85 @@ def _inspect(driver, url: str, base: str, shot: Path | None, timeout: float = 60
     while not driver.execute_script(_WAIT_IMAGES_JS) and time.monotonic() - t0 < timeout:
         time.sleep(0.2)
     got = driver.execute_script(_INSPECT_JS)
+    heading = driver.execute_script(_HEADING_JS)
     console, notes, _ = sort_console(
         [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"], base)
-    if shot is not None and not _full_page_screenshot(driver, shot):
-        notes.append(f"screenshot {shot} cut at its maximum height")
+    in_shot = {"unmeasured": True}
+    if shot is not None:
+        window_png = driver.get_screenshot_as_png()  # what a reader sees on opening the page
+        in_shot, cut = _full_page_screenshot(driver, shot)
+        if in_shot is not None and heading is not None:
+            in_shot["matches_window"] = _same_pixels(window_png, shot.read_bytes(), heading)
+        if cut:
+            notes.append(f"screenshot {shot} cut at its maximum height")
     return PageInfo(status=status, title=got["title"], images=got["images"],
-                    errors=got["errors"], console=console, notes=notes, links=got["links"])
+                    errors=got["errors"], console=console, notes=notes, links=got["links"],
+                    heading=heading, heading_in_shot=in_shot)
 
 
-def _full_page_screenshot(driver, path: Path, max_height: int = 60000) -> bool:
-    """A screenshot of the whole page (not only the window), through the DevTools protocol;
-    pages taller than ``max_height`` CSS pixels are cut there (returns False when cut)."""
+def _same_pixels(png_a: bytes, png_b: bytes, box: dict, tolerance: float = 8.0) -> bool:
+    """Whether two screenshots show the same pixels inside ``box`` (CSS pixels at scale 1:
+    ``left``, ``top``, ``right``, ``bottom``): mean absolute grey difference ``<= tolerance``."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    crops = []
+    for png in (png_a, png_b):
+        with Image.open(io.BytesIO(png)) as im:
+            w, h = im.size
+            x0, y0 = max(0, int(box["left"])), max(0, int(box["top"]))
+            x1, y1 = min(w, int(box["right"] + 0.999)), min(h, int(box["bottom"] + 0.999))
+            if x1 <= x0 or y1 <= y0:
+                return False
+            crops.append(np.asarray(im.convert("L").crop((x0, y0, x1, y1)), dtype=float))
+    if crops[0].shape != crops[1].shape:
+        return False
+    return float(np.abs(crops[0] - crops[1]).mean()) <= tolerance
+
+
+def _full_page_screenshot(driver, path: Path, max_height: int = 60000) -> tuple[dict | None,
+                                                                                bool]:
+    """A screenshot of the whole page as a reader sees it: the viewport is made as tall as the
+    page (same width), the page laid out again, and the viewport captured; pages taller than
+    ``max_height`` CSS pixels are cut there. Returns (the main heading's box while the picture
+    was taken, with the picture's width as ``image_width``; whether the picture was cut)."""
     import base64
+    import io
 
-    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
-    size = metrics.get("cssContentSize") or metrics["contentSize"]
-    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], max_height),
-            "scale": 1}
-    png = driver.execute_cdp_cmd("Page.captureScreenshot",
-                                 {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    from PIL import Image
+
+    width, height = driver.execute_script(
+        "return [document.documentElement.clientWidth, "
+        "Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)];")
+    tall = min(int(height), max_height)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": int(width), "height": tall, "deviceScaleFactor": 1,
+                            "mobile": False})
+    try:
+        driver.execute_script("window.scrollTo(0, 0);")
+        # the page is laid out again for the tall viewport (sticky sidebars, lazy images)
+        t0 = time.monotonic()
+        while not driver.execute_script(_WAIT_IMAGES_JS) and time.monotonic() - t0 < 30:
+            time.sleep(0.2)
+        driver.execute_script("return new Promise(r => requestAnimationFrame(() => "
+                              "requestAnimationFrame(r)));")
+        heading = driver.execute_script(_HEADING_JS)
+        png = base64.b64decode(driver.execute_cdp_cmd(
+            "Page.captureScreenshot", {"format": "png", "fromSurface": True})["data"])
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    with Image.open(io.BytesIO(png)) as im:
+        if heading is not None:
+            heading["image_width"] = im.size[0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(base64.b64decode(png["data"]))
-    return size["height"] <= max_height
+    path.write_bytes(png)
+    return heading, height > max_height
 
 
 def check_site(html_dir: Path, toc: Path, config: Path | None = None,
-               screenshots: Path | None = None, width: int = 1280,
+               screenshots: Path | None = None, width: int = 1400,
                out=sys.stdout) -> dict[str, list[str]]:
     """Load every page of ``_toc.yml`` from the built site in headless Chromium; return
     ``{page html path: [problems]}`` (a page with no problem maps to an empty list)."""
@@ -330,11 +452,13 @@ def main(argv=None) -> int:
                    help="Jupyter Book config (for the Colab launch-button check)")
     p.add_argument("--screenshots", type=Path, default=None,
                    help="folder for one full-page PNG per page (default: <html>/../screenshots)")
+    p.add_argument("--width", type=int, default=1400,
+                   help="window width in CSS pixels (default 1400)")
     args = p.parse_args(argv)
     shots = args.screenshots or args.html.resolve().parent / "screenshots"
     try:
         results = check_site(args.html, args.toc, args.config if args.config.is_file() else None,
-                             shots)
+                             shots, width=args.width)
     except FileNotFoundError as err:
         print(f"site check: {err}", file=sys.stderr)
         return 2

@@ -1,26 +1,26 @@
-import pandas as pd
 import pytest
 
 from saliency_utils import report
 
 
-def test_glue_verdicts_keys(monkeypatch):
+def test_claims_glue_verdicts_keys(monkeypatch):
+    import numpy as np
+
+    from saliency_utils import claims
+
     seen = {}
     monkeypatch.setattr(report, "glue", lambda k, v, display=False: seen.__setitem__(k, repr(v)))
-    table = pd.DataFrame([("claim A", "x = 1", "reproduced", "rule"),
-                          ("claim B", "y = 2", "partly", "rule")],
-                         columns=["claim", "number", "verdict", "rule"])
-    assert report.glue_verdicts("ch9", table, "net on data") == 2
-    assert seen == {"ch9_claim_1": "claim A", "ch9_number_1": "x = 1", "ch9_verdict_1": "reproduced",
-                    "ch9_claim_2": "claim B", "ch9_number_2": "y = 2", "ch9_verdict_2": "partly",
-                    "ch9_network": "net on data"}
-
-
-def test_glue_verdicts_bad_tables():
-    with pytest.raises(ValueError):
-        report.glue_verdicts("x", pd.DataFrame(columns=["a", "b", "c"]), "n")
-    with pytest.raises(ValueError):
-        report.glue_verdicts("x", pd.DataFrame({"a": [1], "b": [2]}), "n")
+    c = claims.Claim("test.c", "p", "§1", "claim A", (claims.Test(
+        "x", "mean x", "image", claims.Rule(0.0, 0.1), claims.simulate_normal(1.0), 50, 1.0),))
+    nt = claims.Claim("test.nt", "p", "§2", "claim B", not_tested="no weights")
+    vs = [c.decide(np.random.default_rng(0).normal(1.0, 1.0, 50), power=False), nt.decide()]
+    assert claims.glue_verdicts("ch9", vs, "net on data") == 2
+    assert seen["ch9_id_1"] == "test.c" and seen["ch9_claim_2"] == "claim B"
+    assert seen["ch9_verdict_1"] == "reproduced" and seen["ch9_verdict_2"] == "not tested here"
+    assert seen["ch9_estimate_1"].startswith("x: +") and seen["ch9_n_1"] == "50"
+    assert "95 % CI of mean x" in seen["ch9_rule_1"] and seen["ch9_network"] == "net on data"
+    with pytest.raises(ValueError, match="no verdicts"):
+        claims.glue_verdicts("x", [], "n")
 
 
 def test_mean_table():

@@ -2,7 +2,6 @@
 Jupyter Book 1.x / myst-nb writes for figures, tracebacks and stderr; the per-page rules without
 a browser."""
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,6 +52,9 @@ PAGES = {  # stem -> (body, with a Colab button)
     "nocolab": (_CELL.format(_FIG.format("fig.png")), False),
     "marker": (_CELL.format(_FIG.format("fig.png"))
                + '<div class="system-message"><p>Unknown directive type "foo".</p></div>', True),
+    # the page's title pushed out to the left, as in the clipped screenshots of issue 20
+    "offside": ("<style>h1 { margin-left: -120px; }</style>" + _CELL.format(_FIG.format("fig.png")),
+                True),
 }
 
 
@@ -96,8 +98,8 @@ def test_site_pages_rejects_a_file_that_is_not_a_toc(tmp_path):
 
 
 def _info(**kw):
-    base = dict(title="T", images=[{"src": "a.png", "width": 10, "height": 8, "in_output": True}],
-                links=[COLAB.format("x")])
+    base = {"title": "T", "images": [{"src": "a.png", "width": 10, "height": 8, "in_output": True}],
+            "links": [COLAB.format("x")]}
     return PageInfo(**{**base, **kw})
 
 
@@ -117,12 +119,63 @@ def test_page_rules_without_a_browser():
                          None) == []
 
 
+def _box(left=20, right=600, top=100, bottom=160, **kw):
+    return {"text": "What do deep networks learn about saliency?", "left": left, "right": right,
+            "top": top, "bottom": bottom, "viewport_width": 1400, "viewport_height": 757,
+            "scroll_x": 0, **kw}
+
+
+def test_the_main_heading_must_be_inside_the_viewport():
+    assert sitecheck.heading_problems(_box(), "window") == []
+    assert sitecheck.heading_problems(_box(image_width=1400), "screenshot") == []
+    cut = sitecheck.heading_problems(_box(left=-45), "screenshot")
+    assert cut == [("main heading 'What do deep networks learn about saliency?' is cut at the side "
+                    "in the screenshot: it spans x = -45 to 600 px, the viewport 0 to 1400 px")]
+    assert "cut at the side" in sitecheck.heading_problems(_box(right=1500), "window")[0]
+    assert "not fully visible" in sitecheck.heading_problems(_box(bottom=900), "window")[0]
+    assert "not fully visible" in sitecheck.heading_problems(_box(top=-10), "window")[0]
+    assert "scrolled sideways by 300 px" in sitecheck.heading_problems(_box(scroll_x=300),
+                                                                       "window")[0]
+    assert "1280 px wide" in sitecheck.heading_problems(_box(image_width=1280), "screenshot")[0]
+    assert "capture is shifted" in sitecheck.heading_problems(_box(matches_window=False),
+                                                             "screenshot")[0]
+    assert sitecheck.heading_problems(_box(matches_window=True), "screenshot") == []
+    assert sitecheck.heading_problems(None, "window") == [
+        "no visible main heading (h1) in the window"]
+    # the page rules apply them to both boxes; a page measured without a browser is not judged
+    ch = Page("notebooks/x", "notebooks/x.html", chapter=True)
+    assert page_problems(ch, _info(heading=_box(), heading_in_shot=_box())) == []
+    problems = page_problems(ch, _info(heading=_box(), heading_in_shot=_box(left=-300)))
+    assert len(problems) == 1 and "in the screenshot" in problems[0]
+    assert any("no visible main heading" in p for p in page_problems(ch, _info(heading=None)))
+    assert page_problems(ch, _info()) == []
+
+
+def test_a_shifted_capture_is_told_from_the_window(tmp_path):
+    """The pixel comparison behind 'matches_window': the same picture matches itself; the same
+    picture moved 60 px to the left (the clipped screenshots of issue 20) does not."""
+    rng = np.random.default_rng(0)
+    page = rng.integers(0, 255, (300, 800), dtype=np.uint8)
+
+    def png(a):
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="PNG")
+        return buf.getvalue()
+
+    box = {"left": 100, "right": 500, "top": 50, "bottom": 120}
+    assert sitecheck._same_pixels(png(page), png(page), box)
+    shifted = np.roll(page, -60, axis=1)
+    assert not sitecheck._same_pixels(png(page), png(shifted), box)
+    taller = np.vstack([page, page])  # a full-page picture: same top, longer
+    assert sitecheck._same_pixels(png(page), png(taller), box)
+
+
 def test_console_messages_are_sorted():
     base = "http://127.0.0.1:8000"
     problems, notes, ignored = sitecheck.sort_console([
         f"{base}/favicon.ico - Failed to load resource: 404",
-        f"{base}/x.html 61:12 Uncaught SyntaxError: Identifier 'THEBE_JS_URL' has already been "
-        "declared",
+        (f"{base}/x.html 61:12 Uncaught SyntaxError: Identifier 'THEBE_JS_URL' has already been "
+         "declared"),
         "https://cdn.example.org/mathjax.js - Failed to load resource: net::ERR_NAME_NOT_RESOLVED",
         f"{base}/_images/fig.png - Failed to load resource: 404",
         f"{base}/x.html 3:1 Uncaught TypeError: x is undefined",
@@ -161,7 +214,7 @@ def _problems(checked, stem):
 
 @needs_chromium
 def test_browser_passes_a_page_with_a_figure(checked):
-    res, report, shots = checked
+    res, report, _ = checked
     assert res["book/intro.html"] == []
     assert _problems(checked, "good") == []
     assert "ok     notebooks/good.html" in report
@@ -177,6 +230,7 @@ def test_browser_passes_a_page_with_a_figure(checked):
     ("nocolab", "no Colab launch button"),
     ("marker", "Sphinx/MyST problem marker: Unknown directive"),
     ("absent", "HTTP status 404"),
+    ("offside", "main heading 'offside' is cut at the side in the window: it spans x = -"),
 ])
 def test_browser_fails_a_bad_page(checked, stem, expect):
     problems = _problems(checked, stem)
@@ -198,6 +252,15 @@ def test_browser_saves_a_full_page_screenshot_per_page(checked):
 
 
 @needs_chromium
+def test_browser_measures_the_heading_in_the_window_and_the_screenshot(checked):
+    res = checked[0]
+    assert res["book/intro.html"] == []  # measured, and inside: no problem
+    offside = _problems(checked, "offside")
+    assert any("in the window" in p for p in offside), offside
+    assert any("in the screenshot" in p for p in offside), offside
+
+
+@needs_chromium
 def test_command_line_exit_status(fake_site, tmp_path, capsys):
     html = fake_site / "_build" / "html"
     rc = sitecheck.main(["--html", str(html), "--toc", str(fake_site / "_toc.yml"),
@@ -205,7 +268,7 @@ def test_command_line_exit_status(fake_site, tmp_path, capsys):
                          "--screenshots", str(tmp_path / "s")])
     assert rc == 1
     err = capsys.readouterr().err
-    assert "site check FAILED on 8 page(s)" in err
+    assert "site check FAILED on 9 page(s)" in err
     good = tmp_path / "_toc.yml"
     good.write_text("format: jb-book\nroot: book/intro\n"
                     "chapters:\n  - file: notebooks/good.ipynb\n")

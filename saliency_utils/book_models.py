@@ -1,0 +1,182 @@
+"""The trained models the chapters share, in one registry, and the step that makes them.
+
+Chapters 3 to 6 load trained models with :func:`saliency_utils.training.load_or_train` and
+:func:`saliency_utils.task_training.load_or_train_task`; a checkpoint is trained on first use and
+cached (keyed by a hash of its configuration). :data:`CHAPTER_MODELS` lists, per chapter, the
+configurations its code builds from its profile settings (the parameters cell reads
+``settings(chapter, profile)``; the ``preset`` entry names a :data:`training.PRESETS` entry):
+
+* ``ch3_centre_surround``: the saliency model of the preset (paper profile: trained on the full
+  SALICON when a local copy exists, as the chapter does);
+* ``ch4_task_vs_domain``: the same model, its fixed-encoder twin (``freeze_encoder=True``) and the
+  classification twin (:class:`task_training.TaskConfig` on the same preset; a scene-label CSV
+  from the settings or ``$SCENE_LABELS_CSV`` makes it a ``csv`` task, as in the chapter);
+* ``ch5_loggabor_explanation`` and ``ch6_cross_paper``: the saliency model of the preset.
+
+``python -m saliency_utils models --profile offline`` (``make models``; also the first step of
+``execute``) trains every missing model of the chapters to run, once each, before any chapter
+starts, printing one line per model and the training epochs. The execution cache
+(:mod:`saliency_utils.buildcache`) keys each chapter by the checkpoints listed here. A test checks
+that the chapters whose code calls ``load_or_train`` are exactly those listed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "CHAPTER_MODELS",
+    "ModelSpec",
+    "book_models",
+    "chapter_models",
+    "checkpoint_digest",
+    "train_models",
+]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One trained model: ``kind`` is ``"saliency"`` (a :class:`training.TrainConfig`) or
+    ``"task"`` (a :class:`task_training.TaskConfig`); ``label`` says what it is in the log."""
+
+    label: str
+    kind: str
+    config: object
+
+    @property
+    def checkpoint(self) -> Path:
+        if self.kind == "saliency":
+            from .training import checkpoint_path
+
+            return checkpoint_path(self.config)
+        from .task_training import task_checkpoint_path
+
+        return task_checkpoint_path(self.config)
+
+    def load_or_train(self, progress: bool = True):
+        if self.kind == "saliency":
+            from .training import load_or_train
+
+            return load_or_train(self.config, progress=progress)
+        from .task_training import load_or_train_task
+
+        return load_or_train_task(self.config, progress=progress)
+
+
+def _saliency_config(cfg):
+    from . import training
+
+    config = training.PRESETS[cfg["preset"]]
+    if cfg.get("salicon_if_available"):  # ch3, paper profile: as the chapter decides
+        from . import data
+
+        try:
+            data.salicon_full_ids("train")
+            config = config.replace(dataset="salicon")
+        except data.DataNotFoundError:
+            pass
+    return config
+
+
+def _ch3(cfg):
+    return [ModelSpec(f"saliency model ('{cfg['preset']}' preset)", "saliency",
+                      _saliency_config(cfg))]
+
+
+def _ch4(cfg):
+    from . import task_training, training
+
+    preset = training.PRESETS[cfg["preset"]]
+    labels = cfg.get("scene_labels_csv") or os.environ.get("SCENE_LABELS_CSV")
+    task = (task_training.TaskConfig(base=preset, task="csv", labels_csv=labels) if labels
+            else task_training.TaskConfig(base=preset))
+    return [ModelSpec(f"saliency model ('{cfg['preset']}' preset)", "saliency", preset),
+            ModelSpec(f"saliency model, encoder fixed ('{cfg['preset']}' preset)", "saliency",
+                      preset.replace(freeze_encoder=True)),
+            ModelSpec(f"{task.task} classifier ('{cfg['preset']}' preset)", "task", task)]
+
+
+def _preset_only(cfg):
+    from . import training
+
+    return [ModelSpec(f"saliency model ('{cfg['preset']}' preset)", "saliency",
+                      training.PRESETS[cfg["preset"]])]
+
+
+#: chapter -> function of its profile settings giving the models its code loads.
+CHAPTER_MODELS: dict[str, Callable] = {
+    "ch3_centre_surround": _ch3,
+    "ch4_task_vs_domain": _ch4,
+    "ch5_loggabor_explanation": _preset_only,
+    "ch6_cross_paper": _preset_only,
+}
+
+
+def chapter_models(chapter: str, profile: str) -> list[ModelSpec]:
+    """The trained models chapter ``chapter`` loads under ``profile`` (empty for the others)."""
+    from .profiles import settings
+
+    make = CHAPTER_MODELS.get(chapter)
+    return make(settings(chapter, profile)) if make else []
+
+
+def book_models(profile: str, chapters: list[str] | None = None) -> dict[Path, tuple[ModelSpec,
+                                                                                   list[str]]]:
+    """``{checkpoint: (spec, [chapters that load it])}`` for ``chapters`` (default: all those of
+    :data:`CHAPTER_MODELS`), each model once, in order of first use."""
+    out: dict[Path, tuple[ModelSpec, list[str]]] = {}
+    for ch in chapters if chapters is not None else list(CHAPTER_MODELS):
+        for spec in chapter_models(ch, profile):
+            out.setdefault(spec.checkpoint, (spec, []))[1].append(ch)
+    return out
+
+
+def train_models(profile: str, chapters: list[str] | None = None, out=None) -> dict:
+    """Train (or find cached) every model the chapters share, each once, before they run;
+    one line per model, training epochs in between. Returns ``{checkpoint name: {"label",
+    "chapters", "trained", "seconds"}}``."""
+    out = out or sys.stdout
+    models = book_models(profile, chapters)
+    print(f"models: {len(models)} trained model(s) for profile '{profile}'", file=out, flush=True)
+    report = {}
+    for i, (path, (spec, users)) in enumerate(models.items(), 1):
+        cached = path.exists()
+        if not cached:
+            print(f"[model {i}/{len(models)}] training {spec.label} for {', '.join(users)} "
+                  f"-> {path}", file=out, flush=True)
+        t0 = time.perf_counter()
+        if not cached:  # a cached checkpoint is read by the chapters, not here
+            spec.load_or_train(progress=True)
+        dt = time.perf_counter() - t0
+        report[path.name] = {"label": spec.label, "chapters": users, "trained": not cached,
+                             "seconds": round(dt, 2)}
+        print(f"[model {i}/{len(models)}] {spec.label:<52} "
+              f"{'cached' if cached else 'trained':<7} {dt:8.1f} s  {path.name}", file=out,
+              flush=True)
+    return report
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def checkpoint_digest(path: Path) -> str:
+    """sha256 of a checkpoint file (memoised by path, size and modification time);
+    ``"absent"`` when there is none."""
+    path = Path(path)
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "absent"
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]

@@ -153,8 +153,8 @@ def context_aware_saliency(image, *, max_side: int = 250, patch: int = 7, k: int
     ``image``: ``H x W x 3`` RGB (uint8 0..255, or float in [0, 1]), converted to L*a*b*; or a
     2-D grey / relevance map used as a single channel. ``attention=None`` skips the
     immediate-context step (returns ``S_bar``). ``device``: torch device for the distance
-    search (default CPU; a GPU makes the dense paper settings affordable). Raises ``ValueError`` for a constant image (no
-    patch is distinct), images too small for one patch, bad shapes or parameters.
+    search (default CPU; a GPU makes the dense paper settings affordable). Raises ``ValueError``
+    for a constant image (no patch is distinct), images too small for one patch, bad shapes or parameters.
     """
     for name, v in (("max_side", max_side), ("k", k), ("ref_stride", ref_stride),
                     ("query_stride", query_stride)):

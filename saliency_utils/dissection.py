@@ -37,7 +37,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["CATEGORIES", "FIGRIM_PATTERNS", "OSIE_SR_GROUPS", "Dissection", "unit_thresholds",
-           "dissect", "dissect_sets", "rotated_items", "shuffled_items", "figrim_items", "osie_sr_items", "osie_sr_folder_items",
+           "dissect", "dissect_sets", "rotated_items", "shuffled_items", "figrim_items", "osie_sr_items",
+           "osie_sr_folder_items",
            "region_saliency_ratio", "resize_mask"]
 
 CATEGORIES = ("person", "head", "text/sign", "vehicle")

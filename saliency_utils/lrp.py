@@ -533,7 +533,8 @@ class LRPResult:
                    float(np.max(np.abs(r.r_in - r.predicted) / np.maximum(np.abs(r.r_out), 1e-12))))
             rows.append({"layer": r.name, "type": r.kind, "rule": r.rule,
                          "sum R above": float(np.mean(r.r_out)), "sum R below": float(np.mean(r.r_in)),
-                         "kept (below / above)": float(np.mean(r.r_in / np.where(r.r_out == 0, np.nan, r.r_out))),
+                         "kept (below / above)": float(np.mean(
+                             r.r_in / np.where(r.r_out == 0, np.nan, r.r_out))),
                          "max |below - rule's prediction| / |above|": dev})
         return pd.DataFrame(rows)
 

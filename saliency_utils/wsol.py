@@ -289,7 +289,8 @@ def localise(backbone, images: Sequence[np.ndarray] | Callable[[int], np.ndarray
         raise ValueError("every image needs at least one ground-truth box")
 
     model = backbone.model
-    stats = {"seconds": {"forward": 0.0, "saliency": 0.0, "boxes (wall)": 0.0}, "failures": {m: 0 for m in makers},
+    stats = {"seconds": {"forward": 0.0, "saliency": 0.0, "boxes (wall)": 0.0},
+             "failures": {m: 0 for m in makers},
              "messages": {}}
     topk = np.zeros((n, k), dtype=np.int64)
     boxes = {m: np.zeros((n, 4)) for m in makers}

@@ -19,7 +19,7 @@ PIP := $(VENV)/bin/python -m pip
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book test unit models chapters render benchmark clean help browser check-site
+.PHONY: setup book test unit lint models chapters render benchmark clean help browser check-site
 help:
 	@sed -n '1,5p' Makefile
 
@@ -35,6 +35,10 @@ setup: $(STAMP)
 
 unit: setup
 	$(PY) -m pytest -q tests
+
+# Lint the package, tests, benchmarks, scripts and notebooks (config: pyproject.toml [tool.ruff]).
+lint: setup
+	$(VENV)/bin/ruff check .
 
 # Every model the chapters share, trained once (cached in data/cache/models), epochs printed.
 models: setup
@@ -54,6 +58,7 @@ book: setup
 	$(MAKE) --no-print-directory models chapters render PROFILE=$(PROFILE)
 
 test: setup browser
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory models chapters render PROFILE=smoke
 	$(MAKE) --no-print-directory check-site

@@ -240,8 +240,9 @@ def empirical_rfs(model: nn.Module, images: torch.Tensor, modules: Mapping[str, 
     centre falls outside the image are skipped and left NaN). ``step`` and ``occluder`` may be
     mappings layer name -> pixels, so that deeper layers (larger fields) get a wider window.
     ``fill`` = ``(low, high)`` per-channel tensors of the value range of the preprocessed input:
-    the occluder's pixels are uniform in that range (default: the range of ``images``). One forward pass per occluder
-    position and top image, shared by every unit that has the image among its top images.
+    the occluder's pixels are uniform in that range (default: the range of ``images``). One
+    forward pass per occluder position and top image, shared by every unit that has the image
+    among its top images.
     """
     layers = sorted({u.layer for u in units})
     steps = _per_layer(step, layers, "step")

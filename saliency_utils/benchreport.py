@@ -127,3 +127,30 @@ def throughput_table(res: dict | None):
         else:
             rows[name] = (np.nan, "", str(v))
     return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "unit", "what"])
+
+
+#: Build-time targets (issue "the book rebuilds fast"), on 2 CPU cores with the environment installed.
+BUILD_TARGETS = {"cold": "<= 45 min", "warm": "<= 25 min",
+                 "incremental": "<= the edited chapter's time + the render"}
+
+
+def build_table(res: dict | None, profiles: Sequence[str]):
+    """Cold, warm and incremental build times per profile (``results.json``'s ``build``
+    section): total and per step (models, chapters, render) in seconds, with the target; a build
+    that was not measured is listed as :data:`NOT_MEASURED`."""
+    import pandas as pd
+
+    build = (res or {}).get("build", {})
+    rows = []
+    for prof in profiles:
+        b = build.get(prof, {})
+        for kind in ("cold", "warm", "incremental"):
+            r = b.get(kind)
+            st = (r or {}).get("steps", {})
+            rows.append({"profile": prof, "build": kind,
+                         "total (s)": (r or {}).get("seconds"), "models (s)": st.get("models"),
+                         "chapters (s)": st.get("chapters"), "render (s)": st.get("render"),
+                         "target": BUILD_TARGETS[kind],
+                         "status": f"measured {b.get('when', '?')}" if r else NOT_MEASURED,
+                         "note": b.get("note", "") if r else ""})
+    return pd.DataFrame(rows).set_index(["profile", "build"])

@@ -63,14 +63,15 @@ def part(dataset: str, a: str, b: str | None = None) -> str:
 
 def _nss(dataset: str, a: str, b: str | None, what: str) -> Test:
     return Test(part(dataset, a, b), what, "image", Rule(null=0.0, margin=NSS_MARGIN),
-                simulate_normal(NSS_SD), n_offline=N_OFFLINE[dataset], sd=NSS_SD, why=NSS_WHY)
+                simulate_normal(NSS_SD), n_offline=N_OFFLINE[dataset], sd=NSS_SD,
+                fmt="{:.3f}" if b is None else "{:+.3f}", why=NSS_WHY)
 
 
 ABOVE_CHANCE = Claim(
     id="crosspaper.above_chance", paper="Cross-paper (chapters 1, 2)", section="ch. 6, Q1",
     text="Classifier explanations predict human fixations above chance (NSS > 0)",
     label="ch6-fixations",
-    tests=tuple(_nss(ds, m, None, f"mean NSS of the {m} map (blurred) on {ds}")
+    tests=tuple(_nss(ds, m, None, f"mean NSS of the {m} explanation (blurred) on {ds}")
                 for ds in FIX_DATASETS for m in CLASSIFIER_MAPS),
     history=(RuleChange(TODAY, old_rule="yes: every classifier map's NSS interval lies above 0 "
                         "on both datasets; partly: some", old_result="yes (offline run of 2026-11-24)",
@@ -93,9 +94,9 @@ BEYOND_CENTRE = Claim(
     id="crosspaper.beyond_centre", paper="Cross-paper (chapters 1, 2)", section="ch. 6, Q3",
     text="Classifier explanations predict fixations beyond the centre (shuffled AUC > 0.5)",
     label="ch6-fixations",
-    tests=tuple(Test(part(ds, m), f"mean sAUC of the {m} map (blurred) on {ds}", "image",
+    tests=tuple(Test(part(ds, m), f"mean sAUC of the {m} explanation (blurred) on {ds}", "image",
                      Rule(null=0.5, margin=SAUC_MARGIN), simulate_normal(SAUC_SD),
-                     n_offline=N_OFFLINE[ds], sd=SAUC_SD, why=SAUC_WHY)
+                     n_offline=N_OFFLINE[ds], sd=SAUC_SD, fmt="{:.3f}", why=SAUC_WHY)
                 for ds in FIX_DATASETS for m in CLASSIFIER_MAPS),
     history=(RuleChange(TODAY, old_rule="yes: every classifier map's sAUC interval lies above 0.5 "
                         "on both datasets; partly: some", old_result="partly (offline run of 2026-11-24)",

@@ -822,7 +822,7 @@ def test_unscorable_map_raises_by_default_and_bad_policy_is_an_error(bundle):
     from saliency_utils import data
 
     with pytest.raises(ValueError, match=r"image .*map 'const' \(as computed\): unscorable map"):
-        cp.fixation_scores("osie_test", None, {"const": _constant_map}, n=1)
+        cp.fixation_scores("osie_test", None, {"const": _constant_map}, n=2)
     with pytest.raises(ValueError, match="failure must be one of"):
         cp.fixation_scores("osie_test", None, {"const": _constant_map}, n=1, failure="skip")
     rec = data.imagenet_val()[:1]
@@ -830,8 +830,8 @@ def test_unscorable_map_raises_by_default_and_bad_policy_is_an_error(bundle):
         cp.box_scores(rec, None, {"const": _constant_map}, blur_px=2.0, size=S)
     with pytest.raises(ValueError, match="failure must be one of"):
         cp.box_scores(rec, None, {"const": _constant_map}, blur_px=2.0, size=S, failure="drop")
-    run = cp.fixation_scores("osie_test", None, {"const": _constant_map}, n=1, failure="miss")
-    assert run.misses == 1 and run.scores["NSS"].isna().all()
+    run = cp.fixation_scores("osie_test", None, {"const": _constant_map}, n=2, failure="miss")
+    assert run.misses == 2 and run.scores["NSS"].isna().all()
 
 
 def test_per_image_values_differences_and_counted_misses():

@@ -14,7 +14,11 @@ Two kinds of map are compared.
 
 :func:`fixation_scores` scores all of them against human fixations with the MIT metrics,
 :func:`box_scores` against ImageNet boxes with the pointing game, the energy in the boxes and
-box localisation errors. Classifier explanations are pixel-sparse, so both scorers report them
+box localisation errors. Both follow the book's one failure policy
+(:mod:`saliency_utils.evaluation`): with ``failure="raise"`` (the default) a map that cannot be
+scored is an error naming the image, the map and the variant; with ``failure="miss"`` its row
+keeps NaN scores and is **counted** (``run.misses``, ``run.failures`` and the score table's
+``attrs``), never dropped silently. Classifier explanations are pixel-sparse, so both scorers report them
 twice: as computed, and blurred with a Gaussian of about one degree of visual angle, the same
 width as the Gaussian that turns human fixations into a density (:func:`postprocess`).
 Saliency maps are densities already and are scored as computed.
@@ -37,7 +41,7 @@ from .wsol import WSOLRun, mean_box_fraction
 
 __all__ = ["CLASSIFIER_METHODS", "AS_COMPUTED", "BLURRED", "ClassifierExplainer", "postprocess",
            "FixationRun", "fixation_scores", "BoxRun", "box_scores", "summary", "main_rows",
-           "mean_ci_table", "paired_difference", "saliency_maps"]
+           "mean_ci_table", "paired_difference", "per_image", "saliency_maps"]
 
 CLASSIFIER_METHODS = ("gradient", "SmoothGrad", "LRP", "SR map")
 AS_COMPUTED, BLURRED = "as computed", "1° blur"
@@ -182,11 +186,30 @@ def _raw_maps(cmaps: dict, b: int, saliency_maps: Mapping[str, Callable], image,
     return raw
 
 
+def _check_failure(failure: str) -> None:
+    if failure not in evaluation.FAILURE_POLICIES:
+        raise ValueError(f"failure must be one of {evaluation.FAILURE_POLICIES}, got {failure!r}")
+
+
+def _frame(rows: list, failures: list, failure: str):
+    """The score table with the failure policy's ``attrs`` (as :func:`evaluation.score_maps`)."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    df.attrs["failure"] = failure
+    df.attrs["misses"] = len(failures)
+    df.attrs["failures"] = list(failures)
+    return df
+
+
 def _score_variants(raw: dict, shape, blur: float, key, failures: list,
-                    score: Callable[[np.ndarray], dict], failed: Callable[[], dict]):
+                    score: Callable[[np.ndarray], dict], failed: Callable[[], dict],
+                    failure: str = "raise"):
     """Post-process and ``score`` every map in each of its variants. A map or score that
-    raises ``ValueError`` gets ``failed()`` and a ``(key, method, variant, message)`` entry in
-    ``failures``. Returns the rows and, per method, its last variant's map (for figures)."""
+    raises ``ValueError`` is an error naming the image, map and variant (``failure="raise"``),
+    or gets ``failed()`` and a ``(key, method, variant, message)`` entry in ``failures``
+    (``failure="miss"``: a counted miss). Returns the rows and, per method, its last variant's
+    map (for figures)."""
     rows, shown = [], {}
     for k, m in raw.items():
         for variant in _variants(k):
@@ -196,6 +219,9 @@ def _score_variants(raw: dict, shape, blur: float, key, failures: list,
                 if variant == _variants(k)[-1]:
                     shown[k] = s
             except ValueError as err:
+                if failure == "raise":
+                    raise ValueError(f"image {key}, map {k!r} ({variant}): unscorable map: "
+                                     f"{err}") from err
                 failures.append((key, k, variant, str(err)))
                 res = failed()
             rows.append({"image": key, "method": k, "variant": variant, **res})
@@ -206,8 +232,9 @@ def _score_variants(raw: dict, shape, blur: float, key, failures: list,
 @dataclass
 class FixationRun:
     """Result of :func:`fixation_scores`. ``scores``: one row per (image, method, variant)
-    with a column per metric (NaN where the map could not be scored, listed in
-    ``failures`` as ``(image, method, variant, message)``); ``targets``: the explained
+    with a column per metric (NaN where the map could not be scored under
+    ``failure="miss"``, each such row listed in ``failures`` as ``(image, method, variant,
+    message)`` and counted in ``misses``); ``targets``: the explained
     (predicted) class per image; ``examples``: the first images' maps (blurred classifier
     maps) at the image size, for figures; ``seconds``: time per method."""
 
@@ -221,6 +248,11 @@ class FixationRun:
     seconds: dict
 
     @property
+    def misses(self) -> int:
+        """Rows (image, map, variant) that could not be scored (``failure="miss"``)."""
+        return len(self.failures)
+
+    @property
     def blur_px(self) -> float:
         """Width of the blurred classifier maps: the human density's one degree."""
         return self.sigma_px
@@ -231,7 +263,7 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
                     n: int | None = None, wanted: Sequence[str] = ("AUC-Judd", "sAUC", "NSS",
                                                                     "CC", "KLD"),
                     batch_size: int = 8, n_examples: int = 0, seed: int = 0,
-                    progress: bool = False) -> FixationRun:
+                    progress: bool = False, failure: str = "raise") -> FixationRun:
     """Score every map against all observers' fixations of ``dataset`` (``"osie_test"`` or
     ``"mit1003"``, :meth:`saliency_utils.evaluation.FixationDataset.named`; the first ``n``
     images) with :func:`saliency_utils.evaluation.score_image`.
@@ -239,11 +271,11 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
     The human density uses the dataset's one-degree Gaussian; the blurred classifier maps use
     the same width. sAUC takes its negatives from the fixations of ten other images of the
     same set (:func:`saliency_utils.anchors.other_fixation_map`). ``explainer=None`` scores
-    the saliency maps only."""
-    import pandas as pd
+    the saliency maps only. ``failure``: ``"raise"`` or ``"miss"`` (module docstring)."""
     from tqdm.auto import tqdm
 
     _check_saliency_maps(saliency_maps)
+    _check_failure(failure)
     if explainer is None and not saliency_maps:
         raise ValueError("nothing to score: no explainer and no saliency maps")
     ds = evaluation.FixationDataset.named(dataset, n)
@@ -271,14 +303,14 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
             new, shown = _score_variants(
                 raw, f.shape, sigma, ids[i], failures,
                 lambda s: evaluation.score_image(s, fixmap, density, other, None, wanted, seed),
-                lambda: {m_: np.nan for m_ in wanted})
+                lambda: {m_: np.nan for m_ in wanted}, failure)
             rows += new
             if i < n_examples:
                 examples.append({"image": imgs[b], "fixations": f, "id": ids[i],
                                  "target": int(targets[i]), "maps": shown})
             bar.update(1)
     bar.close()
-    return FixationRun(dataset, list(ids), float(sigma), pd.DataFrame(rows),
+    return FixationRun(dataset, list(ids), float(sigma), _frame(rows, failures, failure),
                        targets, failures, examples, seconds)
 
 
@@ -290,8 +322,9 @@ class BoxRun:
     :class:`saliency_utils.wsol.WSOLRun` whose makers are ``"<method>, <variant>"`` (boxes
     around the largest region above ``box_frac`` of the map's maximum) plus the full-image and
     centred-box baselines; ``area``: the share of each image the boxes cover (what a uniform
-    map's energy is). A map that could not be scored has NaN scores (left out of the means)
-    and the full-image box, and is listed in ``failures``."""
+    map's energy is). Under ``failure="miss"`` a map that could not be scored has NaN scores
+    (left out of the means and counted in their ``misses``) and the full-image box, and is
+    listed in ``failures`` and counted in ``misses``."""
 
     n: int
     size: int
@@ -304,23 +337,30 @@ class BoxRun:
     examples: list
     seconds: dict
 
+    @property
+    def misses(self) -> int:
+        """Rows (image, map, variant) that could not be scored (``failure="miss"``)."""
+        return len(self.failures)
+
 
 def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
                saliency_maps: Mapping[str, Callable[[np.ndarray], np.ndarray]],
                blur_px: float, tolerance_px: float = 15.0, box_frac: float = 0.2,
                top_q: float = 0.1, batch_size: int = 8, n_examples: int = 0,
-               progress: bool = False, size: int | None = None) -> BoxRun:
+               progress: bool = False, size: int | None = None,
+               failure: str = "raise") -> BoxRun:
     """Score every map against the boxes of ImageNet validation ``records``
     (:func:`saliency_utils.data.imagenet_val`), at the classifier's input size ``S`` (or
     ``size`` without an explainer): the classifier explains the **true** class; saliency maps
     are computed on the stored image and resized to ``S``. The pointing-game tolerance is
     ``tolerance_px`` pixels of the original image (Zhang et al.: 15), scaled to ``S``; blurred
     classifier maps use a Gaussian of ``blur_px`` pixels at ``S``. The box of a map is the box
-    of its largest region above ``box_frac`` of its maximum (the CAM rule)."""
-    import pandas as pd
+    of its largest region above ``box_frac`` of its maximum (the CAM rule). ``failure``:
+    ``"raise"`` or ``"miss"`` (module docstring)."""
     from tqdm.auto import tqdm
 
     _check_saliency_maps(saliency_maps)
+    _check_failure(failure)
     if len(records) == 0:
         raise ValueError("no records given")
     if explainer is None and not size:
@@ -352,7 +392,8 @@ def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
             new, shown = _score_variants(
                 raw, (S, S), blur_px, records[i].file, failures, score,
                 lambda: {"pointing": np.nan, "energy": np.nan, "regions": np.nan,
-                         "largest region share": np.nan, "box": boxes.full_image_box((S, S))})
+                         "largest region share": np.nan, "box": boxes.full_image_box((S, S))},
+                failure)
             for row in new:
                 box_sets.setdefault(f"{row['method']}, {row['variant']}", []).append(
                     np.asarray(row.pop("box")))
@@ -371,8 +412,8 @@ def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
         topk = np.repeat(labels[:, None], 5, axis=1)
     run = WSOLRun(labels=labels, topk=topk, gt_boxes=gts, boxes=stacked)
     area = np.array([float(box_union_mask(g, (S, S)).mean()) for g in gts])
-    return BoxRun(len(records), S, float(blur_px), tols, pd.DataFrame(rows), run, area,
-                  failures, examples, seconds)
+    return BoxRun(len(records), S, float(blur_px), tols, _frame(rows, failures, failure), run,
+                  area, failures, examples, seconds)
 
 
 # ------------------------------------------------------------------------------ summary
@@ -425,26 +466,29 @@ def main_rows(scores, classifier_variant: str = BLURRED):
 def mean_ci_table(scores, score: str, classifier_variant: str = BLURRED, seed: int = 0):
     """Mean of ``score`` per method with a 95 % bootstrap interval over images
     (:func:`saliency_utils.faithfulness.mean_ci`); columns ``mean``, ``95 % low``,
-    ``95 % high``, ``images``. Rows with NaN (unscorable maps) are left out and counted."""
+    ``95 % high``, ``images``, ``misses``. Rows with NaN (maps counted as misses under
+    ``failure="miss"``) are left out of the mean and counted in ``misses``."""
     import pandas as pd
 
     if score not in scores:
-        raise KeyError(f"no score {score!r}; have {[c for c in scores if c not in ('image', 'method', 'variant')]}")
+        have = [c for c in scores if c not in ("image", "method", "variant")]
+        raise KeyError(f"no score {score!r}; have {have}")
     rows = {}
     for meth, g in main_rows(scores, classifier_variant).groupby("method", sort=False):
         v = g[score].dropna().to_numpy(dtype=float)
         if v.size == 0:
             raise ValueError(f"{meth}: no image could be scored with {score}")
         m, lo, hi = faithfulness.mean_ci(v, seed=seed)
-        rows[meth] = {"mean": m, "95 % low": lo, "95 % high": hi, "images": int(v.size)}
-    return pd.DataFrame(rows).T.astype({"images": int})
+        rows[meth] = {"mean": m, "95 % low": lo, "95 % high": hi, "images": int(v.size),
+                      "misses": int(g[score].isna().sum())}
+    return pd.DataFrame(rows).T.astype({"images": int, "misses": int})
 
 
 def paired_difference(scores, score: str, a: str, b: str, classifier_variant: str = BLURRED,
                       seed: int = 0) -> tuple[float, float, float]:
     """Mean over images of ``score`` of method ``a`` minus method ``b`` with a 95 % paired
     bootstrap interval: ``(difference, low, high)``. Images where either map could not be
-    scored are left out."""
+    scored (counted misses, ``failure="miss"``) are left out; :func:`per_image` counts them."""
     sel = main_rows(scores, classifier_variant)
     for m in (a, b):
         if m not in set(sel.method):
@@ -456,3 +500,27 @@ def paired_difference(scores, score: str, a: str, b: str, classifier_variant: st
     if pair.empty:
         raise ValueError(f"no image has both {a!r} and {b!r} scored")
     return faithfulness.paired_bootstrap(pair[a].to_numpy(), pair[b].to_numpy(), seed=seed)
+
+
+def per_image(scores, score: str, a: str, b: str | None = None,
+              classifier_variant: str = BLURRED):
+    """The per-image values a claim is decided from: ``score`` of method ``a`` (``b=None``) or
+    the paired difference ``a - b`` on each image, as a Series indexed by image (in the
+    table's order). Images where a map could not be scored (NaN: a counted miss under
+    ``failure="miss"``) are left out and counted in ``attrs["misses"]``."""
+    sel = main_rows(scores, classifier_variant)
+    names = [a] if b is None else [a, b]
+    for m in names:
+        if m not in set(sel.method):
+            raise KeyError(f"no method {m!r}; have {list(dict.fromkeys(sel.method))}")
+    if score not in sel:
+        raise KeyError(f"no score {score!r}")
+    wide = sel.pivot_table(index="image", columns="method", values=score, aggfunc="first",
+                           dropna=False, sort=False)
+    wide = wide.reindex(list(dict.fromkeys(sel.image)))
+    v = wide[a] if b is None else wide[a] - wide[b]
+    out = v.dropna().astype(float)
+    if out.empty:
+        raise ValueError(f"no image has {' and '.join(repr(m) for m in names)} scored")
+    out.attrs["misses"] = int(v.isna().sum())
+    return out

@@ -282,7 +282,8 @@ def fix_run(fix_data):
     try:
         run = cp.fixation_scores("osie_test", explainer(),
                                  {"oracle": oracle, "centre": centre, "noise": _noise_map,
-                                  "const": _constant_map}, n=N_FIX, batch_size=2, n_examples=2)
+                                  "const": _constant_map}, n=N_FIX, batch_size=2, n_examples=2,
+                                 failure="miss")
     finally:
         torch.set_num_threads(n)
     return run
@@ -337,6 +338,10 @@ def test_fixation_scores_oracle_beats_baselines_and_constant_fails(fix_data, fix
     assert others[list(WANTED)].notna().all().all()
     assert [f[:3] for f in fix_run.failures] == [(i, "const", cp.AS_COMPUTED) for i in ids]
     assert all("constant" in f[3] for f in fix_run.failures)
+    # counted, in the run and in the table (the evaluation layer's failure policy)
+    assert fix_run.misses == len(ids) == fix_run.scores.attrs["misses"]
+    assert fix_run.scores.attrs["failure"] == "miss"
+    assert fix_run.scores.attrs["failures"] == fix_run.failures
 
 
 @pytest.mark.slow
@@ -437,7 +442,7 @@ def box_run(box_data):
         run = cp.box_scores(recs, explainer(),
                             {"oracle": _box_oracle(recs, imgs, size), "noise": _noise_map,
                              "uniform": near_uniform, "const": _constant_map},
-                            blur_px=3.0, batch_size=2, n_examples=1)
+                            blur_px=3.0, batch_size=2, n_examples=1, failure="miss")
     finally:
         torch.set_num_threads(n)
     return run
@@ -506,6 +511,7 @@ def test_box_scores_oracle_beats_noise_and_constant_fails(box_data, box_run):
     # the constant map: a failure per image, its box falls back to the full image
     assert [f[:3] for f in box_run.failures] == [(r.file, "const", cp.AS_COMPUTED) for r in recs]
     assert all("constant" in f[3] for f in box_run.failures)
+    assert box_run.misses == len(recs) == box_run.scores.attrs["misses"]
     np.testing.assert_array_equal(box_run.wsol.boxes["const, as computed"],
                                   [[0, 0, S, S]] * N_BOX)
     assert df.xs("const", level="method")["regions"].isna().all()
@@ -593,7 +599,8 @@ def test_mean_ci_table_known_means_and_nan_rows():
     df = hand_scores()
     t = cp.mean_ci_table(df, "NSS")
     assert list(t.index) == ["gradient", "model"]
-    assert list(t.columns) == ["mean", "95 % low", "95 % high", "images"]
+    assert list(t.columns) == ["mean", "95 % low", "95 % high", "images", "misses"]
+    assert t.loc["gradient", "misses"] == 0 and t.loc["model", "misses"] == 1
     assert t.loc["gradient", "mean"] == pytest.approx(4.0)    # 2, 4, 6 (blurred)
     assert t.loc["model", "mean"] == pytest.approx(7.0)       # 5, 9 (NaN left out)
     assert t.loc["gradient", "images"] == 3 and t.loc["model", "images"] == 2
@@ -807,3 +814,40 @@ def test_settings_constructors_match_the_hand_built_objects(bundle):
     np.testing.assert_allclose(sm["saliency model"](img), model.predict(img))
     np.testing.assert_allclose(sm["centre bias"](img),
                                anchors.center_bias(img.shape[:2], training.osie_center_bias()))
+
+
+@pytest.mark.slow
+def test_unscorable_map_raises_by_default_and_bad_policy_is_an_error(bundle):
+    """One failure policy: by default an unscorable map is an error naming image, map, variant."""
+    from saliency_utils import data
+
+    with pytest.raises(ValueError, match=r"image .*map 'const' \(as computed\): unscorable map"):
+        cp.fixation_scores("osie_test", None, {"const": _constant_map}, n=2)
+    with pytest.raises(ValueError, match="failure must be one of"):
+        cp.fixation_scores("osie_test", None, {"const": _constant_map}, n=1, failure="skip")
+    rec = data.imagenet_val()[:1]
+    with pytest.raises(ValueError, match="unscorable map"):
+        cp.box_scores(rec, None, {"const": _constant_map}, blur_px=2.0, size=S)
+    with pytest.raises(ValueError, match="failure must be one of"):
+        cp.box_scores(rec, None, {"const": _constant_map}, blur_px=2.0, size=S, failure="drop")
+    run = cp.fixation_scores("osie_test", None, {"const": _constant_map}, n=2, failure="miss")
+    assert run.misses == 2 and run.scores["NSS"].isna().all()
+
+
+def test_per_image_values_differences_and_counted_misses():
+    df = hand_scores(shuffle_seed=3)
+    v = cp.per_image(df, "NSS", "gradient")
+    assert dict(v) == {"i1": 2.0, "i2": 4.0, "i3": 6.0} and v.attrs["misses"] == 0
+    d = cp.per_image(df, "NSS", "model", "gradient")
+    assert dict(d) == {"i1": 3.0, "i2": 5.0} and d.attrs["misses"] == 1  # i3: model unscored
+    assert cp.per_image(df, "NSS", "model", "gradient", cp.AS_COMPUTED).to_dict() == \
+        {"i1": 4.0, "i2": 6.0}
+    # the mean of the paired values is paired_difference's estimate
+    assert d.mean() == pytest.approx(cp.paired_difference(df, "NSS", "model", "gradient")[0])
+    with pytest.raises(KeyError, match="LRP"):
+        cp.per_image(df, "NSS", "LRP")
+    with pytest.raises(KeyError, match="SIM"):
+        cp.per_image(df, "SIM", "model")
+    allnan = df.assign(NSS=np.where(df.method == "model", np.nan, df.NSS))
+    with pytest.raises(ValueError, match="no image has"):
+        cp.per_image(allnan, "NSS", "model")

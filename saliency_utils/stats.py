@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy import special as _sp
 from scipy import stats as _st
 
 __all__ = ["Estimate", "bootstrap_ci", "mean_ci", "paired_difference", "sign_flip_test",
@@ -146,13 +147,14 @@ def mean_ci(values, level: float = 0.95, n_boot: int = N_BOOT, method: str = "au
         return Estimate(value, float("nan"), float("nan"), n, level, f"undefined ({why})",
                         values=v)
     if method == "t":  # Student's t interval: the bootstrap under-covers at small n
-        half = _st.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)
+        half = _sp.stdtrit(n - 1, 0.5 + level / 2) * v.std(ddof=1) / math.sqrt(n)
         return Estimate(value, value - half, value + half, n, level, "t interval", values=v)
     if method not in ("BCa", "percentile"):
         raise ValueError(f"method must be 'BCa' or 'percentile', not {method!r}")
     label = f"{method} bootstrap ({n_boot})"
     rng = np.random.default_rng(seed)
-    boot = v[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+    idx_type = np.int32 if n < 2**31 else np.int64
+    boot = v[rng.integers(0, n, size=(n_boot, n), dtype=idx_type)].mean(axis=1)
     if np.ptp(boot) == 0:
         return Estimate(value, value, value, n, level, label, values=v)
     alpha = (1 - level) / 2
@@ -163,15 +165,16 @@ def mean_ci(values, level: float = 0.95, n_boot: int = N_BOOT, method: str = "au
         d = jack.mean() - jack
         den = 6 * (d @ d) ** 1.5
         if 0 < frac < 1 and den > 0:
-            z0 = _st.norm.ppf(frac)
+            z0 = float(_sp.ndtri(frac))
             a = float((d ** 3).sum() / den)
-            z = _st.norm.ppf(qs)
-            qs = _st.norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))
+            z = _sp.ndtri(qs)
+            qs = _sp.ndtr(z0 + (z0 + z) / (1 - a * (z0 + z)))
         else:
             label = f"percentile bootstrap ({n_boot}; BCa undefined)"
     lo, hi = np.quantile(boot, qs)
     if expand:  # Hesterberg's expansion: the bootstrap's narrowness bias at moderate n
-        f = _st.t.ppf(0.5 + level / 2, n - 1) / _st.norm.ppf(0.5 + level / 2) * math.sqrt(n / (n - 1))
+        q = 0.5 + level / 2
+        f = _sp.stdtrit(n - 1, q) / _sp.ndtri(q) * math.sqrt(n / (n - 1))
         lo, hi = value - (value - lo) * f, value + (hi - value) * f
         label = "expanded " + label
     return Estimate(value, float(lo), float(hi), n, level, label, values=v)

@@ -41,13 +41,13 @@ from .maps import check_map
 __all__ = [
     "EPS", "METRIC_NAMES", "HIGHER_IS_BETTER",
     "auc_judd", "auc_borji", "auc_shuffled", "nss", "cc", "sim", "kld", "information_gain",
-    "score_all",
-]
+    ]
 
 #: MATLAB ``eps`` (2.2204e-16), the regulariser of KLD and IG.
 EPS = float(np.finfo(np.float64).eps)
 
-#: Metric names in the order of the MIT benchmark tables (keys of :func:`score_all`).
+#: Metric names in the order of the MIT benchmark tables (keys of
+#: :func:`saliency_utils.evaluation.score_image`).
 METRIC_NAMES = ("AUC-Judd", "AUC-Borji", "sAUC", "NSS", "CC", "SIM", "KLD", "IG")
 
 #: ``True`` where a larger score is better; only KLD (a divergence) is lower-is-better.
@@ -431,31 +431,3 @@ def information_gain(sal, fixmap, baseline) -> float:
     return _finite(np.mean(np.log2(EPS + p[f]) - np.log2(EPS + q[f])), "IG")
 
 
-def score_all(sal, fixmap, density, other_fixmap=None, baseline=None, seed=0) -> dict:
-    """Every metric the inputs allow, as ``{name: score}`` in :data:`METRIC_NAMES` order.
-
-    ``fixmap`` gives AUC-Judd, AUC-Borji and NSS (and sAUC with ``other_fixmap``, IG with
-    ``baseline``); ``density`` gives CC, SIM and KLD. ``fixmap`` or ``density`` may be ``None``
-    to skip their metrics. All random metrics use ``seed`` (each with its own
-    ``default_rng(seed)``), so each score equals the single-metric call with the same seed.
-    Invalid inputs raise ``ValueError`` rather than being skipped (e.g. AUC-Borji on a map with
-    a single fixation).
-    """
-    if fixmap is None and density is None:
-        raise ValueError("score_all needs fixmap, density or both")
-    if fixmap is None and (other_fixmap is not None or baseline is not None):
-        raise ValueError("other_fixmap (sAUC) and baseline (IG) need fixmap")
-    scores = {}
-    if fixmap is not None:
-        scores["AUC-Judd"] = auc_judd(sal, fixmap, seed=seed)
-        scores["AUC-Borji"] = auc_borji(sal, fixmap, seed=seed)
-        if other_fixmap is not None:
-            scores["sAUC"] = auc_shuffled(sal, fixmap, other_fixmap, seed=seed)
-        scores["NSS"] = nss(sal, fixmap)
-    if density is not None:
-        scores["CC"] = cc(sal, density)
-        scores["SIM"] = sim(sal, density)
-        scores["KLD"] = kld(sal, density)
-    if baseline is not None:
-        scores["IG"] = information_gain(sal, fixmap, baseline)
-    return {name: scores[name] for name in METRIC_NAMES if name in scores}

@@ -54,8 +54,11 @@ def test_score_maps_equals_the_single_image_metrics():
     f = fixsets[2]
     s = _blob(ds.image(2))
     other = anchors.other_fixation_map(fixsets, 2, SHAPE, seed=3)
-    ref = metrics.score_all(s, f.fixation_map(), f.density(2.0), other,
-                            anchors.center_bias(SHAPE, (0.25, 0.25)), seed=3)
+    fm, dens, cb = f.fixation_map(), f.density(2.0), anchors.center_bias(SHAPE, (0.25, 0.25))
+    ref = {"AUC-Judd": metrics.auc_judd(s, fm, seed=3), "AUC-Borji": metrics.auc_borji(s, fm, seed=3),
+           "sAUC": metrics.auc_shuffled(s, fm, other, seed=3), "NSS": metrics.nss(s, fm),
+           "CC": metrics.cc(s, dens), "SIM": metrics.sim(s, dens), "KLD": metrics.kld(s, dens),
+           "IG": metrics.information_gain(s, fm, cb)}
     assert df.iloc[2].drop("image").to_dict() == pytest.approx(ref, abs=0)
     # precomputed maps and a mapping of sources give the same rows
     pre = score_maps([_blob(ds.image(k)) for k in range(4)], ds, metrics.METRIC_NAMES,

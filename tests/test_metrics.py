@@ -10,6 +10,7 @@ import pytest
 from scipy import ndimage
 
 from saliency_utils import metrics as M
+from saliency_utils.evaluation import score_image
 from saliency_utils.maps import fixation_map, gaussian_center_bias, gaussian_density, resize_map
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -153,9 +154,9 @@ def test_density_as_prediction():
     assert M.kld(density, density) == pytest.approx(0.0, abs=1e-9)
 
 
-def test_score_all_matches_single_metrics():
+def test_score_image_matches_single_metrics():
     sal, fixmap, density, other, base = make_case(4)
-    scores = M.score_all(sal, fixmap, density, other_fixmap=other, baseline=base, seed=3)
+    scores = score_image(sal, fixmap, density, other, base, seed=3)
     assert tuple(scores) == M.METRIC_NAMES
     assert scores == {
         "AUC-Judd": M.auc_judd(sal, fixmap, seed=3), "AUC-Borji": M.auc_borji(sal, fixmap, seed=3),
@@ -163,11 +164,11 @@ def test_score_all_matches_single_metrics():
         "CC": M.cc(sal, density), "SIM": M.sim(sal, density), "KLD": M.kld(sal, density),
         "IG": M.information_gain(sal, fixmap, base)}
     assert all(isinstance(v, float) for v in scores.values())
-    assert tuple(M.score_all(sal, fixmap, density)) == ("AUC-Judd", "AUC-Borji", "NSS", "CC",
-                                                        "SIM", "KLD")
-    assert tuple(M.score_all(sal, None, density)) == ("CC", "SIM", "KLD")
-    assert tuple(M.score_all(sal, fixmap, None, baseline=base)) == ("AUC-Judd", "AUC-Borji",
-                                                                    "NSS", "IG")
+    assert tuple(score_image(sal, fixmap, density)) == ("AUC-Judd", "AUC-Borji", "NSS", "CC",
+                                                       "SIM", "KLD")
+    with pytest.raises(ValueError, match="at least 2"):
+        score_image(sal, fixmap * 0 + (np.arange(fixmap.size).reshape(fixmap.shape) == 0),
+                    density, wanted=["AUC-Borji"])
     assert set(M.HIGHER_IS_BETTER) == set(M.METRIC_NAMES)
     assert [k for k, v in M.HIGHER_IS_BETTER.items() if not v] == ["KLD"]
 
@@ -221,7 +222,7 @@ def i210():
 def test_i210_models(i210):
     d = i210
     assert d["fixmap"].shape == (675, 1024) and d["fixmap"].sum() == 259
-    scores = {m: M.score_all(s, d["fixmap"], d["density"], d["other"], d["centre"])
+    scores = {m: score_image(s, d["fixmap"], d["density"], d["other"], d["centre"])
               for m, s in d["models"].items()}
     for s in scores.values():
         assert tuple(s) == M.METRIC_NAMES and all(np.isfinite(list(s.values())))
@@ -323,10 +324,6 @@ BAD = [
     (M.auc_shuffled, (S3, F3, F3, 10, 0.0), "step"),
     (M.auc_borji, (S3, F3, 10, 1.5), "step"),
     (M.auc_judd, (S3, np.ones((2, 3), bool)), "no negatives"),
-    # score_all
-    (M.score_all, (S3, None, None), "needs fixmap, density"),
-    (M.score_all, (S3, None, D3, F3), "need fixmap"),
-    (M.score_all, (S3, F_ONE, D3), "at least 2"),
 ]
 
 
@@ -343,7 +340,7 @@ def test_same_seed_same_result():
     for f in (lambda s: M.auc_judd(sal, fixmap, seed=s),
               lambda s: M.auc_borji(sal, fixmap, seed=s),
               lambda s: M.auc_shuffled(sal, fixmap, other, seed=s),
-              lambda s: M.score_all(sal, fixmap, density, other, base, seed=s)):
+              lambda s: score_image(sal, fixmap, density, other, base, seed=s)):
         assert f(0) == f(0)
         assert f(123) == f(123)
     assert M.auc_borji(sal, fixmap, seed=0) != M.auc_borji(sal, fixmap, seed=1)

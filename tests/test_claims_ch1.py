@@ -65,7 +65,7 @@ def test_one_sided_effect_is_partly():
 
 def test_class_model_is_not_tested_here():
     v = claims.get("simonyan2014.class_model").decide()
-    assert v.verdict == claims.NOT_TESTED and "independently trained" in v.row()["note"]
+    assert v.verdict == claims.NOT_TESTED and "independently trained" in v.row()["rule"]
 
 
 def test_wrong_keys_fail_clearly():

@@ -124,7 +124,7 @@ def test_excess_tables_must_align():
 
 def test_task_not_domain_is_not_tested_and_every_claim_has_history():
     v = claims.get("he2019.task_not_domain").decide()
-    assert v.verdict == claims.NOT_TESTED and "seeds" in v.row()["note"]
+    assert v.verdict == claims.NOT_TESTED and "seeds" in v.row()["rule"]
     for c in claims.claims_of("he2019"):
         assert c.history and c.label.startswith("ch4-")
 

@@ -72,7 +72,7 @@ def test_explainable_comparable():
 
 def test_paper_models_not_tested():
     v = claims.get("malladi2021.paper_models").decide()
-    assert v.verdict == claims.NOT_TESTED and "UNISAL" in v.row()["note"]
+    assert v.verdict == claims.NOT_TESTED and "UNISAL" in v.row()["rule"]
 
 
 def test_image_errors_sum_to_the_held_out_explained_variance():

@@ -312,7 +312,7 @@ class Claim:
         a one-part claim). ``power``: also estimate each part's power at the observed n (a
         simulation with the observed SD for mean estimators)."""
         if not self.tests:
-            return Verdict(self, NOT_TESTED, (), self.level, note or self.not_tested)
+            return Verdict(self, NOT_TESTED, (), self.level, note)  # the why is the rule text
         if values is None:
             raise ValueError(f"claim {self.id}: per-unit values are required")
         if not isinstance(values, dict):

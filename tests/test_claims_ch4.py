@@ -65,10 +65,10 @@ def test_heads_over_text_uses_head_not_person():
     assert v0.verdict not in (claims.REPRODUCED, claims.PARTLY)
     # planted: +8 head detectors and −8 text detectors above an unchanged chance level per layer
     ft = pre.assign(head=pre["head"] + 8 + rng.integers(-1, 2, 8), **{"text/sign": pre["text/sign"] + 20})
-    chance_ft = chance_pre.assign(**{"text/sign": chance_pre["text/sign"] + 28})
+    chance_ft = chance_pre.assign(**{"text/sign": chance_pre["text/sign"] + 28 + rng.integers(-1, 2, 8)})
     vals = {"head": he2019.excess_change_per_layer(pre, chance_pre, ft, chance_ft, "head"),
             "text": he2019.excess_change_per_layer(pre, chance_pre, ft, chance_ft, "text/sign")}
-    assert np.allclose(vals["text"], -8)
+    assert abs(np.mean(vals["text"]) + 8) <= 1
     v = claims.get("he2019.heads_over_text").decide(vals, power=False)
     assert v.verdict == claims.REPRODUCED
 

@@ -244,10 +244,10 @@ def scorecard_markdown(executed: Path, notebooks: list[Path], page_dir: str = "b
     from . import claims
 
     heads = [h for h, _ in SCORECARD_COLUMNS]
-    rows = ["| chapter | " + " | ".join(heads) + " | section |",
+    rows = ["| ch. | " + " | ".join(heads) + " | section |",
             "|---" * (len(heads) + 2) + "|"]
     nets = []
-    for nb_path in notebooks:
+    for number, nb_path in enumerate(notebooks, 1):
         run = Path(executed) / nb_path.name
         if not run.is_file():
             continue
@@ -260,14 +260,12 @@ def scorecard_markdown(executed: Path, notebooks: list[Path], page_dir: str = "b
         if not found:
             continue
         rel = os.path.relpath(nb_path.as_posix(), page_dir).replace(os.sep, "/")
-        link = f"[{title}]({rel})"
         for prefix, i in found:
             cells = [f"{{glue:}}`{rel}::{prefix}_{key}_{i}`" for _, key in SCORECARD_COLUMNS]
             claim_id = values.get(f"{prefix}_id_{i}", "").strip()
             label = claims.REGISTRY[claim_id].label if claim_id in claims.REGISTRY else ""
             section = f"{{ref}}`§ <{label}>`" if label else ""
-            rows.append(f"| {link} | " + " | ".join(cells) + f" | {section} |")
-            link = ""
+            rows.append(f"| [{number}]({rel}) | " + " | ".join(cells) + f" | {section} |")
         if f"{found[0][0]}_network" in values:
             nets.append(f"* [{title}]({rel}): {{glue:}}`{rel}::{found[0][0]}_network`")
     out = "\n".join(rows) + "\n"

@@ -115,11 +115,11 @@ def test_scorecard_rows_reference_the_chapters_glue(tmp_path, monkeypatch):
     nbformat.write(empty, tmp_path / "app.ipynb")
     md = scorecard_markdown(tmp_path, [Path("notebooks/chx.ipynb"), Path("notebooks/app.ipynb")])
     lines = md.splitlines()
-    assert lines[0] == "| chapter | claim | verdict | estimate [CI] | n | power | rule | section |"
+    assert lines[0] == "| ch. | claim | verdict | estimate [CI] | n | power | rule | section |"
     ref = "{glue:}`../notebooks/chx.ipynb::chx_%s_1`"
-    assert lines[2] == ("| [Chapter X: a paper](../notebooks/chx.ipynb) | "
+    assert lines[2] == ("| [1](../notebooks/chx.ipynb) | "
                         + " | ".join(ref % k for k in keys) + " | {ref}`§ <chx-claim>` |")
-    assert lines[3].startswith("|  | {glue:}`../notebooks/chx.ipynb::chx_claim_2`")
+    assert lines[3].startswith("| [1](../notebooks/chx.ipynb) | {glue:}`../notebooks/chx.ipynb::chx_claim_2`")
     assert lines[3].endswith("|  |")  # an id the registry does not know gets no link
     assert "Appendix" not in md and "chx_network" in md
 

@@ -87,7 +87,8 @@ def show(verdicts: Sequence[Verdict]):
 
 def glue_verdicts(prefix: str, verdicts: Sequence[Verdict], network: str) -> int:
     """Glue every verdict for the intro's scorecard: for verdict ``i`` (from 1) the keys
-    ``<prefix>_{id,claim,verdict,estimate,n,rule,power}_<i>`` and ``<prefix>_network``.
+    ``<prefix>_{id,claim,verdict,estimate,n,rule,power}_<i>`` (``rule``: the one-line
+    :meth:`~saliency_utils.claims.core.Claim.rule_short`) and ``<prefix>_network``.
     Returns the number of verdicts; raises ``ValueError`` for none."""
     from ..report import Text, glue
 
@@ -100,7 +101,7 @@ def glue_verdicts(prefix: str, verdicts: Sequence[Verdict], network: str) -> int
         glue(f"{prefix}_verdict_{i}", Text(v.verdict, strong=True))
         glue(f"{prefix}_estimate_{i}", Text(row["estimate [CI]"]))
         glue(f"{prefix}_n_{i}", Text(row["n"]))
-        glue(f"{prefix}_rule_{i}", Text(row["rule"]))
+        glue(f"{prefix}_rule_{i}", Text(v.claim.rule_short()))
         glue(f"{prefix}_power_{i}", Text(row["power"]))
     glue(f"{prefix}_network", Text(network))
     return len(verdicts)

@@ -295,6 +295,16 @@ class Claim:
                 f"one is excluded; otherwise inconclusive ({len(parts)} parts, Bonferroni: "
                 f"{100 * lv:.4g} % CIs)")
 
+    def rule_short(self) -> str:
+        """The rule in one line, for the scorecard: each part's side and null, its margin, and
+        the CI level (the chapter shows the full text of :meth:`rule_text`)."""
+        if not self.tests:
+            return "not tested here (the chapter says why and what would test it)"
+        parts = [f"{t.name}: {'>' if t.rule.direction == 1 else '<'} {t.rule.null:g}, margin "
+                 f"{t.rule.margin:g}" for t in self.tests]
+        level = f" ({100 * self.level:.4g} % CI" + ("s, Bonferroni)" if len(parts) > 1 else ")")
+        return "; ".join(parts) + level
+
     def combine(self, verdicts: Sequence[str]) -> str:
         if len(verdicts) == 1:
             return verdicts[0]

@@ -136,7 +136,7 @@ def calibration_table(n_sim: int = 400, n: int | None = None, seed: int = 0):
         if not c.tests:
             continue
         cal = calibrate(c, n=n, n_sim=n_sim, seed=seed)
-        rows.append({"claim": c.id, "rule": c.rule_text(), "n": cal.n,
+        rows.append({"claim": c.id, "rule": c.rule_short(), "n": cal.n,
                      "false pass under the null": cal.false_pass,
                      "power (reproduced or partly)": cal.power,
                      "power (reproduced)": cal.power_full,

@@ -186,22 +186,6 @@ def _raw_maps(cmaps: dict, b: int, saliency_maps: Mapping[str, Callable], image,
     return raw
 
 
-def _check_failure(failure: str) -> None:
-    if failure not in evaluation.FAILURE_POLICIES:
-        raise ValueError(f"failure must be one of {evaluation.FAILURE_POLICIES}, got {failure!r}")
-
-
-def _frame(rows: list, failures: list, failure: str):
-    """The score table with the failure policy's ``attrs`` (as :func:`evaluation.score_maps`)."""
-    import pandas as pd
-
-    df = pd.DataFrame(rows)
-    df.attrs["failure"] = failure
-    df.attrs["misses"] = len(failures)
-    df.attrs["failures"] = list(failures)
-    return df
-
-
 def _score_variants(raw: dict, shape, blur: float, key, failures: list,
                     score: Callable[[np.ndarray], dict], failed: Callable[[], dict],
                     failure: str = "raise"):
@@ -275,7 +259,7 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
     from tqdm.auto import tqdm
 
     _check_saliency_maps(saliency_maps)
-    _check_failure(failure)
+    evaluation.check_failure_policy(failure)
     if explainer is None and not saliency_maps:
         raise ValueError("nothing to score: no explainer and no saliency maps")
     ds = evaluation.FixationDataset.named(dataset, n)
@@ -310,7 +294,7 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
                                  "target": int(targets[i]), "maps": shown})
             bar.update(1)
     bar.close()
-    return FixationRun(dataset, list(ids), float(sigma), _frame(rows, failures, failure),
+    return FixationRun(dataset, list(ids), float(sigma), evaluation.score_frame(rows, failures, failure),
                        targets, failures, examples, seconds)
 
 
@@ -360,7 +344,7 @@ def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
     from tqdm.auto import tqdm
 
     _check_saliency_maps(saliency_maps)
-    _check_failure(failure)
+    evaluation.check_failure_policy(failure)
     if len(records) == 0:
         raise ValueError("no records given")
     if explainer is None and not size:
@@ -412,7 +396,7 @@ def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
         topk = np.repeat(labels[:, None], 5, axis=1)
     run = WSOLRun(labels=labels, topk=topk, gt_boxes=gts, boxes=stacked)
     area = np.array([float(box_union_mask(g, (S, S)).mean()) for g in gts])
-    return BoxRun(len(records), S, float(blur_px), tols, _frame(rows, failures, failure), run,
+    return BoxRun(len(records), S, float(blur_px), tols, evaluation.score_frame(rows, failures, failure), run,
                   area, failures, examples, seconds)
 
 

@@ -38,6 +38,8 @@ from . import anchors, data, maps, metrics
 __all__ = [
     "DATASET_NAMES",
     "FAILURE_POLICIES",
+    "check_failure_policy",
+    "score_frame",
     "FixationDataset",
     "centre_bias_maps",
     "model_maps",
@@ -255,7 +257,15 @@ def _prepare(m, shape, resize: bool) -> np.ndarray:
     return m
 
 
-def _frame(rows: list, failures: list, policy: str):
+def check_failure_policy(failure: str) -> None:
+    """Raise ``ValueError`` unless ``failure`` is one of :data:`FAILURE_POLICIES`."""
+    if failure not in FAILURE_POLICIES:
+        raise ValueError(f"failure must be one of {FAILURE_POLICIES}, got {failure!r}")
+
+
+def score_frame(rows: list, failures: list, policy: str):
+    """Per-image score rows as a DataFrame carrying the failure policy's ``attrs``
+    (``failure``, ``misses``, ``failures``), as every scorer of the book returns them."""
     import pandas as pd
 
     df = pd.DataFrame(rows)
@@ -287,8 +297,7 @@ def score_maps(maps_, dataset, metrics: Sequence[str] = anchors.FAST_METRICS, *,
     """
     from tqdm.auto import tqdm
 
-    if failure not in FAILURE_POLICIES:
-        raise ValueError(f"failure must be one of {FAILURE_POLICIES}, got {failure!r}")
+    check_failure_policy(failure)
     ds = _dataset(dataset)
     wanted = _check_metrics(metrics, centre_bias)
     many = isinstance(maps_, Mapping)
@@ -326,7 +335,7 @@ def score_maps(maps_, dataset, metrics: Sequence[str] = anchors.FAST_METRICS, *,
             rows[name].append({"image": i, **scores})
         bar.update(1)
     bar.close()
-    out = {name: _frame(rows[name], failures[name], failure) for name in sources}
+    out = {name: score_frame(rows[name], failures[name], failure) for name in sources}
     return out if many else out["model"]
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "largest_component",
     "scale_box",
     "full_image_box",
+    "miss_box",
     "centred_box",
     "localisation_correct",
     "box_union_mask",
@@ -161,6 +162,13 @@ def full_image_box(shape) -> np.ndarray:
     """The box covering a whole image of shape ``(H, W, ...)``: ``(0, 0, W, H)``."""
     h, w = _shape_hw(shape)
     return np.array([0.0, 0.0, w, h])
+
+
+def miss_box() -> np.ndarray:
+    """The box a failed box maker stands for: ``(0, 0, 0, 0)``, of zero area, so its IoU with
+    every box is 0 and it always counts as a localisation miss (never as the full-image box,
+    which would be a hit on images whose object fills the frame)."""
+    return np.zeros(4)
 
 
 def centred_box(shape, mean_w_frac: float, mean_h_frac: float) -> np.ndarray:

@@ -34,7 +34,7 @@ import torch
 from scipy import ndimage
 
 from . import (anchors, attribution, boxes, context_saliency, data, evaluation, faithfulness, lrp,
-               maps, training)
+               maps, stats, training)
 from .models import to_uint8_rgb
 from .boxes import box_union_mask
 from .wsol import WSOLRun, mean_box_fraction
@@ -307,7 +307,8 @@ class BoxRun:
     around the largest region above ``box_frac`` of the map's maximum) plus the full-image and
     centred-box baselines; ``area``: the share of each image the boxes cover (what a uniform
     map's energy is). Under ``failure="miss"`` a map that could not be scored has NaN scores
-    (left out of the means and counted in their ``misses``) and the full-image box, and is
+    (left out of the means and counted in their ``misses``) and a zero-area box (a localisation
+    miss, :func:`saliency_utils.boxes.miss_box`), and is
     listed in ``failures`` and counted in ``misses``."""
 
     n: int
@@ -371,12 +372,13 @@ def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
             def score(s, i=i):
                 sc = faithfulness.score_map(s, gts[i], tols[i], (box_frac,), top_q)
                 sc["box"] = sc.pop(f"box@{box_frac:g}")
+                sc.pop("failed")
                 return sc
 
             new, shown = _score_variants(
                 raw, (S, S), blur_px, records[i].file, failures, score,
                 lambda: {"pointing": np.nan, "energy": np.nan, "regions": np.nan,
-                         "largest region share": np.nan, "box": boxes.full_image_box((S, S))},
+                         "largest region share": np.nan, "box": boxes.miss_box()},
                 failure)
             for row in new:
                 box_sets.setdefault(f"{row['method']}, {row['variant']}", []).append(
@@ -449,7 +451,7 @@ def main_rows(scores, classifier_variant: str = BLURRED):
 
 def mean_ci_table(scores, score: str, classifier_variant: str = BLURRED, seed: int = 0):
     """Mean of ``score`` per method with a 95 % bootstrap interval over images
-    (:func:`saliency_utils.faithfulness.mean_ci`); columns ``mean``, ``95 % low``,
+    (:func:`saliency_utils.stats.mean_ci`); columns ``mean``, ``95 % low``,
     ``95 % high``, ``images``, ``misses``. Rows with NaN (maps counted as misses under
     ``failure="miss"``) are left out of the mean and counted in ``misses``."""
     import pandas as pd
@@ -462,7 +464,7 @@ def mean_ci_table(scores, score: str, classifier_variant: str = BLURRED, seed: i
         v = g[score].dropna().to_numpy(dtype=float)
         if v.size == 0:
             raise ValueError(f"{meth}: no image could be scored with {score}")
-        m, lo, hi = faithfulness.mean_ci(v, seed=seed)
+        m, lo, hi = stats.mean_ci(v, seed=seed).triple()
         rows[meth] = {"mean": m, "95 % low": lo, "95 % high": hi, "images": int(v.size),
                       "misses": int(g[score].isna().sum())}
     return pd.DataFrame(rows).T.astype({"images": int, "misses": int})
@@ -470,8 +472,9 @@ def mean_ci_table(scores, score: str, classifier_variant: str = BLURRED, seed: i
 
 def paired_difference(scores, score: str, a: str, b: str, classifier_variant: str = BLURRED,
                       seed: int = 0) -> tuple[float, float, float]:
-    """Mean over images of ``score`` of method ``a`` minus method ``b`` with a 95 % paired
-    bootstrap interval: ``(difference, low, high)``. Images where either map could not be
+    """Mean over images of ``score`` of method ``a`` minus method ``b`` with a 95 % interval
+    of the per-image differences (:func:`saliency_utils.stats.mean_ci`): ``(difference, low,
+    high)``. Images where either map could not be
     scored (counted misses, ``failure="miss"``) are left out; :func:`per_image` counts them."""
     sel = main_rows(scores, classifier_variant)
     for m in (a, b):
@@ -483,7 +486,7 @@ def paired_difference(scores, score: str, a: str, b: str, classifier_variant: st
     pair = wide[[a, b]].dropna()
     if pair.empty:
         raise ValueError(f"no image has both {a!r} and {b!r} scored")
-    return faithfulness.paired_bootstrap(pair[a].to_numpy(), pair[b].to_numpy(), seed=seed)
+    return stats.mean_ci(pair[a].to_numpy() - pair[b].to_numpy(), seed=seed).triple()
 
 
 def per_image(scores, score: str, a: str, b: str | None = None,

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .boxes import energy_in_boxes, pointing_game
+from .boxes import energy_in_boxes, miss_box, pointing_game
 from .localisation import threshold_box
 from .maps import check_saliency_map
 
 __all__ = ["top_fraction_components", "pixel_order", "blurred_baseline", "DeletionInsertion",
-           "deletion_insertion", "paired_bootstrap", "mean_ci", "score_map"]
+           "deletion_insertion", "score_map"]
 
 
 def top_fraction_components(saliency_map, q: float = 0.1) -> tuple[int, float]:
@@ -146,38 +146,37 @@ def deletion_insertion(model: torch.nn.Module, x: torch.Tensor, target: int,
     return DeletionInsertion(counts / (h * w), dele, ins)
 
 
-def mean_ci(values, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean with a 95 % bootstrap interval over items: ``(mean, low, high)``."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    if v.size == 0 or not np.all(np.isfinite(v)):
-        raise ValueError("need a non-empty array of finite values")
-    rng = np.random.default_rng(seed)
-    boots = v[rng.integers(0, v.size, (n_boot, v.size))].mean(axis=1)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
-    return float(v.mean()), float(lo), float(hi)
-
-
-def paired_bootstrap(a, b, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of ``a - b`` over paired items with a 95 % bootstrap interval ``(diff, low, high)``."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"paired scores need equal lengths, got {a.size} and {b.size}")
-    return mean_ci(a - b, n_boot, seed)
-
-
 def score_map(saliency_map, gt_boxes, tolerance: float = 0.0,
-              box_fracs: Sequence[float] = (0.2,), top_q: float = 0.1) -> dict:
+              box_fracs: Sequence[float] = (0.2,), top_q: float = 0.1,
+              failure: str = "raise") -> dict:
     """All localisation scores of one non-negative map against its image's boxes:
     ``pointing`` (hit, with ``tolerance``: :func:`saliency_utils.boxes.pointing_game`),
     ``energy`` (:func:`saliency_utils.boxes.energy_in_boxes`), ``regions`` and
     ``largest region share`` (:func:`top_fraction_components` with ``top_q``) and, for each
     ``f`` in ``box_fracs``, ``box@f``: the box of the largest region above ``f * max``
-    (:func:`saliency_utils.localisation.threshold_box`, the CAM paper's rule for ``f = 0.2``)."""
-    s = check_saliency_map(saliency_map, allow_negative=False)
+    (:func:`saliency_utils.localisation.threshold_box`, the CAM paper's rule for ``f = 0.2``).
+
+    A map that cannot be scored (e.g. no positive value) follows the book's failure policy
+    (:mod:`saliency_utils.evaluation`): ``failure="raise"`` (default) raises ``ValueError``;
+    ``failure="miss"`` returns a **miss** (``pointing`` 0, ``energy`` 0, every ``box@f``
+    :func:`saliency_utils.boxes.miss_box`, NaN compactness) with ``failed`` set to the reason.
+    Rows of scorable maps have ``failed`` = ``""``."""
+    from .evaluation import check_failure_policy
+
+    check_failure_policy(failure)
+    try:
+        s = check_saliency_map(saliency_map, allow_negative=False)
+    except ValueError as err:
+        if failure == "raise":
+            raise
+        out = {"pointing": 0.0, "energy": 0.0, "regions": np.nan, "largest region share": np.nan}
+        out.update({f"box@{f:g}": miss_box() for f in box_fracs})
+        out["failed"] = str(err)
+        return out
     n, share = top_fraction_components(s, top_q)
     out = {"pointing": float(pointing_game(s, gt_boxes, tolerance)),
            "energy": energy_in_boxes(s, gt_boxes), "regions": n, "largest region share": share}
     for f in box_fracs:
         out[f"box@{f:g}"] = threshold_box(s, f)
+    out["failed"] = ""
     return out

@@ -54,6 +54,10 @@ class Estimate:
             object.__setattr__(self, "lo", min(self.lo, self.value))
             object.__setattr__(self, "hi", max(self.hi, self.value))
 
+    def triple(self) -> tuple[float, float, float]:
+        """``(value, lo, hi)``: one row of a table of estimates."""
+        return self.value, self.lo, self.hi
+
     def text(self, fmt: str = "{:+.3f}") -> str:
         """``"+0.123 [+0.050, +0.190]"``."""
         return f"{fmt.format(self.value)} [{fmt.format(self.lo)}, {fmt.format(self.hi)}]"

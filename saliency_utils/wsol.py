@@ -26,8 +26,10 @@ the maps and boxes of all top-k classes (and of ``y``) and scores them literally
 :func:`boxes.localisation_correct`; :meth:`WSOLRun.errors` and
 :meth:`WSOLRun.errors_literal` agree exactly (tested).
 
-A box maker that raises ``ValueError`` (e.g. GrabCut on a map too flat for seeds) falls back
-to the full-image box; the failures are counted per maker in ``WSOLRun.failures``.
+A box maker that raises ``ValueError`` (e.g. GrabCut on a map too flat for seeds) gets
+:func:`saliency_utils.boxes.miss_box` (zero area: a localisation miss, the book's failure policy
+``"miss"``, :mod:`saliency_utils.evaluation`); the failures are counted per maker in
+``WSOLRun.failures``.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ import numpy as np
 import torch
 
 from .boxes import (centred_box, check_boxes, full_image_box, iou_matrix, largest_component,
-                    localisation_correct, mask_to_box)
+                    localisation_correct, mask_to_box, miss_box)
 from .maps import resize_map
 
 __all__ = ["WSOLRun", "localise", "mean_box_fraction", "full_image_maker", "centred_maker",
@@ -125,8 +127,8 @@ class WSOLRun:
     ``guess_boxes[maker]`` (n, k, 4): boxes of the top-k classes (``guesses="topk"`` only).
     ``seconds``: wall time of ``"forward"``, ``"saliency"`` (maps incl. resizing and
     ``map_scores``), ``"boxes (wall)"`` (all makers) and the time of each maker (summed over
-    worker threads); ``failures[maker]``: images where it fell back to the
-    full-image box, ``failure_messages[maker]``: the first such error message;
+    worker threads); ``failures[maker]``: images where it failed (scored as a
+    miss: :func:`saliency_utils.boxes.miss_box`), ``failure_messages[maker]``: the first such error message;
     ``scores[name]`` (n,): the ``map_scores`` of the true class's map.
     """
 
@@ -193,18 +195,17 @@ class WSOLRun:
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def paired_difference(self, a: str, b: str, k: int = 5, iou_thr: float = 0.5,
-                          n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+                          seed: int = 0) -> tuple[float, float, float]:
         """Top-``k`` localisation error of maker ``a`` minus that of maker ``b`` (percentage
-        points) with a 95% paired bootstrap interval over images: ``(diff, low, high)``.
-        Both are scored on the same images, so the interval reflects only their disagreements."""
+        points) with a 95 % interval of the per-image differences (:func:`saliency_utils.stats.mean_ci`):
+        ``(diff, low, high)``. Both are scored on the same images, so the interval reflects only
+        their disagreements."""
+        from .stats import mean_ci
+
         ok_c = self.class_ok(k)
         wrong_a = ~(self.box_ok(a, iou_thr) & ok_c)
         wrong_b = ~(self.box_ok(b, iou_thr) & ok_c)
-        d = wrong_a.astype(float) - wrong_b.astype(float)
-        rng = np.random.default_rng(seed)
-        boots = d[rng.integers(0, self.n, (n_boot, self.n))].mean(axis=1)
-        lo, hi = np.percentile(boots, [2.5, 97.5])
-        return 100 * float(d.mean()), 100 * float(lo), 100 * float(hi)
+        return mean_ci(100.0 * (wrong_a.astype(float) - wrong_b), seed=seed).triple()
 
     def classification_errors(self) -> dict[str, float]:
         """Top-1 and top-5 classification error in percent."""
@@ -236,7 +237,7 @@ def _make_boxes(makers: Mapping[str, BoxMaker], image, smap):
             box = check_boxes(fn(image, smap))[0]
         except ValueError as e:
             failed.append((name, str(e)))
-            box = full_image_box(image.shape)
+            box = miss_box()
         secs[name] = time.perf_counter() - t0
         out[name] = box
     return out, secs, failed

@@ -119,3 +119,26 @@ def test_every_rule_is_calibrated(claim_id):
 def test_core_exports():
     assert set(core.VERDICTS) == {claims.REPRODUCED, claims.PARTLY, claims.NOT_REPRODUCED,
                                   claims.INCONCLUSIVE, claims.NOT_TESTED}
+
+
+def test_offline_sample_sizes_are_the_offline_profiles():
+    """The n at which each claim is calibrated (and its power reported) is the offline profile's
+    n: the claim modules' constants must follow profiles.py, so that changing a profile without
+    the claim (or the reverse) fails here instead of silently calibrating at the wrong n."""
+    from saliency_utils.claims import crosspaper as cx, he2019, li2019, simonyan2014
+    from saliency_utils.profiles import settings
+
+    ch1 = settings("ch1_gradient_saliency", "offline")
+    assert (simonyan2014.N_COMPARE, simonyan2014.N_CASCADE) == (ch1["n_compare"], ch1["n_cascade"])
+    ch2 = settings("ch2_lrp_salient_relevance", "offline")
+    assert (li2019.N_CONSERVATION, li2019.N_CURVES) == (ch2["n_conservation"], ch2["n_curves"])
+    # n_loc / n_score None: every validation image of the bundle with boxes (1300)
+    assert ch1["n_loc"] is None and ch2["n_score"] is None
+    assert simonyan2014.N_LOC == li2019.N_IMAGES == 1300
+    ch4 = settings("ch4_task_vs_domain", "offline")
+    assert he2019._N_LAYERS == len(ch4["dissect_layers"])
+    assert he2019._N_NATURAL == ch4["n_osie"] + ch4["n_mit"]
+    assert he2019._N_ARRAYS == 4 * ch4["n_arrays"]
+    ch6 = settings("ch6_cross_paper", "offline")
+    assert ch6["n_osie"] is None and cx.N_OFFLINE["osie_test"] == 100
+    assert (cx.N_OFFLINE["mit1003"], cx.N_OFFLINE["imagenet"]) == (ch6["n_mit"], ch6["n_imagenet"])

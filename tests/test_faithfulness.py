@@ -83,17 +83,6 @@ def test_deletion_insertion_bad_input():
         fa.deletion_insertion(model, x, 0, {"a": np.ones((8, 8))})
 
 
-def test_bootstrap_helpers():
-    m, lo, hi = fa.mean_ci(np.r_[np.zeros(50), np.ones(50)])
-    assert m == 0.5 and lo < 0.5 < hi and hi - lo < 0.3
-    d, lo, hi = fa.paired_bootstrap(np.ones(30) * 2, np.ones(30))
-    assert (d, lo, hi) == (1.0, 1.0, 1.0)
-    with pytest.raises(ValueError, match="equal lengths"):
-        fa.paired_bootstrap([1, 2], [1])
-    with pytest.raises(ValueError, match="finite"):
-        fa.mean_ci([np.nan])
-
-
 def test_score_map_collects_everything():
     s = np.zeros((20, 20))
     s[3:6, 3:6] = 1.0
@@ -103,5 +92,25 @@ def test_score_map_collects_everything():
     assert out["energy"] == pytest.approx(9 / 9.5)
     assert out["regions"] == 2
     assert out["box@0.2"].tolist() == [3, 3, 6, 6] and out["box@0.8"].tolist() == [3, 3, 6, 6]
+    assert out["failed"] == ""
     with pytest.raises(ValueError, match="negative"):
         fa.score_map(-s, [[2, 2, 8, 8]])
+
+
+def test_score_map_failure_policy_counts_a_miss():
+    """failure="miss": an unscorable map is a miss (no hit, no energy, a zero-area box that no
+    IoU accepts), flagged with the reason; "raise" (default) raises; anything else is refused."""
+    from saliency_utils import boxes
+
+    gt = [[0, 0, 20, 20]]  # the object fills the frame: a full-image box would have been a hit
+    out = fa.score_map(np.zeros((20, 20)), gt, box_fracs=(0.2, 0.5), failure="miss")
+    assert out["pointing"] == 0.0 and out["energy"] == 0.0
+    assert np.isnan(out["regions"]) and np.isnan(out["largest region share"])
+    for f in ("0.2", "0.5"):
+        assert out[f"box@{f}"].tolist() == [0, 0, 0, 0]
+        assert not boxes.localisation_correct(out[f"box@{f}"][None], [0], gt, 0)
+    assert out["failed"]
+    with pytest.raises(ValueError):
+        fa.score_map(np.zeros((20, 20)), gt)
+    with pytest.raises(ValueError, match="failure must be"):
+        fa.score_map(np.ones((20, 20)), gt, failure="drop")

@@ -185,10 +185,13 @@ def mean_ci(values, level: float = 0.95, n_boot: int = N_BOOT, method: str = "au
 
 
 def sign_flip_test(differences, n_perm: int = 9999, seed: int = 0) -> float:
-    """Two-sided paired permutation (sign-flip) test of mean difference = 0."""
+    """Two-sided paired permutation (sign-flip) test of mean difference = 0 (NaN for a single
+    non-zero unit: no test can be made)."""
     d = _as_units(differences)
     if np.all(d == 0):
         return 1.0
+    if d.size < 2:  # one unit: no permutation distribution
+        return float("nan")
     res = _st.permutation_test((d,), lambda x, axis=-1: np.mean(x, axis=axis),
                                permutation_type="samples", n_resamples=n_perm, vectorized=True,
                                alternative="two-sided", random_state=np.random.default_rng(seed))

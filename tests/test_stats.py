@@ -92,3 +92,9 @@ def test_n_for_power_matches_simulation():
     rng = np.random.default_rng(8)
     hits = [stats.mean_ci(rng.normal(0.3, 1, n), n_boot=400, seed=i).lo > 0 for i in range(300)]
     assert 0.72 <= np.mean(hits) <= 0.88
+
+
+def test_paired_difference_of_one_unit_has_no_interval_and_no_p():
+    e = stats.paired_difference([2.0], [1.0])
+    assert e.value == 1.0 and e.n == 1
+    assert np.isnan(e.lo) and np.isnan(e.hi) and np.isnan(e.p)

@@ -51,7 +51,7 @@ def bench_metrics(n: int | None = None) -> dict:
     sals = [anchors.center_bias(f.shape, (0.25, 0.25)) for f in fixsets]
     others = [anchors.other_fixation_map(fixsets, i, f.shape) for i, f in enumerate(fixsets)]
     out = {}
-    for name, call in evaluation._METRIC_CALLS.items():
+    for name, call in evaluation.METRIC_CALLS.items():
         t0 = time.perf_counter()
         for s, fm, d, o in zip(sals, fixmaps, dens, others):
             call(s, fm, d, o, s, 0)

@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["project_root", "chapters", "execute", "render", "scorecard_markdown",
+__all__ = ["project_root", "toc_page_files", "chapters", "execute", "render", "scorecard_markdown",
            "SCORECARD_MARKER"]
 
 #: The line of ``book/intro.md`` that :func:`render` replaces with the scorecard table.
@@ -50,13 +50,19 @@ def _toc_files(entries) -> list[str]:
     return files
 
 
+def toc_page_files(spec: dict) -> list[str]:
+    """Every page file of a parsed ``_toc.yml`` (the root first, then parts, chapters and
+    sections in order), as written in the toc (suffix optional)."""
+    return [spec["root"]] + _toc_files(spec.get("parts") or spec.get("chapters") or [])
+
+
 def chapters(root: Path | None = None) -> list[Path]:
     """The chapter notebooks, in ``_toc.yml`` order (paths relative to ``root``)."""
     import yaml
 
     root = Path(root or project_root())
     toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files = [toc["root"]] + _toc_files(toc.get("parts") or toc.get("chapters") or [])
+    files = toc_page_files(toc)
     out = []
     for f in files:
         p = Path(f)

@@ -38,6 +38,7 @@ from . import anchors, data, maps, metrics
 __all__ = [
     "DATASET_NAMES",
     "FAILURE_POLICIES",
+    "METRIC_CALLS",
     "check_failure_policy",
     "score_frame",
     "FixationDataset",
@@ -55,7 +56,9 @@ DATASET_NAMES = ("osie_test", "osie_train", "osie", "mit1003", "figrim", "salico
 #: ``"raise"``: an unscorable map is an error; ``"miss"``: NaN scores, counted in ``attrs``.
 FAILURE_POLICIES = ("raise", "miss")
 
-_METRIC_CALLS = {
+#: Every metric the scorers know, by name: ``call(sal, fixmap, density, other_fixmap,
+#: baseline_map, seed) -> float`` (the book's one way to call a metric of :mod:`metrics`).
+METRIC_CALLS = {
     "AUC-Judd": lambda s, fm, d, o, b, seed: metrics.auc_judd(s, fm, seed=seed),
     "AUC-Borji": lambda s, fm, d, o, b, seed: metrics.auc_borji(s, fm, seed=seed),
     "sAUC": lambda s, fm, d, o, b, seed: metrics.auc_shuffled(s, fm, o, seed=seed),
@@ -220,9 +223,9 @@ def _check_metrics(wanted, centre_bias) -> tuple:
     wanted = tuple(wanted)
     if not wanted:
         raise ValueError("no metrics asked for")
-    unknown = [m for m in wanted if m not in _METRIC_CALLS]
+    unknown = [m for m in wanted if m not in METRIC_CALLS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {list(_METRIC_CALLS)}")
+        raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRIC_CALLS)}")
     if "IG" in wanted and centre_bias is None:
         raise ValueError("IG needs a baseline: pass centre_bias=(sigma_y/H, sigma_x/W), e.g. "
                          "training.osie_center_bias()")
@@ -235,14 +238,14 @@ def score_image(sal, fixmap, density, other=None, baseline=None,
     against one image's binary fixation map and human density, ``{metric: score}``. sAUC needs
     ``other`` (the other images' fixation map) and IG a ``baseline`` map; each is skipped
     without it. Invalid inputs raise ``ValueError`` (the metrics' own checks)."""
-    unknown = [m for m in wanted if m not in _METRIC_CALLS]
+    unknown = [m for m in wanted if m not in METRIC_CALLS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {list(_METRIC_CALLS)}")
+        raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRIC_CALLS)}")
     out = {}
     for name in wanted:
         if (name == "sAUC" and other is None) or (name == "IG" and baseline is None):
             continue
-        out[name] = float(_METRIC_CALLS[name](sal, fixmap, density, other, baseline, seed))
+        out[name] = float(METRIC_CALLS[name](sal, fixmap, density, other, baseline, seed))
     return out
 
 

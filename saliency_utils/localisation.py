@@ -42,12 +42,14 @@ import numpy as np
 from .boxes import largest_component, mask_to_box
 from .maps import check_saliency_map
 
-__all__ = ["grabcut_seeds", "saliency_box", "threshold_box"]
+__all__ = ["check_image_for_map", "grabcut_seeds", "saliency_box", "threshold_box"]
 
 GMM_COMPONENTS = 5  # OpenCV's fixed number of components per GrabCut GMM
 
 
-def _check_image(image, shape) -> np.ndarray:
+def check_image_for_map(image, shape) -> np.ndarray:
+    """``image`` as a contiguous uint8 H x W x 3 array whose size is the map's ``shape``;
+    ``ValueError`` naming both sizes otherwise."""
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(f"image must be uint8 H x W x 3, got {img.dtype} {img.shape}")
@@ -112,7 +114,7 @@ def saliency_box(image_uint8, saliency_map, fg_quantile: float = 0.95,
     The foreground seeds are hard constraints, so the foreground is never empty.
     """
     s = check_saliency_map(saliency_map)
-    img = _check_image(image_uint8, s.shape)
+    img = check_image_for_map(image_uint8, s.shape)
     if int(iters) != iters or iters < 1:
         raise ValueError(f"iters must be a positive integer, got {iters}")
     mask = grabcut_seeds(s, fg_quantile, bg_quantile)

@@ -91,13 +91,13 @@ def site_pages(html_dir: Path, toc: Path) -> list[Page]:
     next to ``_toc.yml`` (or named ``.ipynb`` in the toc)."""
     import yaml
 
-    from .book import _toc_files
+    from .book import toc_page_files
 
     toc = Path(toc)
     spec = yaml.safe_load(toc.read_text())
     if not isinstance(spec, dict) or "root" not in spec:
         raise ValueError(f"{toc} is not a Jupyter Book table of contents (no 'root')")
-    files = [spec["root"]] + _toc_files(spec.get("parts") or spec.get("chapters") or [])
+    files = toc_page_files(spec)
     pages = []
     for f in files:
         stem = str(Path(f).with_suffix("")) if Path(f).suffix in (".ipynb", ".md") else str(f)

@@ -102,11 +102,11 @@ def saliency_box_soft_seeds(image_uint8, saliency_map, fg_quantile: float = 0.95
     """
     import cv2
 
-    from .localisation import _check_image, grabcut_seeds, seed_gmms
+    from .localisation import check_image_for_map, grabcut_seeds, seed_gmms
     from .maps import check_saliency_map
 
     s = check_saliency_map(saliency_map)
-    img = _check_image(image_uint8, s.shape)
+    img = check_image_for_map(image_uint8, s.shape)
     seeds = grabcut_seeds(s, fg_quantile, bg_quantile)
     fg = seeds == cv2.GC_FGD
     bgd_model, fgd_model = seed_gmms(img, seeds, seed)

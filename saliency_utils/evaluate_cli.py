@@ -204,7 +204,8 @@ def _read_csv(path: Path, files: dict) -> dict:
     import pandas as pd
 
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                         encoding="utf-8-sig")  # a byte-order mark (spreadsheets) is skipped
     except pd.errors.EmptyDataError:
         raise EvaluateError(f"--fixations {path} is empty (expected a header image,x,y"
                             "[,observer] and one row per fixation)") from None

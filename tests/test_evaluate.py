@@ -377,7 +377,8 @@ def test_unused_images_are_noted_not_scored(toy, capsys):
 
 
 def test_grey_png_maps_and_stem_names(toy, capsys):
-    """Grey 8- and 16-bit PNG maps, matched by stem; CSV names without extension resolve."""
+    """Grey 8- and 16-bit PNG maps, matched by stem; CSV names without extension resolve; a
+    UTF-8 byte-order mark before the header is skipped."""
     root, img, fix, mp, rows = toy
     for name in SHAPES:
         stem = Path(name).stem
@@ -389,6 +390,7 @@ def test_grey_png_maps_and_stem_names(toy, capsys):
             Image.fromarray(np.round(m / m.max() * 255).astype(np.uint8), "L").save(
                 mp / f"{stem}.png")
     _write_csv(fix, [(Path(n).stem, x, y, o) for n, x, y, o in rows])
+    fix.write_bytes(b"\xef\xbb\xbf" + fix.read_bytes())  # a spreadsheet's byte-order mark
     rc, _, err = run(capsys, *_args(toy))
     assert rc == 0, err
     frame = pd.read_csv(root / "out" / "s.csv")

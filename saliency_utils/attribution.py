@@ -388,10 +388,11 @@ def cascading_randomisation(model, x: torch.Tensor, target, method="gradient",
 # the signal itself), backpropagation R_l = R_{l+1} * [X_l > 0] (the sign of the forward input).
 
 #: Largest relative difference (``max |u - v|`` over an image's attribution, divided by the
-#: larger of the two maps' ``max |.|``) at which two float32 computations count as the same
-#: map. Float32 rounding is ``1.2e-7`` per operation; reordered sums over a deep network stay
-#: well below ``1e-5`` (measured: about ``1e-7`` on random VGG-16), while every difference of
-#: rule seen here is above ``1e-2``.
+#: larger of the two maps' ``max |.|``) at which two computations count as the same map.
+#: :func:`deconvnet_identity` computes in float64 (rounding about ``1e-15`` of the map's scale,
+#: ten decades below this), because float32 rounding alone reaches ``3e-6`` on random-weight
+#: VGG-16 at 64 px (the chapter's smoke run of 2026-12-03), too close to any tolerance; every
+#: difference of rule seen here (other nonlinearities, wrong switches) is above ``1e-2``.
 IDENTITY_TOLERANCE = 1e-5
 
 _RULES = ("deconvnet", "gradient")
@@ -667,7 +668,8 @@ class DeconvIdentity:
 
 def deconvnet_identity(model: nn.Module, x: torch.Tensor, target=None,
                        tolerance: float = IDENTITY_TOLERANCE,
-                       shuffle_switches: bool = False) -> DeconvIdentity:
+                       shuffle_switches: bool = False,
+                       dtype: torch.dtype | None = torch.float64) -> DeconvIdentity:
     """Check Simonyan et al.'s (2014, sec. 4) identity on ``model`` and the images ``x``.
 
     Computes, signed (no channel max, no ``|.|``):
@@ -684,10 +686,17 @@ def deconvnet_identity(model: nn.Module, x: torch.Tensor, target=None,
     map's ``max |.|``). ``gradient_vs_deconvnet`` says how far the ReLU rule moves the map:
     on a network with ReLUs, (a) and (b) differ. ``shuffle_switches`` is passed to the
     reconstruction (a negative control: the identity must then fail). ``target``: as for the
-    maps (``None``: each image's top-1 class).
+    maps (``None``: each image's top-1 class, found in ``dtype``). ``dtype``: every map is
+    computed on a copy of the model and ``x`` in this precision (default float64, see
+    :data:`IDENTITY_TOLERANCE`; ``None``: the model's own, untouched).
     """
     if not tolerance > 0:
         raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    if dtype is not None:
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating torch dtype or None, got {dtype!r}")
+        _identity_inputs(model, x, 0)  # check the input before copying the model
+        model, x = copy.deepcopy(model).to(dtype), x.detach().to(dtype)
     x, t = _identity_inputs(model, x, target)
     m = _CheckedLogits(model, max(t))
     grad = Saliency(m).attribute(x, target=t, abs=False).detach()

@@ -40,10 +40,10 @@ CASES = {
          for t in ("threshold", "blurred threshold")},
         {f"{s} vs {t}": sign(1300, 0.0) for s in ("hard", "soft")
          for t in ("threshold", "blurred threshold")}),
-    # the identity: per-image relative differences at float32 rounding (or exactly 0), and
+    # the identity: per-image relative differences at float64 rounding (or exactly 0), and
     # differences of a changed rule (1e-3 .. 1 of the map's scale)
     "simonyan2014.deconvnet_is_gradient": (
-        simonyan2014.identity_values(np.r_[np.zeros(6), np.abs(normal(6, 0, 1e-7))], 1e-5),
+        simonyan2014.identity_values(np.r_[np.zeros(6), np.abs(normal(6, 0, 1e-15))], 1e-5),
         simonyan2014.identity_values(10 ** rng.uniform(-3, 0, 12), 1e-5)),
     "simonyan2014.randomisation_sanity": (normal(8, 0.5, 0.05), normal(40, 0.0, 0.1)),
 }
@@ -83,6 +83,15 @@ def test_deconvnet_identity_fails_on_one_image_and_is_partly_near_the_tolerance(
         simonyan2014.identity_values([np.nan, 0.0], 1e-5)
     with pytest.raises(ValueError, match="tolerance"):
         simonyan2014.identity_values([0.0], 0)
+
+
+def test_identity_units_match_the_offline_profile():
+    """3 networks (small net, VGG-16, AlexNet) times the offline profile's images per network."""
+    from saliency_utils.profiles import settings
+
+    n = settings("ch1_gradient_saliency", "offline")["n_identity"]
+    assert simonyan2014.N_IDENTITY == 3 * n
+    assert claims.get("simonyan2014.deconvnet_is_gradient").tests[0].n_offline == 3 * n
 
 
 def test_class_model_is_not_tested_here():

@@ -50,6 +50,19 @@ def test_identity_holds_on_random_weight_torchvision_networks(name, size, n):
     assert all(type(m) is not A._DeconvRuleReLU for m in bb.model.modules())
 
 
+def test_float64_copy_leaves_the_model_alone_and_float32_is_close(one_thread):
+    net = small_net()
+    x = images(2, 16)
+    r64 = A.deconvnet_identity(net, x)
+    assert all(p.dtype == torch.float32 for p in net.parameters())
+    assert np.all(r64.identity_difference < 1e-12)  # float64: rounding only
+    r32 = A.deconvnet_identity(net, x, dtype=None)  # the model's own precision
+    assert r32.holds.all()
+    np.testing.assert_allclose(r32.gradient_vs_deconvnet, r64.gradient_vs_deconvnet, rtol=1e-4)
+    with pytest.raises(ValueError, match="dtype"):
+        A.deconvnet_identity(net, x, dtype=torch.int64)
+
+
 def test_reconstruction_against_a_hand_computed_reference(one_thread):
     """Two-layer net: DeconvNet = max(w2[c], 0) @ w1; with the gradient's rule it is
     (w2[c] * [w1 x + b1 > 0]) @ w1, the gradient."""

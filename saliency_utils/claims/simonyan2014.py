@@ -30,8 +30,8 @@ N_CASCADE = 4
 #: Networks of the DeconvNet identity check (small conv/ReLU/max-pooling net, VGG-16, AlexNet,
 #: random weights) times images per network offline (``n_identity``).
 N_IDENTITY = 3 * 4
-#: Float32 resolution (the spacing of floats just below 1): the floor of a relative difference.
-FLOAT32_RESOLUTION = 2.0 ** -23
+#: Float64 resolution (the spacing of doubles just below 1): the floor of a relative difference.
+FLOAT64_RESOLUTION = 2.0 ** -52
 
 _RATE_WHY = ("convention (the paper gives no effect size): 5 percentage points, the smallest "
              "difference in a per-image rate that a reader would call better")
@@ -164,9 +164,9 @@ DECONVNET = Claim(
              Rule(null=0.0, margin=1.0, direction=-1), simulate_normal(0.3),
              n_offline=N_IDENTITY, sd=0.3, estimator="max", fmt="{:+.2f}",
              why="the statement is an identity, so it is checked on every image: 0 is a "
-                 "difference at the tolerance (1e-5 of the map's scale in float32, see "
-                 "attribution.IDENTITY_TOLERANCE), and an exact identity lands at float32 "
-                 "rounding, about two decades below it; a worst image within one decade of the "
+                 "difference at the tolerance (1e-5 of the map's scale, computed in float64, "
+                 "see attribution.IDENTITY_TOLERANCE), and an exact identity lands at float64 "
+                 "rounding, about ten decades below it; a worst image within one decade of the "
                  "tolerance (the margin) counts as 'partly'. Calibration: per-image values "
                  "simulated as normal with SD 0.3 decades (a guess at the spread of rounding "
                  "differences)"),
@@ -207,15 +207,15 @@ DECONVNET = Claim(
 
 def identity_values(differences, tolerance: float) -> np.ndarray:
     """Per-unit values of the identity part: ``log10(difference / tolerance)`` (negative: the
-    identity holds on that unit). Differences below float32 resolution (``2**-23``), exact
+    identity holds on that unit). Differences below float64 resolution (``2**-52``), exact
     zeros included, count at that resolution: 0 has no logarithm, and nothing finer is
-    meaningful for float32 maps."""
+    meaningful (the check computes in float64)."""
     d = np.asarray(differences, float)
     if d.ndim != 1 or d.size == 0 or np.any(~np.isfinite(d)) or np.any(d < 0):
         raise ValueError("differences must be a non-empty 1-D array of finite values >= 0")
     if not tolerance > 0:
         raise ValueError(f"tolerance must be > 0, got {tolerance}")
-    return np.log10(np.maximum(d, FLOAT32_RESOLUTION) / tolerance)
+    return np.log10(np.maximum(d, FLOAT64_RESOLUTION) / tolerance)
 
 
 RANDOMISATION = Claim(

@@ -119,3 +119,16 @@ def test_every_rule_is_calibrated(claim_id):
 def test_core_exports():
     assert set(core.VERDICTS) == {claims.REPRODUCED, claims.PARTLY, claims.NOT_REPRODUCED,
                                   claims.INCONCLUSIVE, claims.NOT_TESTED}
+
+
+def test_max_estimator_is_the_worst_unit():
+    """For a deterministic check: the estimate is the largest value, with no interval, so one
+    unit above the null (direction -1) decides 'not reproduced'."""
+    e = core.estimate("max", [-3.0, -2.0, -2.5])
+    assert (e.value, e.lo, e.hi, e.n) == (-2.0, -2.0, -2.0, 3)
+    r = claims.Rule(null=0.0, margin=1.0, direction=-1)
+    assert r.decide(e) == claims.REPRODUCED
+    assert r.decide(core.estimate("max", [-3.0, 0.1])) == claims.NOT_REPRODUCED
+    assert r.decide(core.estimate("max", [-0.5, -0.2])) == claims.PARTLY
+    with pytest.raises(ValueError, match="finite"):
+        core.estimate("max", [np.nan, 1.0])

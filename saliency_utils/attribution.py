@@ -22,7 +22,10 @@ Methods: :func:`gradient_saliency` (Simonyan), :func:`smoothgrad` (Smilkov et al
 :func:`integrated_gradients` (Sundararajan et al. 2017), :func:`deconvnet` (Zeiler & Fergus
 2014; Simonyan sec. 5 relates it to the gradient), :func:`guided_backprop` (Springenberg et al.
 2015); :func:`cascading_randomisation` is Adebayo et al.'s (2018) model-randomisation sanity
-check.
+check. :func:`deconvnet_identity` checks Simonyan et al.'s sec. 4 identity (the DeconvNet
+reconstruction is the gradient, except at the ReLU) on a given network and input, against
+Zeiler & Fergus's reconstruction built layer by layer (:func:`zeiler_fergus_reconstruction`) and
+an autograd gradient with a replaced ReLU backward (:func:`gradient_with_relu_rule`).
 
 ReLU6 and the modified-backward methods
 ---------------------------------------
@@ -47,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -55,6 +59,7 @@ from captum.attr import (Deconvolution, GuidedBackprop, IntegratedGradients, Noi
                          Saliency)
 from scipy import stats
 from torch import nn
+from torch.nn import functional as F
 
 __all__ = [
     "channel_max",
@@ -68,6 +73,12 @@ __all__ = [
     "METHODS",
     "rank_correlation",
     "cascading_randomisation",
+    "IDENTITY_TOLERANCE",
+    "conv_relu_maxpool_net",
+    "zeiler_fergus_reconstruction",
+    "gradient_with_relu_rule",
+    "DeconvIdentity",
+    "deconvnet_identity",
 ]
 
 
@@ -366,3 +377,340 @@ def cascading_randomisation(model, x: torch.Tensor, target, method="gradient",
                 raise ValueError(f"layer {layer!r} has no parameters to re-initialise")
             out.append((layer, fn(net, x, target, **method_kwargs)))
     return out
+
+
+# -- the DeconvNet identity (Simonyan et al. 2014, sec. 4) ------------------------------------
+#
+# The paper: for a network of convolutions, ReLUs and max-pooling, Zeiler & Fergus's DeconvNet
+# reconstruction (transposed filters, unpooling through the max-pooling "switches", a ReLU on
+# the reconstructed signal) equals the gradient of the class score with respect to the input,
+# EXCEPT at the ReLU layers: the DeconvNet passes R_l = R_{l+1} * [R_{l+1} > 0] (the sign of
+# the signal itself), backpropagation R_l = R_{l+1} * [X_l > 0] (the sign of the forward input).
+
+#: Largest relative difference (``max |u - v|`` over an image's attribution, divided by the
+#: larger of the two maps' ``max |.|``) at which two computations count as the same map.
+#: :func:`deconvnet_identity` computes in float64 (rounding about ``1e-15`` of the map's scale,
+#: ten decades below this), because float32 rounding alone reaches ``3e-6`` on random-weight
+#: VGG-16 at 64 px (the chapter's smoke run of 2026-12-03), too close to any tolerance; every
+#: difference of rule seen here (other nonlinearities, wrong switches) is above ``1e-2``.
+IDENTITY_TOLERANCE = 1e-5
+
+_RULES = ("deconvnet", "gradient")
+# Elementwise nonlinearities other than nn.ReLU: the DeconvNet is defined for rectifiers only;
+# the reconstruction below rectifies the signal at these too (what deconvnet() does at a ReLU6).
+_OTHER_ACTIVATIONS = (nn.ReLU6, nn.Hardtanh, nn.SiLU, nn.GELU, nn.LeakyReLU, nn.ELU, nn.SELU,
+                      nn.CELU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.Softplus,
+                      nn.Mish)
+# Layers that are linear in eval mode: their backward step is the transpose, taken by autograd
+# of the layer alone.
+_LINEAR_IN_EVAL = (nn.Dropout, nn.Dropout2d, nn.Identity, nn.Flatten, nn.AvgPool2d,
+                   nn.AdaptiveAvgPool2d, nn.BatchNorm2d)
+
+
+def conv_relu_maxpool_net(input_size: int = 16, classes: int = 10, activation=nn.ReLU,
+                          seed: int = 0) -> nn.Sequential:
+    """A small network of the kind Simonyan et al.'s sec. 4 statement is about, random weights
+    (``torch.manual_seed(seed)`` in a forked RNG state), eval mode: conv 3x3 (8) - ReLU - max-pool
+    2 - conv 3x3 (16) - ``activation`` - max-pool 2 - linear (32) - ReLU - linear (``classes``),
+    for RGB inputs of ``input_size`` px (a multiple of 4). ``activation=nn.SiLU`` (or ReLU6)
+    gives the negative control, a network the statement is not about."""
+    if input_size < 4 or input_size % 4:
+        raise ValueError(f"input_size must be a positive multiple of 4, got {input_size}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, padding=1), activation(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(16 * (input_size // 4) ** 2, 32), nn.ReLU(inplace=True),
+            nn.Linear(32, classes)).eval()
+
+
+def _check_rule(relu_rule: str) -> None:
+    if relu_rule not in _RULES:
+        raise ValueError(f"relu_rule must be one of {_RULES}, got {relu_rule!r}")
+
+
+def _identity_inputs(model, x, target) -> tuple[torch.Tensor, list[int]]:
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module (for a Backbone pass backbone.model), "
+                         f"got {type(model).__name__}")
+    if model.training:
+        raise ValueError("the identity check needs the model in eval mode (model.eval()): "
+                         "dropout and batch statistics are not part of the statement")
+    x = _check_x(model, x)
+    return x, _targets(model, x, target)
+
+
+def _trace_chain(model: nn.Module, x: torch.Tensor) -> tuple[list, torch.Tensor]:
+    """Run ``model`` once and record, for every leaf module in execution order, its input and
+    output (copies: in-place ReLUs overwrite them). Raise unless each leaf's input is the
+    previous leaf's output (up to a reshape, e.g. ``torch.flatten``): the layer-by-layer
+    reconstruction needs a chain of layers (no residual connections, no other functional ops)."""
+    records: list[list] = []
+
+    def pre(mod, inp):
+        if len(inp) != 1 or not isinstance(inp[0], torch.Tensor):
+            raise ValueError(f"{type(mod).__name__} takes {len(inp)} inputs: not a chain")
+        records.append([mod, inp[0].detach().clone(), None])
+
+    def post(mod, inp, out):
+        records[-1][2] = out.detach().clone()
+
+    handles = []
+    for m in model.modules():
+        if next(m.children(), None) is None:
+            handles += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if not records:
+        raise ValueError("the model has no layers to reconstruct through")
+    prev = x.detach()
+    for k, (mod, inp, _) in enumerate(records):
+        if prev.numel() != inp.numel() or not torch.equal(prev.reshape(inp.shape), inp):
+            raise ValueError(
+                f"not a chain of layers: the input of layer {k} ({type(mod).__name__}) is not the "
+                "output of the layer before; the Zeiler & Fergus reconstruction needs the layers "
+                "to run one after the other (no residual connections or functional ops between "
+                "them)")
+        prev = records[k][2]
+    if not torch.equal(prev.reshape(out.shape), out.detach()):
+        raise ValueError("not a chain of layers: the model's output is not its last layer's")
+    return records, out.detach()
+
+
+def _vjp(mod: nn.Module, inp: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    with torch.enable_grad():
+        i = inp.detach().requires_grad_(True)
+        (gi,) = torch.autograd.grad(mod(i.clone()), i, g)  # clone: in-place activations
+    return gi
+
+
+def _unpool(mod: nn.MaxPool2d, inp: torch.Tensor, out: torch.Tensor, g: torch.Tensor,
+            shuffle: bool) -> torch.Tensor:
+    pooled, idx = F.max_pool2d(inp, mod.kernel_size, mod.stride, mod.padding, mod.dilation,
+                               mod.ceil_mode, return_indices=True)
+    if not torch.equal(pooled, out):
+        raise ValueError("MaxPool2d: recomputed pooling differs from the recorded output")
+    if shuffle:  # negative control: the switches of the next image in the batch
+        idx = idx.roll(1, dims=0)
+    n, c = inp.shape[:2]
+    # place each value at its switch; overlapping windows (AlexNet's 3x3, stride 2) can share
+    # a switch, and the values add up there (as in backpropagation)
+    gi = torch.zeros(n, c, inp[0, 0].numel(), dtype=g.dtype, device=g.device)
+    gi.scatter_add_(2, idx.flatten(2), g.flatten(2))
+    return gi.view_as(inp)
+
+
+def _zf_step(mod: nn.Module, inp: torch.Tensor, out: torch.Tensor, g: torch.Tensor,
+             relu_rule: str, shuffle: bool) -> torch.Tensor:
+    if isinstance(mod, nn.Conv2d):
+        if mod.padding_mode != "zeros" or isinstance(mod.padding, str):
+            raise ValueError(f"Conv2d with padding {mod.padding!r} / mode {mod.padding_mode!r} "
+                             "is not supported; use numeric zero padding")
+        k, s, p, d = mod.kernel_size, mod.stride, mod.padding, mod.dilation
+        op = tuple(inp.shape[2 + i] - ((out.shape[2 + i] - 1) * s[i] - 2 * p[i]
+                                       + d[i] * (k[i] - 1) + 1) for i in range(2))
+        return F.conv_transpose2d(g, mod.weight, None, s, p, op, mod.groups, d)
+    if isinstance(mod, nn.Linear):
+        return g @ mod.weight
+    if isinstance(mod, nn.MaxPool2d):
+        return _unpool(mod, inp, out, g, shuffle)
+    if type(mod) is nn.ReLU:
+        return g.clamp(min=0) if relu_rule == "deconvnet" else g * (inp > 0)
+    if isinstance(mod, (nn.ReLU, *_OTHER_ACTIVATIONS)):  # nn.ReLU subclasses: ReLU6AsReLU
+        return g.clamp(min=0) if relu_rule == "deconvnet" else _vjp(mod, inp, g)
+    if isinstance(mod, _LINEAR_IN_EVAL):
+        return _vjp(mod, inp, g)
+    raise ValueError(f"layer {type(mod).__name__} is not supported by the Zeiler & Fergus "
+                     "reconstruction (convolutions, linear layers, max-pooling, elementwise "
+                     "activations and layers linear in eval mode are)")
+
+
+def zeiler_fergus_reconstruction(model: nn.Module, x: torch.Tensor, target=None,
+                                 relu_rule: str = "deconvnet",
+                                 shuffle_switches: bool = False) -> torch.Tensor:
+    """Zeiler & Fergus's DeconvNet reconstruction of the class score, built layer by layer from
+    its definition (no autograd through the network), signed, ``N x C x H x W``.
+
+    Start from the one-hot class score and go down the layers: a convolution is undone by
+    ``conv_transpose2d`` with the same filters (bias dropped), a linear layer by ``W^T``, a
+    max-pooling by placing each value at its recorded switch (the argmax of the forward pass,
+    values summed where overlapping windows share one). At a ReLU, ``relu_rule="deconvnet"``
+    passes ``max(R, 0)`` (Zeiler & Fergus), ``"gradient"`` passes ``R * [X > 0]`` (the gradient's
+    rule). Layers linear in eval mode (average pooling, dropout, BatchNorm, flatten) are undone by
+    their transpose. The DeconvNet is defined for rectifiers only: at other elementwise
+    activations (ReLU6, SiLU, ...) the ``"deconvnet"`` rule rectifies the signal as at a ReLU
+    (what :func:`deconvnet` does at a ReLU6) and the ``"gradient"`` rule uses the activation's
+    derivative. ``shuffle_switches=True`` is a negative control: each image is unpooled through
+    the switches of the next image in the batch.
+
+    ``model`` must be in eval mode and run its layers as a chain (torchvision's VGG and AlexNet,
+    ``nn.Sequential`` networks); a residual network raises ``ValueError``.
+    """
+    _check_rule(relu_rule)
+    x, t = _identity_inputs(model, x, target)
+    return _zf_reconstruct(_zf_trace(model, x, t, shuffle_switches), x, t, relu_rule,
+                           shuffle_switches)
+
+
+def _zf_trace(model: nn.Module, x: torch.Tensor, t: list[int], shuffle: bool) -> list:
+    if shuffle and x.shape[0] < 2:
+        raise ValueError("shuffle_switches needs at least 2 images in the batch")
+    records, out = _trace_chain(model, x)
+    if out.ndim != 2:
+        raise ValueError(f"the model must return N x classes logits, got {tuple(out.shape)}")
+    if max(t) >= out.shape[1]:
+        raise ValueError(f"target class {max(t)} out of range: the model has {out.shape[1]} "
+                         "classes")
+    return records
+
+
+def _zf_reconstruct(records: list, x: torch.Tensor, t: list[int], relu_rule: str,
+                    shuffle: bool) -> torch.Tensor:
+    out = records[-1][2]
+    g = torch.zeros(out.shape[0], out.numel() // out.shape[0], dtype=out.dtype,
+                    device=out.device)
+    g[torch.arange(len(t)), torch.tensor(t)] = 1.0
+    with torch.no_grad():
+        for mod, inp, o in reversed(records):
+            g = _zf_step(mod, inp, o, g.reshape(o.shape), relu_rule, shuffle)
+    return g.reshape(x.shape).detach()
+
+
+class _DeconvReLUFunction(torch.autograd.Function):
+    """``relu`` forward; backward ``max(grad, 0)`` (the DeconvNet rule) instead of
+    ``grad * [x > 0]``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.clamp(min=0)
+
+
+class _DeconvRuleReLU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _DeconvReLUFunction.apply(x)
+
+
+@contextlib.contextmanager
+def _relu_backward_replaced(model: nn.Module) -> Iterator[int]:
+    """Temporarily replace every ``nn.ReLU`` (exactly that type) by a module with the same
+    forward pass whose backward is the DeconvNet rule; yields the number replaced."""
+    swapped: list[tuple[nn.Module, str, nn.Module]] = []
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is nn.ReLU:
+                setattr(parent, name, _DeconvRuleReLU())
+                swapped.append((parent, name, child))
+    try:
+        yield len(swapped)
+    finally:
+        for parent, name, child in reversed(swapped):
+            setattr(parent, name, child)
+
+
+def gradient_with_relu_rule(model: nn.Module, x: torch.Tensor, target=None,
+                            relu_rule: str = "deconvnet") -> torch.Tensor:
+    """The gradient of the class score by plain autograd, signed, ``N x C x H x W``, with the
+    backward pass of every ``nn.ReLU`` replaced by the DeconvNet rule ``max(grad, 0)``
+    (``relu_rule="deconvnet"``; a custom autograd function, independent of captum) or left as it
+    is (``"gradient"``). Other activations (ReLU6, SiLU, ...) keep their own derivative: this is
+    "the gradient, except at the ReLU"."""
+    _check_rule(relu_rule)
+    x, t = _identity_inputs(model, x, target)
+    ctx = _relu_backward_replaced(model) if relu_rule == "deconvnet" else contextlib.nullcontext()
+    with ctx, torch.enable_grad():
+        out = _CheckedLogits(model, max(t))(x)
+        score = out[torch.arange(len(t)), torch.tensor(t, device=out.device)].sum()
+        (g,) = torch.autograd.grad(score, x)
+    return g.detach()
+
+
+def _relative_difference(u: torch.Tensor, v: torch.Tensor) -> np.ndarray:
+    """Per image ``max |u - v| / max(max |u|, max |v|)`` (0 where both maps are 0)."""
+    diff = (u - v).abs().flatten(1).amax(1).double()
+    scale = torch.maximum(u.abs().flatten(1).amax(1), v.abs().flatten(1).amax(1)).double()
+    rel = torch.where(scale > 0, diff / scale.clamp(min=torch.finfo(torch.float64).tiny),
+                      torch.zeros_like(diff))
+    return rel.cpu().numpy()
+
+
+@dataclass(frozen=True)
+class DeconvIdentity:
+    """Per-image relative differences (see :func:`deconvnet_identity`)."""
+
+    deconvnet_vs_relu_rule_gradient: np.ndarray  # (b) Z&F DeconvNet vs (c) gradient, DeconvNet ReLU rule
+    captum_vs_relu_rule_gradient: np.ndarray  # (b') captum Deconvolution vs (c)
+    gradient_rule_deconvnet_vs_gradient: np.ndarray  # (d) Z&F with the gradient's rule vs (a)
+    gradient_vs_deconvnet: np.ndarray  # (a) vs (b): how much the ReLU rule changes the map
+    targets: tuple[int, ...]
+    tolerance: float
+
+    @property
+    def identity_difference(self) -> np.ndarray:
+        """Per image, the largest of the three differences the identity says are zero."""
+        return np.maximum.reduce([self.deconvnet_vs_relu_rule_gradient,
+                                  self.captum_vs_relu_rule_gradient,
+                                  self.gradient_rule_deconvnet_vs_gradient])
+
+    @property
+    def holds(self) -> np.ndarray:
+        """Per image: does the identity hold to :attr:`tolerance`?"""
+        return self.identity_difference <= self.tolerance
+
+
+def deconvnet_identity(model: nn.Module, x: torch.Tensor, target=None,
+                       tolerance: float = IDENTITY_TOLERANCE,
+                       shuffle_switches: bool = False,
+                       dtype: torch.dtype | None = torch.float64) -> DeconvIdentity:
+    """Check Simonyan et al.'s (2014, sec. 4) identity on ``model`` and the images ``x``.
+
+    Computes, signed (no channel max, no ``|.|``):
+
+    * (a) the gradient of the class score: captum ``Saliency(abs=False)``;
+    * (b) the DeconvNet reconstruction from Zeiler & Fergus's definition
+      (:func:`zeiler_fergus_reconstruction`), and (b') captum's ``Deconvolution``;
+    * (c) the gradient with the DeconvNet's ReLU rule (:func:`gradient_with_relu_rule`: plain
+      autograd, each ReLU's backward replaced by ``max(grad, 0)``);
+    * (d) the DeconvNet with the gradient's ReLU rule (``relu_rule="gradient"``).
+
+    The identity holds on an image if (b) = (c), (b') = (c) and (d) = (a), each to
+    ``tolerance`` in relative difference (``max |u - v|`` over the image divided by the larger
+    map's ``max |.|``). ``gradient_vs_deconvnet`` says how far the ReLU rule moves the map:
+    on a network with ReLUs, (a) and (b) differ. ``shuffle_switches`` is passed to the
+    reconstruction (a negative control: the identity must then fail). ``target``: as for the
+    maps (``None``: each image's top-1 class, found in ``dtype``). ``dtype``: every map is
+    computed on a copy of the model and ``x`` in this precision (default float64, see
+    :data:`IDENTITY_TOLERANCE`; ``None``: the model's own, untouched).
+    """
+    if not tolerance > 0:
+        raise ValueError(f"tolerance must be > 0, got {tolerance}")
+    if dtype is not None:
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating torch dtype or None, got {dtype!r}")
+        _identity_inputs(model, x, 0)  # check the input before copying the model
+        model, x = copy.deepcopy(model).to(dtype), x.detach().to(dtype)
+    x, t = _identity_inputs(model, x, target)
+    m = _CheckedLogits(model, max(t))
+    grad = Saliency(m).attribute(x, target=t, abs=False).detach()
+    with relu6_as_relu(model), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+        captum_deconv = Deconvolution(m).attribute(x, target=t).detach()
+    records = _zf_trace(model, x, t, shuffle_switches)  # one forward pass for both rules
+    zf = _zf_reconstruct(records, x, t, "deconvnet", shuffle_switches)
+    zf_grad_rule = _zf_reconstruct(records, x, t, "gradient", shuffle_switches)
+    del records
+    rule_grad = gradient_with_relu_rule(model, x, t, "deconvnet")
+    return DeconvIdentity(
+        deconvnet_vs_relu_rule_gradient=_relative_difference(zf, rule_grad),
+        captum_vs_relu_rule_gradient=_relative_difference(captum_deconv, rule_grad),
+        gradient_rule_deconvnet_vs_gradient=_relative_difference(zf_grad_rule, grad),
+        gradient_vs_deconvnet=_relative_difference(grad, zf),
+        targets=tuple(t), tolerance=float(tolerance))

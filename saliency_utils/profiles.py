@@ -43,22 +43,25 @@ _SETTINGS = {
     "ch1_gradient_saliency": {
         # n_loc: images for localisation (None = all 1300); n_check: images scored with all
         # five guesses to confirm the true-class shortcut; cm_*: class model visualisation;
-        # n_compare: images for gradient vs deconvnet / guided backprop; n_beyond: images for
-        # SmoothGrad / IG; cascade_*: model-randomisation check; workers: GrabCut threads.
+        # n_compare: images for gradient vs deconvnet / guided backprop (EfficientNet
+        # correlations, description); n_identity / identity_size: images per network and input
+        # size (px) of the DeconvNet identity check on random-weight networks; n_beyond: images
+        # for SmoothGrad / IG; cascade_*: model-randomisation check; workers: GrabCut threads.
         "smoke": dict(backbone="efficientnet_lite0", n_loc=8, n_check=3, n_show=3,
                       cm_classes=2, cm_steps=4, cm_lr=1.0, cm_weight_decay=1e-3, cm_jitter=8,
-                      cm_blur_every=4, cm_blur_sigma=0.5, n_compare=4, n_beyond=1,
+                      cm_blur_every=4, cm_blur_sigma=0.5, n_compare=4, n_identity=2,
+                      identity_size=64, n_beyond=1,
                       sg_samples=3, ig_steps=4, n_cascade=2, cascade_depth=3, workers=2),
         "offline": dict(backbone="efficientnet_lite0", n_loc=None, n_check=20, n_show=8,
                         cm_classes=10, cm_steps=60, cm_lr=1.0, cm_weight_decay=1e-3,
                         cm_jitter=8, cm_blur_every=4, cm_blur_sigma=0.5, n_compare=32,
-                        n_beyond=3, sg_samples=25, ig_steps=32, n_cascade=4,
-                        cascade_depth=None, workers=2),
+                        n_identity=4, identity_size=64, n_beyond=3, sg_samples=25,
+                        ig_steps=32, n_cascade=4, cascade_depth=None, workers=2),
         "paper": dict(backbone="vgg16", n_loc=None, n_check=100, n_show=8,
                       cm_classes=10, cm_steps=200, cm_lr=1.0, cm_weight_decay=1e-3,
                       cm_jitter=8, cm_blur_every=4, cm_blur_sigma=0.5, n_compare=200,
-                      n_beyond=8, sg_samples=25, ig_steps=32, n_cascade=16,
-                      cascade_depth=None, workers=4),
+                      n_identity=8, identity_size=64, n_beyond=8, sg_samples=25,
+                      ig_steps=32, n_cascade=16, cascade_depth=None, workers=4),
     },
     "ch2_lrp_salient_relevance": {
         # networks: first = scored one (all are scored in the paper profile); n_score: images

@@ -142,3 +142,16 @@ def test_offline_sample_sizes_are_the_offline_profiles():
     ch6 = settings("ch6_cross_paper", "offline")
     assert ch6["n_osie"] is None and cx.N_OFFLINE["osie_test"] == 100
     assert (cx.N_OFFLINE["mit1003"], cx.N_OFFLINE["imagenet"]) == (ch6["n_mit"], ch6["n_imagenet"])
+
+
+def test_max_estimator_is_the_worst_unit():
+    """For a deterministic check: the estimate is the largest value, with no interval, so one
+    unit above the null (direction -1) decides 'not reproduced'."""
+    e = core.estimate("max", [-3.0, -2.0, -2.5])
+    assert (e.value, e.lo, e.hi, e.n) == (-2.0, -2.0, -2.0, 3)
+    r = claims.Rule(null=0.0, margin=1.0, direction=-1)
+    assert r.decide(e) == claims.REPRODUCED
+    assert r.decide(core.estimate("max", [-3.0, 0.1])) == claims.NOT_REPRODUCED
+    assert r.decide(core.estimate("max", [-0.5, -0.2])) == claims.PARTLY
+    with pytest.raises(ValueError, match="finite"):
+        core.estimate("max", [np.nan, 1.0])

@@ -40,7 +40,11 @@ CASES = {
          for t in ("threshold", "blurred threshold")},
         {f"{s} vs {t}": sign(1300, 0.0) for s in ("hard", "soft")
          for t in ("threshold", "blurred threshold")}),
-    "simonyan2014.deconvnet_is_gradient": (normal(32, 0.3, 0.1), normal(32, 0.0, 0.1)),
+    # the identity: per-image relative differences at float64 rounding (or exactly 0), and
+    # differences of a changed rule (1e-3 .. 1 of the map's scale)
+    "simonyan2014.deconvnet_is_gradient": (
+        simonyan2014.identity_values(np.r_[np.zeros(6), np.abs(normal(6, 0, 1e-15))], 1e-5),
+        simonyan2014.identity_values(10 ** rng.uniform(-3, 0, 12), 1e-5)),
     "simonyan2014.randomisation_sanity": (normal(8, 0.5, 0.05), normal(40, 0.0, 0.1)),
 }
 
@@ -61,6 +65,33 @@ def test_one_sided_effect_is_partly():
     v = claims.get("simonyan2014.highlights_object").decide(
         {"mass": effect["mass"], "pointing": none["pointing"]}, power=False)
     assert v.verdict == claims.PARTLY
+
+
+def test_deconvnet_identity_fails_on_one_image_and_is_partly_near_the_tolerance():
+    c = claims.get("simonyan2014.deconvnet_is_gradient")
+    exact = np.zeros(12)
+    assert c.decide(simonyan2014.identity_values(exact, 1e-5), power=False).verdict == \
+        claims.REPRODUCED
+    one_off = exact.copy()
+    one_off[7] = 2e-5  # one image above the tolerance: the identity does not hold
+    assert c.decide(simonyan2014.identity_values(one_off, 1e-5), power=False).verdict == \
+        claims.NOT_REPRODUCED
+    near = np.full(12, 4e-6)  # below the tolerance, but within a decade of it
+    assert c.decide(simonyan2014.identity_values(near, 1e-5), power=False).verdict == \
+        claims.PARTLY
+    with pytest.raises(ValueError, match="finite values >= 0"):
+        simonyan2014.identity_values([np.nan, 0.0], 1e-5)
+    with pytest.raises(ValueError, match="tolerance"):
+        simonyan2014.identity_values([0.0], 0)
+
+
+def test_identity_units_match_the_offline_profile():
+    """3 networks (small net, VGG-16, AlexNet) times the offline profile's images per network."""
+    from saliency_utils.profiles import settings
+
+    n = settings("ch1_gradient_saliency", "offline")["n_identity"]
+    assert simonyan2014.N_IDENTITY == 3 * n
+    assert claims.get("simonyan2014.deconvnet_is_gradient").tests[0].n_offline == 3 * n
 
 
 def test_class_model_is_not_tested_here():

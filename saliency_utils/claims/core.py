@@ -126,7 +126,7 @@ class Rule:
 
 
 # --------------------------------------------------------------------------- test (a part)
-ESTIMATORS = ("mean", "spearman")
+ESTIMATORS = ("mean", "spearman", "max")
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,10 @@ class Test:
     number of units the chapter uses in the offline profile; ``sd``: the planning SD of one
     unit's value (for the sample size a verdict would need); ``estimator``: ``"mean"`` (1-D
     per-unit values; BCa bootstrap CI, Student's t below 30 units), ``"spearman"`` (an
-    ``(n, 2)`` array of pairs, Fisher-z CI) or a callable ``values -> float`` bootstrapped over
+    ``(n, 2)`` array of pairs, Fisher-z CI), ``"max"`` (the largest per-unit value, for a
+    deterministic check that must hold on every unit: the "interval" is the value itself, so
+    with ``direction=-1`` the rule reproduces only if every unit lies below ``null`` and says
+    not reproduced as soon as one does not) or a callable ``values -> float`` bootstrapped over
     the rows; ``why``: where the margin comes from."""
 
     name: str
@@ -176,6 +179,14 @@ def estimate(estimator, values, level: float = 0.95, seed: int = 0,
         if v.ndim != 2 or v.shape[1] != 2:
             raise ValueError("the spearman estimator needs an (n, 2) array of pairs")
         return stats.spearman_ci(v[:, 0], v[:, 1], level=level, pvalue=False)
+    if estimator == "max":
+        v = np.asarray(values, float)
+        if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+            raise ValueError("the max estimator needs a non-empty 1-D array of finite values")
+        top = float(v.max())
+        return stats.Estimate(top, top, top, int(v.size), level,
+                              "largest per-unit value (a deterministic check: no sampling "
+                              "interval)", values=v)
     if callable(estimator):
         return stats.bootstrap_ci(values, estimator, level=level, seed=seed, n_boot=n_boot)
     raise ValueError(f"unknown estimator {estimator!r}; use one of {ESTIMATORS} or a callable")

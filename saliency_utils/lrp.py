@@ -28,7 +28,8 @@ Rules (:class:`Epsilon`, :class:`ZPlus`, :class:`AlphaBeta`, :class:`ZBox`, :cla
 * :func:`epsilon_plus_box_composite` -- the now-standard composite (Montavon et al. 2019,
   Kohlbrenner et al. 2020; zennit's ``EpsilonPlus`` with a box rule at the input): epsilon on
   fully connected layers, alpha1-beta0 (z+ with signed inputs handled) on convolutions, the
-  z^B (box) rule on the first convolution. The alpha1-beta0 rule ignores the convolutions'
+  z^B (box) rule on the first convolution (its bias left out of ``z``, as published and in
+  zennit). The alpha1-beta0 rule ignores the convolutions'
   biases by default (``conv_bias=True`` keeps them, as zennit's ``ZPlus`` does): after
   canonisation every convolution of EfficientNet-Lite0 carries a folded BatchNorm bias, and
   with biases kept the 49 convolutions pass only a tiny fraction of the score to the pixels.
@@ -36,6 +37,10 @@ Rules (:class:`Epsilon`, :class:`ZPlus`, :class:`AlphaBeta`, :class:`ZBox`, :cla
 * :func:`epsilon_composite` -- epsilon everywhere (LRP-0 for epsilon -> 0, which equals
   gradient x input on a ReLU network with max or average pooling, biases or not; the tests
   check it against captum's ``InputXGradient``).
+
+References in the tests: ``tests/test_lrp_zennit.py`` compares every composite with zennit's
+rules (VGG-16, AlexNet, canonised EfficientNet-Lite0 with random weights, float64) and the
+authors' rules with a layer-by-layer transcription of their notebook.
 
 Pooling layers (average) and residual :class:`~saliency_utils.efficientnet_lite.Add` modules
 use the epsilon rule in every composite, i.e. relevance is split in proportion to the
@@ -278,17 +283,23 @@ class AlphaBeta(Rule):
 
 class ZBox(Rule):
     """The z^B rule for the input layer (Montavon et al. 2017): pixels bounded by
-    ``low <= x <= high``; ``z_k = sum_j x_j w_jk - l_j w+_jk - h_j w-_jk (+ b_k)``,
+    ``low <= x <= high``; ``z_k = sum_j x_j w_jk - l_j w+_jk - h_j w-_jk``,
     ``R_j = (x_j w_jk - l_j w+_jk - h_j w-_jk) R_k / z_k``. ``low``/``high``: scalars or
-    per-channel sequences in the network's input space."""
+    per-channel sequences in the network's input space.
 
-    def __init__(self, low, high, stabiliser: float = 1e-6):
+    The bias is not part of ``z`` (the published rule; zennit's ``ZBox`` and iNNvestigate's
+    bounded rule, whose bias terms cancel): the rule conserves relevance up to the stabiliser.
+    ``bias=True`` adds ``b_k`` to ``z_k`` (the bias then absorbs its share, as in LRP-epsilon;
+    this package's behaviour before the zennit comparison in ``tests/test_lrp_zennit.py``)."""
+
+    def __init__(self, low, high, stabiliser: float = 1e-6, bias: bool = False):
         self.low = torch.as_tensor(np.asarray(low, dtype=np.float32))
         self.high = torch.as_tensor(np.asarray(high, dtype=np.float32))
         if (self.low >= self.high).any():
             raise ValueError(f"need low < high, got low={low}, high={high}")
         self.stabiliser = float(stabiliser)
-        self.name = "z-box"
+        self.bias = bool(bias)
+        self.name = "z-box" + (" (with bias)" if bias else "")
 
     def relevance(self, module, inputs, output, R):
         (x,) = inputs
@@ -298,10 +309,10 @@ class ZBox(Rule):
         high = torch.broadcast_to(self.high.to(x).reshape(shape if self.high.ndim else ()), x.shape)
         w = module.weight
         wp, wn = w.clamp(min=0), w.clamp(max=0)
-        z = fwd(x, w, module.bias) - fwd(low, wp, None) - fwd(high, wn, None)
+        z = fwd(x, w, module.bias if self.bias else None) - fwd(low, wp, None) - fwd(high, wn, None)
         s = _div(R, _stabilise(z, self.stabiliser), stabilised=self.stabiliser > 0)
         rel = x * bwd(x.shape, w, s) - low * bwd(x.shape, wp, s) - high * bwd(x.shape, wn, s)
-        return (rel,), (lambda: _per_image(s * (z - _bias(module, z))))
+        return (rel,), (lambda: _per_image(s * (z - (_bias(module, z) if self.bias else 0.0))))
 
 
 class Flat(Rule):

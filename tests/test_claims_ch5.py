@@ -87,6 +87,9 @@ def test_explained_variance_gain_is_the_difference_of_the_two_fits():
 
 def test_beats_controls():
     sim = m21.simulate_gain_rows(0.3, 0.1, 0.3, 0.8)
+    from saliency_utils.feature_controls import CONTROL_KINDS
+
+    assert tuple(m21.CONTROLS) == CONTROL_KINDS  # the claim's parts are the package's controls
     parts = [t.name for t in claims.get("malladi2021.beats_controls").tests]
     assert parts == [f"vs {label}" for label in m21.CONTROLS.values()]
     better = {p: sim(RNG, 80, 0.3) for p in parts}

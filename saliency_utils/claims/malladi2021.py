@@ -222,9 +222,9 @@ COMPARABLE = Claim(
         old_rule=("second part 'vs centre bias': the 97.5 % CI of the mean paired NSS "
                   "difference explainable − Gaussian centre bias (fitted to the OSIE training "
                   "fixations) lies above 0, margin 0.1"),
-        old_result=("not recorded: no offline run under the registry rule was kept when the "
-                    "reference was changed (issue 19); the pre-registry run of 2026-11-24 beat "
-                    "the centre bias on all three datasets"),
+        old_result=("not recorded (no offline run under the registry rule was kept when the "
+                    "reference was changed, issue 19; the pre-registry run of 2026-11-24 beat "
+                    "the centre bias on all three datasets)"),
         why=("issue 19: the explainable model keeps the trained readout and the model's "
              "learned centre-bias prior, so a gain over a Gaussian centre bias credits the "
              "log-Gabor reconstruction with what the learned prior (and the readout bias) give "

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from phasecongruency import filtergrids, gaussianangularfilter, loggabor, lowpassfilter
 
-__all__ = ["LogGaborBank", "OPPONENT_CHANNELS", "opponent_channels"]
+__all__ = ["LogGaborBank", "OPPONENT_CHANNELS", "opponent_channels", "fft_energy", "fft_responses"]
 
 OPPONENT_CHANNELS = ("L", "RG", "BY")
 
@@ -149,30 +149,43 @@ class LogGaborBank:
         (``real`` = even filter, ``imag`` = odd filter). Computed in ``x``'s precision
         (float64 input gives complex128) on ``x``'s device."""
         x = _check_images(x)
-        filt = _torch_filters(self, _check_shape(x.shape[-2:]), x.device, x.dtype)
-        spec = torch.fft.fft2(x)
-        return torch.fft.ifft2(spec[:, :, None, None] * filt)
+        return fft_responses(x, _torch_filters(self, _check_shape(x.shape[-2:]), x.device,
+                                               x.dtype))
 
     def energy(self, x: torch.Tensor, chunk: int = 1) -> torch.Tensor:
         """Local energy ``|response|`` of ``N x C x H x W`` images, ``N x C x S x O x H x W``
         real, computed ``chunk`` images at a time to bound memory."""
         x = _check_images(x)
-        if chunk < 1:
-            raise ValueError(f"chunk must be >= 1, got {chunk}")
-        filt = _torch_filters(self, _check_shape(x.shape[-2:]), x.device, x.dtype)
-        out = torch.empty(*x.shape[:2], self.n_scales, self.n_orientations, *x.shape[-2:],
-                          dtype=x.dtype, device=x.device)
-        for i in range(0, x.shape[0], chunk):
-            spec = torch.fft.fft2(x[i:i + chunk])[:, :, None]
-            for s in range(self.n_scales):  # one scale at a time bounds the memory
-                r = torch.fft.ifft2(spec * filt[s])
-                # sqrt(re² + im²) is several times faster than complex abs() on CPU
-                out[i:i + chunk, :, s] = torch.sqrt(r.real.square() + r.imag.square())
-        return out
+        return fft_energy(x, _torch_filters(self, _check_shape(x.shape[-2:]), x.device,
+                                            x.dtype), chunk)
 
     def names(self) -> list[tuple[int, int]]:
         """``(scale, orientation)`` index pairs in the order of the ``S x O`` axes."""
         return [(s, o) for s in range(self.n_scales) for o in range(self.n_orientations)]
+
+
+def fft_responses(x: torch.Tensor, filt: torch.Tensor) -> torch.Tensor:
+    """``ifft2(fft2(x) · filt)`` for ``N x C x H x W`` images and ``S x O x H x W`` transfer
+    functions (real or complex, on the FFT grid): ``N x C x S x O x H x W`` complex (periodic
+    borders)."""
+    return torch.fft.ifft2(torch.fft.fft2(x)[:, :, None, None] * filt)
+
+
+def fft_energy(x: torch.Tensor, filt: torch.Tensor, chunk: int = 1) -> torch.Tensor:
+    """``|fft_responses(x, filt)|`` computed ``chunk`` images and one scale at a time (bounded
+    memory): ``N x C x S x O x H x W`` in ``x``'s dtype."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    n_scales, n_orientations = filt.shape[:2]
+    out = torch.empty(*x.shape[:2], n_scales, n_orientations, *x.shape[-2:],
+                      dtype=x.dtype, device=x.device)
+    for i in range(0, x.shape[0], chunk):
+        spec = torch.fft.fft2(x[i:i + chunk])[:, :, None]
+        for s in range(n_scales):  # one scale at a time bounds the memory
+            r = torch.fft.ifft2(spec * filt[s])
+            # sqrt(re² + im²) is several times faster than complex abs() on CPU
+            out[i:i + chunk, :, s] = torch.sqrt(r.real.square() + r.imag.square())
+    return out
 
 
 def _check_shape(shape) -> tuple[int, int]:

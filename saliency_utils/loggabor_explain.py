@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import feature_controls
 from .loggabor import OPPONENT_CHANNELS, LogGaborBank, opponent_channels
 from .models import to_uint8_rgb
 
@@ -51,7 +52,8 @@ __all__ = ["FeatureSpec", "LayerStats", "LayerFit", "collect_stats", "fit_layer"
            "explained_variance", "image_residual", "image_errors", "r2_per_channel",
            "group_r2", "feature_groups",
            "best_single_feature", "Reconstruction", "ExplainableModel", "model_rgb",
-           "EVAL_DATASETS", "DEFAULT_LAMBDAS", "fit_explainable"]
+           "EVAL_DATASETS", "DEFAULT_LAMBDAS", "fit_explainable", "control_spec",
+           "collect_stats_sets", "mean_fit", "prior_only_model", "retained_share"]
 
 #: Ridge penalties tried (on standardised features; the penalty is ``λ n ||β||²``).
 DEFAULT_LAMBDAS = tuple(float(v) for v in np.logspace(-5, 1, 13))
@@ -72,8 +74,12 @@ class FeatureSpec:
     signed: bool = False  # also the pooled even and odd responses themselves (simple cells)
 
     def __post_init__(self):
-        if not isinstance(self.bank, LogGaborBank):
-            raise TypeError(f"bank must be a LogGaborBank, got {type(self.bank).__name__}")
+        if not isinstance(self.bank, _BANKS):
+            raise TypeError(f"bank must be a LogGaborBank or a control bank of "
+                            f"saliency_utils.feature_controls, got {type(self.bank).__name__}")
+        if self.feature_kind != "energy" and (self.compress or self.signed):
+            raise ValueError(f"compress and signed need an energy bank; "
+                             f"{type(self.bank).__name__} gives {self.feature_kind!r} maps")
         ctx = tuple(float(c) for c in self.context)
         if any(not (c > 0 and math.isfinite(c)) for c in ctx):
             raise ValueError(f"context blur widths must be positive, got {self.context!r}")
@@ -87,12 +93,18 @@ class FeatureSpec:
                    **kw)
 
     @property
+    def feature_kind(self) -> str:
+        """What the bank's maps are: ``"energy"`` (log-Gabor, random and Gabor filters) or
+        ``"blur"`` (:class:`~saliency_utils.feature_controls.BlurBank`)."""
+        return getattr(self.bank, "feature_kind", "energy")
+
+    @property
     def base_names(self) -> list[dict]:
         """Features at one position before context copies: energy per (channel, scale,
         orientation), then (``signed``) the even and odd responses in the same order, then the
         low-pass channels."""
         b = self.bank
-        kinds = ("energy", "even", "odd") if self.signed else ("energy",)
+        kinds = ("energy", "even", "odd") if self.signed else (self.feature_kind,)
         out = [dict(kind=k, channel=c, scale=s, orientation=o) for k in kinds
                for c in OPPONENT_CHANNELS for s in range(b.n_scales)
                for o in range(b.n_orientations)]
@@ -139,6 +151,26 @@ class FeatureSpec:
     def compute(self, rgb: torch.Tensor, size) -> torch.Tensor:
         """Pooled features ``N x F x h x w`` of RGB images ``N x 3 x H x W`` in ``[0, 1]``."""
         return self.pool(self.energy_maps(rgb), size)
+
+
+_BANKS = (LogGaborBank, feature_controls.RandomFilterBank, feature_controls.GaborBank,
+          feature_controls.BlurBank)
+
+
+def control_spec(spec: FeatureSpec, kind: str, seed: int = 0) -> FeatureSpec:
+    """``spec`` with its log-Gabor bank replaced by the matched control bank ``kind``
+    (:data:`saliency_utils.feature_controls.CONTROL_KINDS`: ``"random"`` filters with the
+    log-Gabor supports, seeded; plain ``"gabor"`` filters with linear frequency spacing;
+    multi-scale ``"blur"`` of the opponent channels). Same low-pass and context options, so
+    the same number of features; ``compress`` and ``signed`` must be off."""
+    if not isinstance(spec.bank, LogGaborBank):
+        raise TypeError("control_spec needs a log-Gabor spec to match")
+    if spec.compress or spec.signed:
+        raise ValueError("the controls match the plain energy spec (compress=False, signed=False)")
+    out = FeatureSpec(feature_controls.control_bank(kind, spec.bank, seed), lowpass=spec.lowpass,
+                      context=spec.context)
+    assert out.n_features == spec.n_features
+    return out
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -226,41 +258,63 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
-@torch.no_grad()
 def collect_stats(model, images: Iterable, layers: Sequence[str], spec: FeatureSpec,
                   progress: bool = False, total: int | None = None) -> dict[str, LayerStats]:
     """Stream ``images`` (uint8 RGB arrays, or callables returning one) through ``model`` at its
     input size for each image and accumulate, per layer, the statistics of (pooled features,
     activations) over all positions. Returns ``{layer: LayerStats}``."""
+    return collect_stats_sets(model, images, {"": (spec, layers)}, progress, total)[""]
+
+
+@torch.no_grad()
+def collect_stats_sets(model, images: Iterable,
+                       sets: Mapping[str, tuple[FeatureSpec, Sequence[str]]],
+                       progress: bool = False, total: int | None = None
+                       ) -> dict[str, dict[str, LayerStats]]:
+    """:func:`collect_stats` for several feature sets in one pass over the images (one forward
+    pass per image): ``sets`` maps a name to ``(spec, layers)``; returns
+    ``{name: {layer: LayerStats}}``."""
     from tqdm.auto import tqdm
 
-    layers = list(layers)
-    if not layers:
-        raise ValueError("no layers given")
-    for name in layers:
-        model.module(name)  # KeyError for an unknown layer
-    stats: dict[str, LayerStats] = {}
+    if not sets:
+        raise ValueError("no feature sets given")
+    sets = {name: (spec, list(layers)) for name, (spec, layers) in sets.items()}
+    all_layers = []
+    for name, (spec, layers) in sets.items():
+        if not isinstance(spec, FeatureSpec):
+            raise TypeError(f"set {name!r}: spec must be a FeatureSpec, got "
+                            f"{type(spec).__name__}")
+        if not layers:
+            raise ValueError("no layers given")
+        for k in layers:
+            model.module(k)  # KeyError for an unknown layer
+            if k not in all_layers:
+                all_layers.append(k)
+    stats: dict[str, dict[str, LayerStats]] = {name: {} for name in sets}
     count = 0
     for item in tqdm(images, total=total, desc="log-Gabor statistics", disable=not progress,
                      leave=False):
         img = to_uint8_rgb(item() if callable(item) else item)
         x = model.preprocess(img, size=model.input_shape_for(img.shape[:2]))
-        acts = model.activations(x, layers)
-        missing = [n for n in layers if n not in acts]
+        acts = model.activations(x, all_layers)
+        missing = [n for n in all_layers if n not in acts]
         if missing:
             raise ValueError(f"layer(s) {missing} were not computed by the forward pass (a "
                              "SaliencyModel stops at its deepest readout layer)")
-        maps = spec.energy_maps(model_rgb(model, x).float())
-        feats: dict[tuple, torch.Tensor] = {}
-        for name in layers:
-            a = acts[name].float()
-            size = tuple(a.shape[-2:])
-            if size not in feats:
-                feats[size] = spec.pool(maps, size)
-            if name not in stats:
-                stats[name] = LayerStats.zeros(spec.n_features, a.shape[1])
-            stats[name].add(_flat(feats[size]), _flat(a))
-            stats[name].images += 1
+        rgb = model_rgb(model, x).float()
+        for name, (spec, layers) in sets.items():
+            maps = spec.energy_maps(rgb)
+            feats: dict[tuple, torch.Tensor] = {}
+            for k in layers:
+                a = acts[k].float()
+                size = tuple(a.shape[-2:])
+                if size not in feats:
+                    feats[size] = spec.pool(maps, size)
+                if k not in stats[name]:
+                    stats[name][k] = LayerStats.zeros(spec.n_features, a.shape[1])
+                st = stats[name][k]
+                st.add(_flat(feats[size]), _flat(a))
+                st.images += 1
         count += 1
     if count == 0:
         raise ValueError("no images given")
@@ -283,6 +337,12 @@ class LayerFit:
     @property
     def n_channels(self) -> int:
         return self.W.shape[1]
+
+    @property
+    def constant(self) -> bool:
+        """True for a fit with all weights zero (:func:`mean_fit`): the output is ``b`` at
+        every position, whatever the features."""
+        return not np.any(self.W)
 
     def apply(self, feats: torch.Tensor) -> torch.Tensor:
         """Pooled features ``N x F x h x w`` -> reconstruction ``N x C x h x w``."""
@@ -494,6 +554,9 @@ class Reconstruction:
             if out.shape[1] != fit.n_channels:
                 raise ValueError(f"{name}: the fit has {fit.n_channels} channels, the layer "
                                  f"{out.shape[1]}")
+            if fit.constant:  # no features needed: the mean vector broadcast over the grid
+                b = torch.as_tensor(fit.b, dtype=out.dtype, device=out.device)
+                return b.view(1, -1, 1, 1).expand_as(out).contiguous()
             if self._maps is None:
                 self._maps = self.spec.energy_maps(self._rgb)
             feats = self.spec.pool(self._maps, out.shape[-2:])
@@ -546,3 +609,37 @@ def fit_explainable(model, layer: str, spec: FeatureSpec, fit_images: Iterable,
     st_val = collect_stats(model, val_images, [layer], spec)[layer]
     kw = {} if lambdas is None else {"lambdas": tuple(lambdas)}
     return ExplainableModel(model, {layer: fit_layer(layer, st_fit, st_val, **kw)}, spec)
+
+
+def mean_fit(layer: str, stats: LayerStats) -> LayerFit:
+    """A "reconstruction" of ``layer`` that ignores the image: zero weights and the mean
+    activation vector over the positions of ``stats`` (e.g. the fit images) as intercept.
+    Replacing the readout input by it (:func:`prior_only_model`) leaves the saliency model only
+    its learned centre-bias prior and the readout's bias."""
+    if stats.n < 1:
+        raise ValueError("need statistics of at least one position")
+    mean = stats.sy / stats.n
+    return LayerFit(layer, float("nan"), np.zeros((stats.sx.shape[0], mean.shape[0])), mean,
+                    (), np.zeros(0))
+
+
+def prior_only_model(model, layer: str, stats: LayerStats, spec: FeatureSpec) -> ExplainableModel:
+    """The **prior-only** model: ``model`` with ``layer`` (the readout input) replaced by the
+    constant mean feature vector of ``stats`` (:func:`mean_fit`), by the same
+    :class:`ExplainableModel` path as the log-Gabor reconstruction. With a readout of 1x1
+    convolutions the readout's output is then the same at every position, and the softmax
+    removes that constant: the map is the learned centre-bias prior alone (with the model's flip
+    averaging and map exponent). The reference for what image content adds."""
+    return ExplainableModel(model, {layer: mean_fit(layer, stats)}, spec)
+
+
+def retained_share(rows) -> float:
+    """Share of the deep model's gain over a reference that the explainable model keeps, as a
+    ratio of means over per-image rows ``(explainable, deep, reference)``:
+    ``(mean explainable - mean reference) / (mean deep - mean reference)`` (NaN when the deep
+    model's mean gain is 0). For :func:`saliency_utils.stats.bootstrap_ci` over images."""
+    v = np.asarray(rows, float)
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise ValueError("retained_share needs an (n, 3) array of (explainable, deep, reference)")
+    e, d, r = v.mean(axis=0)
+    return float((e - r) / (d - r)) if d != r else float("nan")

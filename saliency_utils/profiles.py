@@ -143,27 +143,38 @@ _SETTINGS = {
         # training images for the ridge fit / penalty choice; n_heldout: OSIE test images for
         # R²; n_eval: images per dataset (None = all: OSIE test 100, MIT1003 100, FIGRIM 30);
         # layer_eval: OSIE test images scored for each single-layer replacement; variants:
-        # (fit, validation, held-out) images of the feature-variant comparison.
+        # (fit, validation, held-out) images of the feature-variant comparison; controls: the
+        # matched control feature sets of issue 19 (kinds: feature_controls.CONTROL_KINDS; seed:
+        # of the random filters; images: (fit, validation, held-out) OSIE images of the control
+        # fits, None = the chapter's n_fit, n_val, n_heldout; n_eval: images per evaluation set
+        # for the controls' explainable models, None = the chapter's n_eval; the first lever if
+        # the chapter runs too long, as the verdict uses only the held-out explained variance).
         "smoke": dict(preset="smoke", layers=("stage3", "stage5", "head", "readout_input"),
                       main_layer="readout_input",
                       bank=dict(n_scales=3, n_orientations=4, min_wavelength=3.0, mult=2.1,
                                 sigma_on_f=0.55, d_theta_on_sigma=1.2),
                       lowpass=True, context=(2.0,), n_fit=6, n_val=3, n_heldout=4, n_eval=3,
-                      layer_eval=3, metrics="fast", n_show=2, variants=(3, 2, 2)),
+                      layer_eval=3, metrics="fast", n_show=2, variants=(3, 2, 2),
+                      controls=dict(kinds=("random", "gabor", "blur"), seed=19, images=None,
+                                    n_eval=None)),
         "offline": dict(preset="offline", layers=("stage3", "stage5", "head", "readout_input"),
                         main_layer="readout_input",
                         bank=dict(n_scales=5, n_orientations=6, min_wavelength=3.0, mult=2.1,
                                   sigma_on_f=0.55, d_theta_on_sigma=1.2),
                         lowpass=True, context=(2.0,), n_fit=200, n_val=50, n_heldout=100,
                         n_eval=None, layer_eval=50, metrics="all", n_show=3,
-                        variants=(30, 10, 20)),
+                        variants=(30, 10, 20),
+                        controls=dict(kinds=("random", "gabor", "blur"), seed=19, images=None,
+                                      n_eval=None)),
         "paper": dict(preset="paper", layers=("conv3_3", "conv4_3", "conv5_3", "readout_input"),
                       main_layer="readout_input",
                       bank=dict(n_scales=5, n_orientations=8, min_wavelength=3.0, mult=2.1,
                                 sigma_on_f=0.55, d_theta_on_sigma=1.2),
                       lowpass=True, context=(2.0, 6.0), n_fit=500, n_val=100, n_heldout=100,
                       n_eval=None, layer_eval=100, metrics="all", n_show=3,
-                      variants=(200, 50, 100)),
+                      variants=(200, 50, 100),
+                      controls=dict(kinds=("random", "gabor", "blur"), seed=19, images=None,
+                                    n_eval=None)),
     },
 }
 

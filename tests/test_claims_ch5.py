@@ -24,7 +24,7 @@ def test_all_ch5_claims_registered_with_labels():
     ids = {c.id for c in claims.claims_of("malladi2021")}
     assert ids == {"malladi2021.reconstruct", "malladi2021.single_filter",
                    "malladi2021.coarser_with_depth", "malladi2021.explainable_comparable",
-                   "malladi2021.paper_models"}
+                   "malladi2021.beats_controls", "malladi2021.paper_models"}
     for c in claims.claims_of("malladi2021"):
         assert c.label.startswith("ch5-")
         for t in c.tests:
@@ -64,10 +64,40 @@ def test_coarser_with_depth():
 
 def test_explainable_comparable():
     n = 200
-    same = {"vs deep": RNG.normal(0.0, 0.1, n), "vs centre bias": RNG.normal(0.8, 0.3, n)}
-    worse = {"vs deep": RNG.normal(-0.6, 0.1, n), "vs centre bias": RNG.normal(0.0, 0.05, n)}
+    same = {"vs deep": RNG.normal(0.0, 0.1, n), "vs prior only": RNG.normal(0.8, 0.3, n)}
+    worse = {"vs deep": RNG.normal(-0.6, 0.1, n), "vs prior only": RNG.normal(0.0, 0.05, n)}
     assert _decide("malladi2021.explainable_comparable", same).verdict == claims.REPRODUCED
     assert _decide("malladi2021.explainable_comparable", worse).verdict == claims.NOT_REPRODUCED
+    with pytest.raises(ValueError, match="unknown parts"):  # the old reference is gone
+        _decide("malladi2021.explainable_comparable",
+                {"vs deep": same["vs deep"], "vs centre bias": same["vs prior only"]})
+    assert any("prior-only" in h.why for h in claims.get("malladi2021.explainable_comparable").history)
+
+
+def test_explained_variance_gain_is_the_difference_of_the_two_fits():
+    rows = np.array([[1.0, 2.0, 4.0], [1.0, 3.0, 4.0]])  # EV log-Gabor 0.75, control 0.375
+    assert m21.explained_variance_gain(rows) == pytest.approx(0.75 - 0.375)
+    assert m21.explained_variance_gain(rows) == pytest.approx(
+        m21.explained_variance(rows[:, [0, 2]]) - m21.explained_variance(rows[:, [1, 2]]))
+    with pytest.raises(ValueError):
+        m21.explained_variance_gain(np.ones((3, 2)))
+    sim = m21.simulate_gain_rows(0.5, 0.3, 0.3, 0.8)
+    assert m21.explained_variance_gain(sim(RNG, 20000, 0.1)) == pytest.approx(0.1, abs=0.01)
+
+
+def test_beats_controls():
+    sim = m21.simulate_gain_rows(0.3, 0.1, 0.3, 0.8)
+    from saliency_utils.feature_controls import CONTROL_KINDS
+
+    assert tuple(m21.CONTROLS) == CONTROL_KINDS  # the claim's parts are the package's controls
+    parts = [t.name for t in claims.get("malladi2021.beats_controls").tests]
+    assert parts == [f"vs {label}" for label in m21.CONTROLS.values()]
+    better = {p: sim(RNG, 80, 0.3) for p in parts}
+    same = {p: sim(RNG, 80, 0.0) for p in parts}
+    assert _decide("malladi2021.beats_controls", better).verdict == claims.REPRODUCED
+    assert _decide("malladi2021.beats_controls", same).verdict == claims.NOT_REPRODUCED
+    mixed = dict(same, **{parts[0]: better[parts[0]]})
+    assert _decide("malladi2021.beats_controls", mixed).verdict == claims.PARTLY
 
 
 def test_paper_models_not_tested():

@@ -239,3 +239,52 @@ def test_figrim_eval_set(bundle):
     fix = ds.fixation_sets()
     assert len(ds) == len(fix) == 3
     assert all(f.shape == (1000, 1000) and len(f) > 50 for f in fix)
+
+
+def test_collect_stats_sets_equals_one_set_at_a_time(lite):
+    rng = np.random.default_rng(6)
+    imgs = [rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8) for _ in range(2)]
+    gabor = lx.control_spec(SPEC, "gabor")
+    both = lx.collect_stats_sets(lite, imgs, {"lg": (SPEC, ["stage3", "readout_input"]),
+                                              "gabor": (gabor, ["readout_input"])})
+    assert set(both) == {"lg", "gabor"} and set(both["gabor"]) == {"readout_input"}
+    one = lx.collect_stats(lite, imgs, ["readout_input"], gabor)["readout_input"]
+    np.testing.assert_allclose(both["gabor"]["readout_input"].sxy, one.sxy, rtol=1e-6)
+    lg = lx.collect_stats(lite, imgs, ["stage3"], SPEC)["stage3"]
+    np.testing.assert_allclose(both["lg"]["stage3"].sxx, lg.sxx, rtol=1e-6)
+    assert not np.allclose(both["lg"]["readout_input"].sxy, one.sxy)  # different features
+    with pytest.raises(ValueError):
+        lx.collect_stats_sets(lite, imgs, {})
+    with pytest.raises(TypeError):
+        lx.collect_stats_sets(lite, imgs, {"x": ("spec", ["stage3"])})
+
+
+def test_prior_only_model_is_the_prior_without_image_content(lite):
+    rng = np.random.default_rng(7)
+    imgs = [rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8) for _ in range(3)]
+    st = lx.collect_stats(lite, imgs, ["readout_input"], SPEC)["readout_input"]
+    mf = lx.mean_fit("readout_input", st)
+    assert mf.constant and not lx.fit_layer("readout_input", st, st).constant
+    np.testing.assert_allclose(mf.b, st.sy / st.n)
+    prior = lx.prior_only_model(lite, "readout_input", st, SPEC)
+    h, w = lite.input_shape_for((60, 80))
+    x = lite.preprocess(imgs[0], size=(h, w))
+    with lx.Reconstruction(lite, prior.fits, SPEC):
+        ri = lite.activations(x, ["readout_input"])["readout_input"]
+    torch.testing.assert_close(ri[0, :, 0, 0], torch.as_tensor(mf.b, dtype=ri.dtype))
+    assert float(ri.std(dim=(2, 3)).max()) == 0.0  # the same vector at every position
+    # the map: the learned prior, renormalised (softmax removes the readout's constant output)
+    logp = prior.predict_log_density(imgs[1])
+    with torch.no_grad():
+        log_prior = lite.prior((h, w)).cpu().numpy().reshape(h, w)
+    want = log_prior - np.log(np.exp(log_prior).sum())
+    np.testing.assert_allclose(logp.reshape(h, w), want, atol=1e-4)
+    np.testing.assert_allclose(prior.predict(imgs[2]), prior.predict(imgs[0]), atol=1e-6)
+
+
+def test_retained_share_is_a_ratio_of_means():
+    rows = np.array([[1.0, 2.0, 0.0], [2.0, 3.0, 1.0]])  # means 1.5, 2.5, 0.5
+    assert lx.retained_share(rows) == pytest.approx(0.5)
+    assert np.isnan(lx.retained_share(np.array([[1.0, 1.0, 1.0]])))
+    with pytest.raises(ValueError):
+        lx.retained_share(np.ones((3, 2)))

@@ -13,7 +13,13 @@ The chapter supplies per-unit values:
 * ``single_filter``: per channel, the held-out R² of its best single log-Gabor response;
 * ``coarser_with_depth``: per channel of the encoder layers, ``(depth rank, dominant wavelength)``;
 * ``explainable_comparable``: per image of the three datasets, paired NSS differences
-  (explainable − deep, explainable − centre bias).
+  (explainable − deep, explainable − prior-only model: the same readout and learned centre-bias
+  prior fed the mean readout input of the fit images, :func:`~saliency_utils.loggabor_explain.
+  prior_only_model`);
+* ``beats_controls``: per held-out OSIE test image and control feature set, the row
+  ``(SSE log-Gabor, SSE control, SST)`` of the readout input (the two fits' per-image rows of
+  :func:`~saliency_utils.loggabor_explain.image_errors`, which share SST); the estimate is the
+  difference of held-out explained variances, log-Gabor − control.
 """
 from __future__ import annotations
 
@@ -31,6 +37,9 @@ LAYER_ROLES = ("shallow", "middle", "deep")
 EVAL_N = {"osie_test": 100, "mit1003": 100, "figrim": 30}
 #: The metric of the explainable-model claim.
 METRIC = "NSS"
+#: The matched control feature sets of the ``beats_controls`` claim, by the names of
+#: :data:`saliency_utils.feature_controls.CONTROL_KINDS`, with their labels on the page.
+CONTROLS = {"random": "random filters", "gabor": "Gabor filters", "blur": "multi-scale blur"}
 
 
 def explained_variance(rows: np.ndarray) -> float:
@@ -40,6 +49,17 @@ def explained_variance(rows: np.ndarray) -> float:
         raise ValueError("explained variance needs an (n, 2) array of (SSE, SST) rows")
     sst = rows[:, 1].sum()
     return float(1.0 - rows[:, 0].sum() / sst) if sst > 0 else float("nan")
+
+
+def explained_variance_gain(rows: np.ndarray) -> float:
+    """``(ΣSSE_control - ΣSSE_log-Gabor) / ΣSST`` over rows ``(SSE log-Gabor, SSE control,
+    SST)``: the log-Gabor fit's held-out explained variance minus the control's."""
+    rows = np.asarray(rows, float)
+    if rows.ndim != 2 or rows.shape[1] != 3:
+        raise ValueError("the explained-variance gain needs an (n, 3) array of "
+                         "(SSE log-Gabor, SSE control, SST) rows")
+    sst = rows[:, 2].sum()
+    return float((rows[:, 1].sum() - rows[:, 0].sum()) / sst) if sst > 0 else float("nan")
 
 
 def median(values: np.ndarray) -> float:
@@ -57,6 +77,26 @@ def simulate_image_errors(cv_sst: float, sd_log: float) -> Callable:
         sse = sst * (1.0 - shift) * np.exp(sd_log * rng.normal(size=n) - sd_log ** 2 / 2)
         return np.column_stack([sse, sst])
     sim.describe = f"(SSE, SST) per image, SST CV {cv_sst:g}, SSE log-SD {sd_log:g}"
+    return sim
+
+
+def simulate_gain_rows(cv_sst: float, sd_log: float, ev_control: float, rho: float) -> Callable:
+    """Rows ``(SSE log-Gabor, SSE control, SST)`` per image with an explained-variance gain of
+    about ``shift``: SST as :func:`simulate_image_errors`, the control explains ``ev_control``,
+    log-Gabor ``ev_control + shift``; the two SSEs' log-normal noises correlate with ``rho``
+    (the same images and activations)."""
+    k = 1.0 / cv_sst ** 2
+
+    def sim(rng: np.random.Generator, n: int, shift: float) -> np.ndarray:
+        sst = rng.gamma(k, 1.0 / k, n)
+        z1 = rng.normal(size=n)
+        z2 = rho * z1 + np.sqrt(1 - rho ** 2) * rng.normal(size=n)
+        noise = lambda z: np.exp(sd_log * z - sd_log ** 2 / 2)  # noqa: E731
+        sse_c = sst * (1.0 - ev_control) * noise(z1)
+        sse_lg = sst * (1.0 - ev_control - shift) * noise(z2)
+        return np.column_stack([sse_lg, sse_c, sst])
+    sim.describe = (f"(SSE log-Gabor, SSE control, SST) per image, SST CV {cv_sst:g}, SSE "
+                    f"log-SD {sd_log:g}, correlation {rho:g}, control EV {ev_control:g}")
     return sim
 
 
@@ -142,9 +182,10 @@ COMPARABLE = Claim(
     id="malladi2021.explainable_comparable", paper="Malladi et al. 2021",
     section="abstract, §IV (not checked)",
     text=("The explainable model (the readout input replaced by its log-Gabor reconstruction) "
-          "performs comparably to the deep model it explains, and better than the centre bias, "
-          f"on three datasets ({METRIC}; the images of OSIE test, MIT1003 and FIGRIM together "
-          "decide, each dataset's CIs are shown beside)"),
+          "performs comparably to the deep model it explains, and better than the prior-only "
+          "model (the same readout and learned centre-bias prior fed a constant input: what the "
+          f"model gives with no image content), on three datasets ({METRIC}; the images of OSIE "
+          "test, MIT1003 and FIGRIM together decide, each dataset's CIs are shown beside)"),
     label="ch5-explainable",
     tests=(
         Test("vs deep", f"mean paired {METRIC} difference, explainable − deep", "image",
@@ -155,12 +196,13 @@ COMPARABLE = Claim(
                   "between two models this book treats as a difference (a convention; the "
                   "paper's tables are not checked). Planning SD 0.3 of a paired difference: a "
                   "guess")),
-        Test("vs centre bias", f"mean paired {METRIC} difference, explainable − centre bias",
-             "image", Rule(null=0.0, margin=0.1), simulate_normal(0.6), n_offline=_N_EVAL,
-             sd=0.6,
-             why=(f"a saliency model comparable to the state of the art beats the centre bias; "
-                  f"the same 0.1 {METRIC} is the smallest gain that matters. Planning SD 0.6: a "
-                  "guess at the image-to-image SD of a paired NSS difference")),
+        Test("vs prior only", f"mean paired {METRIC} difference, explainable − prior-only "
+             "model", "image", Rule(null=0.0, margin=0.1), simulate_normal(0.6),
+             n_offline=_N_EVAL, sd=0.6,
+             why=(f"the log-Gabor reconstruction must add image content to what the model's "
+                  f"learned prior gives alone; the same 0.1 {METRIC} is the smallest gain that "
+                  "matters (a convention). Planning SD 0.6: a guess at the image-to-image SD "
+                  "of a paired NSS difference")),
     ),
     history=(RuleChange(
         "2026-12-03",
@@ -174,7 +216,46 @@ COMPARABLE = Claim(
              "decides); 'comparable' is a non-inferiority margin; the images of the three "
              "datasets decide together, because per-dataset Bonferroni-adjusted bootstrap CIs "
              "(FIGRIM has 30 images) passed under the null 6 % of the time in the "
-             "calibration")),),
+             "calibration")),
+        RuleChange(
+        "2026-12-03",
+        old_rule=("second part 'vs centre bias': the 97.5 % CI of the mean paired NSS "
+                  "difference explainable − Gaussian centre bias (fitted to the OSIE training "
+                  "fixations) lies above 0, margin 0.1"),
+        old_result=("not recorded (no offline run under the registry rule was kept when the "
+                    "reference was changed, issue 19; the pre-registry run of 2026-11-24 beat "
+                    "the centre bias on all three datasets)"),
+        why=("issue 19: the explainable model keeps the trained readout and the model's "
+             "learned centre-bias prior, so a gain over a Gaussian centre bias credits the "
+             "log-Gabor reconstruction with what the learned prior (and the readout bias) give "
+             "without any image content. The reference is now the prior-only model, the same "
+             "network fed the mean readout input of the fit images; the retained share is "
+             "(explainable − prior only) / (deep − prior only)")),
+    ),
+)
+
+BEATS_CONTROLS = Claim(
+    id="malladi2021.beats_controls", paper="Malladi et al. 2021 (a control of this chapter)",
+    section="§III (not checked); chapter 5 §3",
+    text=("The reconstruction is specific to log-Gabor filters: on held-out images, log-Gabor "
+          "energies explain more of the readout input's variance than matched non-log-Gabor "
+          "feature sets of the same dimension, fitted by the same ridge regression with the "
+          "penalty chosen on the same validation images (random zero-mean filters with the "
+          "log-Gabor supports, plain Gabor filters with linear frequency spacing, a multi-scale "
+          "Gaussian blur of the opponent channels)"),
+    label="ch5-controls",
+    tests=tuple(
+        Test(f"vs {label}", f"held-out explained variance of the readout input, log-Gabor − "
+             f"{label} (1 − ΣSSE/ΣSST of each fit over the same images)", "image",
+             Rule(null=0.0, margin=0.1), simulate_gain_rows(0.5, 0.3, 0.3, 0.8),
+             n_offline=100, estimator=explained_variance_gain, fmt="{:+.3f}",
+             why=("log-Gabor filters are singled out only if they do better than features "
+                  "that are not log-Gabor; 0.1 of explained variance is the smallest "
+                  "difference in R² this book treats as meaningful (the convention of the "
+                  "reconstruction claim). The simulated per-image spread (SST CV 0.5, SSE "
+                  "log-SD 0.3, correlation 0.8 between the two fits' SSEs, control EV 0.3) is a "
+                  "planning guess"))
+        for label in CONTROLS.values()),
 )
 
 PAPER_MODELS = Claim(
@@ -188,4 +269,5 @@ PAPER_MODELS = Claim(
                 "datasets and its tables (checked in the PDF) would test it"),
 )
 
-CLAIMS: tuple[Claim, ...] = (RECONSTRUCT, SINGLE_FILTER, COARSER, COMPARABLE, PAPER_MODELS)
+CLAIMS: tuple[Claim, ...] = (RECONSTRUCT, SINGLE_FILTER, COARSER, COMPARABLE, BEATS_CONTROLS,
+                              PAPER_MODELS)

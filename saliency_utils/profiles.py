@@ -74,17 +74,18 @@ _SETTINGS = {
         # for localisation scores (None = all 1300); n_curves / curve_steps: deletion and
         # insertion curves; ca: context-aware saliency parameters (context_saliency);
         # tolerance_px: pointing-game tolerance in original-image pixels (Zhang et al.);
-        # the paper profile's dense SR maps (query_stride 1) need a GPU (seconds per map on CPU).
-        "smoke": dict(networks=["efficientnet_lite0"], n_score=6, n_curves=2, curve_steps=4,
+        # the paper profile's dense SR maps (query_stride 1) need a GPU (seconds per map on CPU);
+        # n_pool: first validation images searched for correctly / wrongly classified examples.
+        "smoke": dict(networks=["efficientnet_lite0"], n_score=6, n_pool=24, n_curves=2, curve_steps=4,
                       n_conservation=2, n_show=2, n_dense_check=1, batch_size=6, workers=1,
                       ca=dict(max_side=64, query_stride=2, ref_stride=4), tolerance_px=15,
                       box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
-        "offline": dict(networks=["efficientnet_lite0"], n_score=None, n_curves=48,
+        "offline": dict(networks=["efficientnet_lite0"], n_score=None, n_pool=200, n_curves=48,
                         curve_steps=8, n_conservation=16, n_show=3, n_dense_check=2,
                         batch_size=16, workers=1,
                         ca=dict(max_side=250, query_stride=6, ref_stride=8), tolerance_px=15,
                         box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
-        "paper": dict(networks=["vgg16", "alexnet"], n_score=None, n_curves=1300,
+        "paper": dict(networks=["vgg16", "alexnet"], n_score=None, n_pool=200, n_curves=1300,
                       curve_steps=50, n_conservation=32, n_show=4, n_dense_check=8,
                       batch_size=32, workers=1,
                       ca=dict(max_side=250, query_stride=1, ref_stride=3), tolerance_px=15,

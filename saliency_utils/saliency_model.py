@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import maps
-from .models import default_device, images_to_tensor, load_backbone, to_uint8_rgb
+from .models import default_device, images_to_tensor, is_random, load_backbone, to_uint8_rgb
 
 __all__ = ["MODEL_VERSION", "MAP_EXPONENT", "SaliencyModel", "CentreBiasPrior",
            "DEFAULT_READOUT_LAYERS", "log_density_to_map"]
@@ -85,22 +85,25 @@ class _VGGEncoder(nn.Module):
         self.features = vgg.features[: _VGG_CONV5_3 + 1]
 
 
-def _random_vgg16_features():
-    """A stand-in for ``load_backbone("vgg16", weights=None)`` with only ``features`` built
-    (torchvision's VGG-16 configuration and initialisation of the convolutions)."""
+def _random_vgg16_features(seed: int = 0):
+    """A stand-in for ``load_backbone("vgg16", weights="random", seed=seed)`` with only
+    ``features`` built (torchvision's VGG-16 configuration and initialisation of the
+    convolutions, from torch's generator seeded by ``seed``; the caller's stream untouched)."""
     from types import SimpleNamespace
 
     from torchvision.models.vgg import cfgs, make_layers
 
     from .models import IMAGENET_MEAN, IMAGENET_STD, _layers
 
-    features = make_layers(cfgs["D"], batch_norm=False)
-    for m in features.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.constant_(m.bias, 0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        features = make_layers(cfgs["D"], batch_norm=False)
+        for m in features.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.constant_(m.bias, 0)
     return SimpleNamespace(model=SimpleNamespace(features=features),
-                           weights="random initialisation", mean=IMAGENET_MEAN,
+                           weights=f"random initialisation (seed {seed})", mean=IMAGENET_MEAN,
                            std=IMAGENET_STD, layers=_layers("vgg16"))
 
 
@@ -147,8 +150,9 @@ class SaliencyModel(nn.Module):
     Arguments:
         backbone: ``"efficientnet_lite0"`` (offline) or ``"vgg16"`` (paper; ImageNet weights need
             internet once, see :mod:`saliency_utils.models`).
-        weights: passed to :func:`~saliency_utils.models.load_backbone`: ``"default"``
-            (ImageNet), ``None`` (random, for tests and for loading a checkpoint) or a path.
+        weights: passed to :func:`~saliency_utils.models.load_backbone`: ``"imagenet"``,
+            ``"random"`` (seeded by ``seed``; tests, the ``paper-smoke`` profile, and loading a
+            checkpoint) or a path (``"default"`` and ``None`` are the older spellings).
         readout_layers: friendly names of the encoder layers the readout reads (default
             :data:`DEFAULT_READOUT_LAYERS`); several names make a multi-scale readout.
         readout_hidden: channels of the readout's hidden 1x1 layer; 0 for a single 1x1 conv.
@@ -157,21 +161,23 @@ class SaliencyModel(nn.Module):
         freeze_encoder: no gradients for the encoder parameters.
         input_size: ``(H, W)`` the images are resized to by :meth:`preprocess` (training size).
         device: default :func:`~saliency_utils.models.default_device` (CUDA if present).
+        seed: the seed of a random encoder (``weights="random"``).
     """
 
-    def __init__(self, backbone: str = "efficientnet_lite0", weights="default",
+    def __init__(self, backbone: str = "efficientnet_lite0", weights="imagenet",
                  readout_layers: Sequence[str] | None = None, readout_hidden: int = 0,
                  centre_bias: str = "learned", centre_bias_init=(0.2, 0.2),
-                 freeze_encoder: bool = False, input_size=(240, 320), device=None):
+                 freeze_encoder: bool = False, input_size=(240, 320), device=None,
+                 seed: int = 0):
         super().__init__()
         if centre_bias not in ("learned", "none"):
             raise ValueError(f"centre_bias must be 'learned' or 'none', got {centre_bias!r}")
-        if backbone == "vgg16" and weights is None:
+        if backbone == "vgg16" and is_random(weights):
             # random VGG-16 features only: skips initialising the 120M classifier weights
-            # (tests, and loading a checkpoint, which overwrites them anyway)
-            bb = _random_vgg16_features()
+            # (tests, paper-smoke, and loading a checkpoint, which overwrites them anyway)
+            bb = _random_vgg16_features(seed)
         else:
-            bb = load_backbone(backbone, weights=weights, device="cpu")
+            bb = load_backbone(backbone, weights=weights, device="cpu", seed=seed)
         self.backbone_name = backbone
         self.weights_source = bb.weights
         self.mean = tuple(float(v) for v in bb.mean)

@@ -101,10 +101,11 @@ class TaskModel(nn.Module):
     """The saliency model's encoder (``net``, a :class:`SaliencyModel` whose readout is not
     used) with a global-average-pool + linear classifier on its readout layers' features."""
 
-    def __init__(self, base: training.TrainConfig, n_classes: int, weights="default",
+    def __init__(self, base: training.TrainConfig, n_classes: int, weights=None,
                  device=None):
         super().__init__()
-        self.net = SaliencyModel(base.backbone, weights=weights,
+        weights = base.weights if weights is None else weights  # default: the base's choice
+        self.net = SaliencyModel(base.backbone, weights=weights, seed=base.seed,
                                  readout_layers=base.readout_layers[-1:], readout_hidden=0,
                                  centre_bias="none", input_size=base.image_size, device="cpu")
         with torch.no_grad():
@@ -225,10 +226,15 @@ def train_task(config: TaskConfig, progress: bool = True, device=None):
 
 
 def task_checkpoint_path(config: TaskConfig) -> Path:
-    blob = json.dumps({"config": config.to_dict(), "model_version": MODEL_VERSION,
+    """``<cache>/models/classifier-<backbone>[-random]-<task>-<hash>.pt``; the base enters the
+    key as :meth:`training.TrainConfig.key_dict` (weights included)."""
+    key = {**config.to_dict(), "base": config.base.key_dict()}
+    blob = json.dumps({"config": key, "model_version": MODEL_VERSION,
                        "task_version": TASK_VERSION}, sort_keys=True)
     h = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return training.models_dir() / f"classifier-{config.base.backbone}-{config.task}-{h}.pt"
+    tag = "-random" if config.base.weights == "random" else ""
+    return (training.models_dir()
+            / f"classifier-{config.base.backbone}{tag}-{config.task}-{h}.pt")
 
 
 def load_or_train_task(config: TaskConfig | str = "offline", progress: bool = True,
@@ -245,7 +251,7 @@ def load_or_train_task(config: TaskConfig | str = "offline", progress: bool = Tr
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
             meta = json.loads(blob["meta"])
-            model = TaskModel(config.base, len(meta["history"]["classes"]), weights=None,
+            model = TaskModel(config.base, len(meta["history"]["classes"]), weights="random",
                               device="cpu")
             model.load_state_dict(blob["state_dict"], strict=True)
         except Exception as e:

@@ -67,7 +67,7 @@ import numpy as np
 import torch
 
 from . import anchors, data, maps, metrics
-from .models import default_device
+from .models import default_device, resolve_weights
 from .saliency_model import MODEL_VERSION, SaliencyModel
 
 __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "train",
@@ -90,7 +90,7 @@ class TrainConfig:
     """
 
     backbone: str = "efficientnet_lite0"
-    weights: str | None = "default"  # backbone weights: "default" = ImageNet
+    weights: str = "imagenet"  # encoder weights before training: "imagenet", "random" or a path
     dataset: str = "osie"  # "osie" (book split) or "salicon" (local full copy)
     image_size: tuple[int, int] = (240, 320)  # (H, W) training resolution
     readout_layers: tuple[str, ...] = ("stage3", "stage5", "head")
@@ -114,6 +114,8 @@ class TrainConfig:
     def __post_init__(self):
         object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
         object.__setattr__(self, "readout_layers", tuple(self.readout_layers))
+        w = resolve_weights(self.weights)  # "default" / None: the older spellings
+        object.__setattr__(self, "weights", w if isinstance(w, str) else str(w))
         if self.dataset not in ("osie", "salicon"):
             raise ValueError(f"dataset must be 'osie' or 'salicon', got {self.dataset!r}")
         if self.centre_bias not in ("learned", "none"):
@@ -123,6 +125,17 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["image_size"] = list(self.image_size)
         d["readout_layers"] = list(self.readout_layers)
+        return d
+
+    def key_dict(self) -> dict:
+        """:meth:`to_dict` as it enters the cache keys (:func:`config_hash`, the classifier's
+        key): ImageNet weights keep their older spelling ``"default"``, so checkpoints trained
+        before the weights choice was renamed keep their names; ``"random"`` and a path are
+        keyed as themselves, so a random-weight model never shares a checkpoint with a real
+        one."""
+        d = self.to_dict()
+        if d["weights"] == "imagenet":
+            d["weights"] = "default"
         return d
 
     @classmethod
@@ -142,6 +155,9 @@ class TrainConfig:
 #: 2 CPU cores in about 10 minutes. ``paper``: VGG-16 conv1_1-conv5_3 with the papers' single
 #: 1x1 readout, no prior, KL loss, 480x640 (GPU advised; its ImageNet weights need internet
 #: once); set ``dataset="salicon"`` with a local SALICON copy for the papers' training data.
+#: ``paper-smoke``: the ``paper`` preset's architecture with the ``smoke`` preset's sizes
+#: (:data:`SMOKE_SIZE_FIELDS`) and random weights: the paper's code path offline in seconds,
+#: never a result.
 PRESETS: dict[str, TrainConfig] = {
     "smoke": TrainConfig(image_size=(96, 128), readout_hidden=8, readout_epochs=1, epochs=1,
                          batch_size=4, n_train=8),
@@ -150,6 +166,11 @@ PRESETS: dict[str, TrainConfig] = {
                          readout_hidden=0, centre_bias="none", readout_epochs=5, epochs=10,
                          lr=1e-3, lr_encoder=1e-5, loss_cc=0.0, loss_nss=0.0),
 }
+
+#: The fields the ``paper-smoke`` preset takes from ``smoke`` (sizes); all others from ``paper``.
+SMOKE_SIZE_FIELDS = ("image_size", "readout_epochs", "epochs", "batch_size", "n_train")
+PRESETS["paper-smoke"] = PRESETS["paper"].replace(
+    weights="random", **{f: getattr(PRESETS["smoke"], f) for f in SMOKE_SIZE_FIELDS})
 
 
 class CheckpointError(RuntimeError):
@@ -316,10 +337,14 @@ def _loss(logp, density, fixmap, config: TrainConfig) -> tuple[torch.Tensor, dic
 
 
 # ------------------------------------------------------------------------------ training
-def build_model(config: TrainConfig, weights="default", centre_bias_init=(0.2, 0.2),
+def build_model(config: TrainConfig, weights=None, centre_bias_init=(0.2, 0.2),
                 device=None) -> SaliencyModel:
-    """The untrained model of ``config`` (``weights=None`` when a state dict will be loaded)."""
-    return SaliencyModel(config.backbone, weights=weights, readout_layers=config.readout_layers,
+    """The untrained model of ``config`` with the encoder weights ``config.weights`` (or
+    ``weights``, e.g. ``"random"`` when a state dict will be loaded); a random encoder is seeded
+    with ``config.seed``."""
+    weights = config.weights if weights is None else weights
+    return SaliencyModel(config.backbone, weights=weights, seed=config.seed,
+                         readout_layers=config.readout_layers,
                          readout_hidden=config.readout_hidden, centre_bias=config.centre_bias,
                          centre_bias_init=centre_bias_init, freeze_encoder=config.freeze_encoder,
                          input_size=config.image_size, device=device)
@@ -514,15 +539,17 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
 # ------------------------------------------------------------------------------ checkpoints
 def config_hash(config: TrainConfig) -> str:
     """16 hex digits of the sha256 of the configuration and the code versions."""
-    blob = json.dumps({"config": config.to_dict(), "model_version": MODEL_VERSION,
+    blob = json.dumps({"config": config.key_dict(), "model_version": MODEL_VERSION,
                        "training_version": TRAINING_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def checkpoint_path(config: TrainConfig, cache_dir: str | Path | None = None) -> Path:
-    """Where :func:`load_or_train` keeps the model of ``config``."""
+    """Where :func:`load_or_train` keeps the model of ``config`` (``saliency-<backbone>-<hash>
+    .pt``; ``saliency-<backbone>-random-<hash>.pt`` for a random-weight encoder)."""
     folder = Path(cache_dir) if cache_dir is not None else models_dir()
-    return folder / f"saliency-{config.backbone}-{config_hash(config)}.pt"
+    tag = "-random" if config.weights == "random" else ""
+    return folder / f"saliency-{config.backbone}{tag}-{config_hash(config)}.pt"
 
 
 def save_checkpoint(model: SaliencyModel, config: TrainConfig, path: str | Path,
@@ -570,7 +597,7 @@ def load_checkpoint(path: str | Path, device=None) -> SaliencyModel:
         raise CheckpointError(f"checkpoint {path} was written for model version "
                               f"{meta.get('model_version')!r}, this code is {MODEL_VERSION!r}: "
                               f"{advice}")
-    model = SaliencyModel(kw.pop("backbone"), weights=None, device="cpu", **kw)
+    model = SaliencyModel(kw.pop("backbone"), weights="random", device="cpu", **kw)
     try:
         model.load_state_dict(state, strict=True)
     except Exception as e:
@@ -600,7 +627,8 @@ def load_or_train(config: TrainConfig | str = "offline", cache_dir: str | Path |
         model.from_cache = True
         return model
     if progress:
-        print(f"training the saliency model ({config.backbone}, {len(train_ids(config))} "
+        print(f"training the saliency model ({config.backbone}"
+              f"{', random weights' if config.weights == 'random' else ''}, {len(train_ids(config))} "
               f"images); it will be cached as {path}", flush=True)
     model, history = train(config, progress=progress, device=device, threads=threads)
     save_checkpoint(model, config, path, history)

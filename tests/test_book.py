@@ -137,3 +137,38 @@ def test_a_widget_cell_runs_and_leaves_no_widget_state(tmp_path):
     shown = [o for c in nb.cells for o in c.get("outputs", []) if "data" in o]
     assert any("application/vnd.jupyter.widget-view+json" in o["data"] for o in shown)
     assert book._strip_widget_state(out / "toy.ipynb") is False  # nothing left to strip
+
+
+def test_paper_smoke_is_the_paper_code_path_at_smoke_sizes():
+    """Every chapter has ``paper-smoke``: its network keys are the paper profile's, every other
+    key the smoke profile's (so the sizes are tiny), its weights random, and a training preset
+    becomes the ``paper-smoke`` preset (the paper preset's architecture, random weights)."""
+    from saliency_utils import training
+
+    def is_network_key(k):  # which network, which of its layers, per-layer steps
+        return k in ("backbone", "networks", "main_layer", "rf_step") or k.endswith("layers")
+
+    for ch in book.chapters(ROOT):
+        ps, paper, smoke = (profiles.settings(ch.stem, p)
+                            for p in ("paper-smoke", "paper", "smoke"))
+        keys = profiles.PAPER_KEYS[ch.stem]
+        assert ps["weights"] == "random" and paper["weights"] == smoke["weights"] == "imagenet"
+        for k in paper:
+            if is_network_key(k):  # a network key must come from paper
+                assert k in keys, f"{ch.stem}: network setting {k!r} not in PAPER_KEYS"
+        for k in set(ps) - {"profile", "weights", "preset"}:
+            assert ps[k] == (paper[k] if k in keys else smoke[k]), (ch.stem, k)
+        if "preset" in paper:
+            assert ps["preset"] == "paper-smoke"
+            pre, real = training.PRESETS[ps["preset"]], training.PRESETS[paper["preset"]]
+            assert pre.weights == "random"
+            assert (pre.backbone, pre.readout_layers) == (real.backbone, real.readout_layers)
+    assert profiles.random_weights("paper-smoke") and not profiles.random_weights("offline")
+
+
+def test_every_chapter_shows_the_weights_banner_after_its_parameters():
+    for ch in book.chapters(ROOT):
+        nb = nbformat.read(ROOT / ch, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        i = next(k for k, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+        assert f'weights_banner("{ch.stem}", profile)' in code[i + 1].source, ch.stem

@@ -64,9 +64,8 @@ def test_lite0_named_layers_and_activations(lite0):
     ("alexnet", "conv5", (1, 256, 13, 13)),
 ])
 def test_paper_networks_random_weights(name, layer, shape):
-    torch.manual_seed(0)
-    bb = load_backbone(name, weights=None, device="cpu")
-    assert bb.weights == "random initialisation"
+    bb = load_backbone(name, weights="random", device="cpu")
+    assert bb.weights == "random initialisation (seed 0)"
     x = bb.preprocess(np.random.default_rng(0).integers(0, 255, (100, 80, 3), dtype=np.uint8))
     assert bb.logits(x).shape == (1, 1000)
     assert bb.activations(x, [layer])[layer].shape == shape
@@ -84,8 +83,7 @@ def test_paper_weights_offline_give_a_clear_error(monkeypatch):
 
 
 def test_weights_from_a_file_roundtrip(tmp_path):
-    torch.manual_seed(1)
-    a = load_backbone("alexnet", weights=None, device="cpu")
+    a = load_backbone("alexnet", weights="random", seed=1, device="cpu")
     path = tmp_path / "alexnet.pth"
     torch.save(a.model.state_dict(), path)
     b = load_backbone("alexnet", weights=path, device="cpu")
@@ -119,3 +117,29 @@ def test_tampered_package_weights_are_rejected(monkeypatch, tmp_path):
 def test_unknown_backbone():
     with pytest.raises(ValueError, match="choose one of"):
         load_backbone("resnet9000")
+
+
+def test_weights_choice_is_explicit_and_random_is_seeded():
+    from pathlib import Path
+
+    from saliency_utils.models import is_random, resolve_weights
+
+    assert resolve_weights("imagenet") == resolve_weights("default") == "imagenet"
+    assert resolve_weights("random") == resolve_weights(None) == "random"
+    assert resolve_weights("w/vgg16.pth") == Path("w/vgg16.pth")
+    assert is_random(None) and not is_random("imagenet") and not is_random("x.pth")
+    with pytest.raises(TypeError, match="'imagenet', 'random' or a path"):
+        resolve_weights(3)
+    # the same seed gives the same network on every call, whatever the caller's random state;
+    # the caller's stream is not consumed; another seed gives another network
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = load_backbone("alexnet", weights="random", device="cpu")
+    assert torch.equal(torch.rand(1), before)
+    torch.manual_seed(7)
+    b = load_backbone("alexnet", weights=None, device="cpu")  # the older spelling
+    c = load_backbone("alexnet", weights="random", seed=1, device="cpu")
+    wa, wb, wc = (m.model.features[0].weight for m in (a, b, c))
+    assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+    assert c.weights == "random initialisation (seed 1)"

@@ -34,3 +34,38 @@ def test_mean_table():
 def test_text_pastes_plain_and_escaped_html():
     t = report.Text("a < b", strong=True)
     assert repr(t) == "a < b" and t._repr_html_() == "<strong>a &lt; b</strong>"
+
+
+def test_random_weights_label_everything_the_helpers_make(monkeypatch, capsys):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from saliency_utils import claims, plotting
+
+    label = report.RANDOM_WEIGHTS_LABEL
+    assert report.weights_banner("ch1_gradient_saliency", "smoke") is False
+    assert capsys.readouterr().out == "" and report.mark("cap") == "cap"
+    try:
+        assert report.weights_banner("ch1_gradient_saliency", "paper-smoke") is True
+        assert label.upper() in capsys.readouterr().out
+        fig = plt.figure()
+        plotting.caption(fig, "VGG-16 maps")
+        texts = [t.get_text() for t in fig.texts]
+        plt.close(fig)
+        assert label in texts and f"[{label}] VGG-16 maps" in texts
+        assert report.mean_table({"m": [{"NSS": 1.0}]}).columns.name == label
+        seen = {}
+        monkeypatch.setattr(report, "glue", lambda k, v, display=False: seen.__setitem__(k, repr(v)))
+        c = claims.Claim("test.c", "p", "§1", "claim A", (claims.Test(
+            "x", "mean x", "image", claims.Rule(0.0, 0.1), claims.simulate_normal(1.0), 50, 1.0),))
+        v = c.decide(np.random.default_rng(0).normal(1.0, 1.0, 50), power=False)
+        claims.glue_verdicts("ch9", [v], "vgg16")
+        assert seen["ch9_verdict_1"] == f"reproduced ({label})"
+        assert seen["ch9_network"] == f"[{label}] vgg16"
+        assert claims.verdict_table([v])["verdict"][0] == f"reproduced ({label})"
+        assert v.verdict == "reproduced"  # the verdict object itself is unchanged
+    finally:
+        report.set_code_path_only(False)
+    fig = plt.figure()
+    assert label not in [t.get_text() for t in fig.texts]  # the figure hook is gone again
+    plt.close(fig)

@@ -12,10 +12,10 @@ from saliency_utils.stimuli import search_array
 
 @pytest.fixture(scope="module")
 def nets():
-    torch.manual_seed(0)
-    a = SaliencyModel("efficientnet_lite0", weights=None, input_size=(64, 64), device="cpu")
-    torch.manual_seed(1)
-    b = SaliencyModel("efficientnet_lite0", weights=None, input_size=(64, 64), device="cpu")
+    a = SaliencyModel("efficientnet_lite0", weights="random", seed=0, input_size=(64, 64),
+                      device="cpu")
+    b = SaliencyModel("efficientnet_lite0", weights="random", seed=1, input_size=(64, 64),
+                      device="cpu")
     return a, b
 
 

@@ -98,7 +98,25 @@ def test_cache_key_covers_the_whole_config():
             training.config_hash(SMOKE.replace(flip=False)), training.config_hash(SMOKE)}
     assert len(keys) == 4
     assert TrainConfig.from_dict(json.loads(json.dumps(SMOKE.to_dict()))) == SMOKE
-    assert set(PRESETS) == {"smoke", "offline", "paper"}
+    assert set(PRESETS) == {"smoke", "offline", "paper", "paper-smoke"}
+
+
+def test_weights_enter_the_cache_key_and_the_paper_smoke_preset():
+    real, rand = PRESETS["paper"], PRESETS["paper"].replace(weights="random")
+    assert training.config_hash(real) != training.config_hash(rand)
+    assert training.checkpoint_path(rand).name.startswith("saliency-vgg16-random-")
+    assert "random" not in training.checkpoint_path(real).name
+    # the older spellings are the same configuration (and checkpoint) as the new ones
+    assert SMOKE.replace(weights="default") == SMOKE and SMOKE.weights == "imagenet"
+    assert PRESETS["smoke"].replace(weights=None).weights == "random"
+    assert SMOKE.key_dict()["weights"] == "default"  # keeps older checkpoints' names
+    ps = PRESETS["paper-smoke"]
+    assert ps.weights == "random"
+    for f in ("backbone", "readout_layers", "readout_hidden", "centre_bias", "loss_cc",
+              "loss_nss", "lr", "lr_encoder"):
+        assert getattr(ps, f) == getattr(PRESETS["paper"], f), f
+    for f in training.SMOKE_SIZE_FIELDS:
+        assert getattr(ps, f) == getattr(SMOKE, f), f
 
 
 def test_damaged_checkpoint_is_a_clear_error(trained, tmp_path):

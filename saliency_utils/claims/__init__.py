@@ -67,30 +67,50 @@ def claims_of(module: str) -> list[Claim]:
     return [c for c in REGISTRY.values() if c.id.startswith(module + ".")]
 
 
+def _verdict_text(verdict: str) -> str:
+    """The verdict as the page shows it: with the random-weights label while the chapter runs
+    with random weights (:data:`saliency_utils.report.CODE_PATH_ONLY`)."""
+    from .. import report
+
+    return (f"{verdict} ({report.RANDOM_WEIGHTS_LABEL})" if report.CODE_PATH_ONLY
+            else verdict)
+
+
 def verdict_table(verdicts: Sequence[Verdict]):
     """The chapter's verdict table (pandas): claim, verdict, estimate [CI], n, rule, power,
-    note. Everything in it comes from the verdict objects and the registry."""
+    note. Everything in it comes from the verdict objects and the registry; under random weights
+    each verdict says "(random weights: code path only)"."""
     import pandas as pd
 
-    return pd.DataFrame([v.row() for v in verdicts])
+    df = pd.DataFrame([v.row() for v in verdicts])
+    if len(df):
+        df["verdict"] = [_verdict_text(v) for v in df["verdict"]]
+    return df
 
 
 def show(verdicts: Sequence[Verdict]):
     """Display the verdict table in a notebook (left-aligned, HTML-escaped)."""
     from IPython.display import display
 
+    from .. import report
+
     df = verdict_table(verdicts)
-    display(df.style.hide(axis="index").format(escape="html")
-            .set_properties(**{"text-align": "left", "vertical-align": "top"}))
+    styled = (df.style.hide(axis="index").format(escape="html")
+              .set_properties(**{"text-align": "left", "vertical-align": "top"}))
+    if report.CODE_PATH_ONLY:
+        styled = styled.set_caption(f"Verdicts: {report.RANDOM_WEIGHTS_LABEL}; not results")
+    display(styled)
     return df
 
 
 def glue_verdicts(prefix: str, verdicts: Sequence[Verdict], network: str) -> int:
     """Glue every verdict for the intro's scorecard: for verdict ``i`` (from 1) the keys
     ``<prefix>_{id,claim,verdict,estimate,n,rule,power}_<i>`` (``rule``: the one-line
-    :meth:`~saliency_utils.claims.core.Claim.rule_short`) and ``<prefix>_network``.
+    :meth:`~saliency_utils.claims.core.Claim.rule_short`) and ``<prefix>_network``. Under
+    random weights (:data:`saliency_utils.report.CODE_PATH_ONLY`) the verdicts and the network
+    carry "random weights: code path only".
     Returns the number of verdicts; raises ``ValueError`` for none."""
-    from ..report import Text, glue
+    from ..report import Text, glue, mark
 
     if not verdicts:
         raise ValueError("no verdicts to glue: the scorecard would silently lose the chapter")
@@ -98,12 +118,12 @@ def glue_verdicts(prefix: str, verdicts: Sequence[Verdict], network: str) -> int
         row = v.row()
         glue(f"{prefix}_id_{i}", Text(v.claim.id))
         glue(f"{prefix}_claim_{i}", Text(v.claim.text))
-        glue(f"{prefix}_verdict_{i}", Text(v.verdict, strong=True))
+        glue(f"{prefix}_verdict_{i}", Text(_verdict_text(v.verdict), strong=True))
         glue(f"{prefix}_estimate_{i}", Text(row["estimate [CI]"]))
         glue(f"{prefix}_n_{i}", Text(row["n"]))
         glue(f"{prefix}_rule_{i}", Text(v.claim.rule_short()))
         glue(f"{prefix}_power_{i}", Text(row["power"]))
-    glue(f"{prefix}_network", Text(network))
+    glue(f"{prefix}_network", Text(mark(network)))
     return len(verdicts)
 
 

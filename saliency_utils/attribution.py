@@ -241,23 +241,33 @@ class ReLU6AsReLU(nn.ReLU):
 
 
 @contextlib.contextmanager
-def relu6_as_relu(model: nn.Module) -> Iterator[int]:
-    """Temporarily replace every ``nn.ReLU6`` in ``model`` (in place) by :class:`ReLU6AsReLU`.
-
-    Yields the number of modules replaced; the originals are put back on exit, also after an
-    error. The forward pass is unchanged.
-    """
+def swapped_modules(model: nn.Module, match: Callable[[nn.Module], bool],
+                    make: Callable[[], nn.Module]) -> Iterator[int]:
+    """Temporarily replace (in place) every submodule of ``model`` for which ``match`` is true
+    by ``make()``; yields the number replaced and puts the originals back on exit, also after
+    an error."""
     swapped: list[tuple[nn.Module, str, nn.Module]] = []
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.ReLU6):
-                setattr(parent, name, ReLU6AsReLU())
+            if match(child):
+                setattr(parent, name, make())
                 swapped.append((parent, name, child))
     try:
         yield len(swapped)
     finally:
         for parent, name, child in reversed(swapped):
             setattr(parent, name, child)
+
+
+@contextlib.contextmanager
+def relu6_as_relu(model: nn.Module) -> Iterator[int]:
+    """Temporarily replace every ``nn.ReLU6`` in ``model`` (in place) by :class:`ReLU6AsReLU`.
+
+    Yields the number of modules replaced; the originals are put back on exit, also after an
+    error. The forward pass is unchanged.
+    """
+    with swapped_modules(model, lambda m: isinstance(m, nn.ReLU6), ReLU6AsReLU) as n:
+        yield n
 
 
 def _modified_relu(cls, model, x, target, modify_relu6: bool) -> np.ndarray:
@@ -603,17 +613,8 @@ class _DeconvRuleReLU(nn.Module):
 def _relu_backward_replaced(model: nn.Module) -> Iterator[int]:
     """Temporarily replace every ``nn.ReLU`` (exactly that type) by a module with the same
     forward pass whose backward is the DeconvNet rule; yields the number replaced."""
-    swapped: list[tuple[nn.Module, str, nn.Module]] = []
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is nn.ReLU:
-                setattr(parent, name, _DeconvRuleReLU())
-                swapped.append((parent, name, child))
-    try:
-        yield len(swapped)
-    finally:
-        for parent, name, child in reversed(swapped):
-            setattr(parent, name, child)
+    with swapped_modules(model, lambda m: type(m) is nn.ReLU, _DeconvRuleReLU) as n:
+        yield n
 
 
 def gradient_with_relu_rule(model: nn.Module, x: torch.Tensor, target=None,

@@ -719,17 +719,11 @@ def main(args) -> int:
     """The ``evaluate`` command (``args`` from :func:`add_arguments`' parser): exit status 0,
     1 (some images skipped) or 2 (usage, data or I/O error: nothing written); one line per
     problem on stderr, never a traceback."""
-    try:
-        res = evaluate(args)
-    except EvaluateError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001 -- unexpected: still one line, no traceback
-        print(f"error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
-        return 2
+    from .predict import one_line_errors
+
+    res, code = one_line_errors(lambda: evaluate(args), EvaluateError)
+    if code:
+        return code
     print(_report(res, Path(args.out)))
     if res.user.skipped:
         print(f"{len(res.user.skipped)} image(s) skipped (no fixation inside the image): "

@@ -56,6 +56,7 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["IMAGE_EXTENSIONS", "Plan", "PredictError", "PredictReport", "list_images", "main",
+           "one_line_errors",
            "output_names", "plan_folder", "predict_folder", "read_image", "saliency_png",
            "to_png_array"]
 
@@ -344,23 +345,32 @@ def predict_folder(images: str | Path, out: str | Path, model=None,
     return report
 
 
+def one_line_errors(run, expected: type[BaseException]) -> tuple[object, int]:
+    """``(run(), 0)``, or ``(None, status)`` after one line on stderr and no traceback: status
+    2 for an ``expected`` error (usage, data, I/O: its message as is) and for anything
+    unexpected (its type and message on one line), 130 when interrupted. The error handling of
+    the book's commands (``predict``, ``evaluate``)."""
+    try:
+        return run(), 0
+    except expected as e:
+        print(f"error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return None, 130
+    except Exception as e:  # noqa: BLE001 -- unexpected: still one line, no traceback
+        print(f"error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+    return None, 2
+
+
 def main(args) -> int:
     """The ``predict`` command (``args`` from the argparse sub-parser in ``__main__``): exit
     status 0 (all written), 1 (some inputs skipped) or 2 (usage or I/O error, nothing done);
     one line per problem on stderr, never a traceback."""
-    try:
-        report = predict_folder(args.images, args.out, checkpoint=args.checkpoint,
-                                progress=not getattr(args, "quiet", False))
-    except PredictError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # noqa: BLE001 -- unexpected: still one line, no traceback
-        msg = " ".join(str(e).split())
-        print(f"error: {type(e).__name__}: {msg}", file=sys.stderr)
-        return 2
+    report, code = one_line_errors(
+        lambda: predict_folder(args.images, args.out, checkpoint=args.checkpoint,
+                               progress=not getattr(args, "quiet", False)), PredictError)
+    if code:
+        return code
     n_fail = len(report.failed)
     print(f"wrote {len(report.written)} saliency map(s) to {args.out}"
           + (f"; {n_fail} input(s) skipped:" if n_fail else ""), file=sys.stderr)

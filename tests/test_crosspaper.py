@@ -856,6 +856,20 @@ def test_settings_constructors_match_the_hand_built_objects(bundle):
     prior = lx.prior_only_model(model, "stage3", st_fit, spec)
     np.testing.assert_allclose(sm["prior only"](img), prior.predict(img), rtol=1e-6)
     assert np.abs(sm["prior only"](img) - sm["saliency model"](img)).max() > 0
+    # on the readout input (every profile's layer) the prior-only map is the same for every
+    # image of one size: computed once per size, and a caller cannot change the stored map
+    sm = cp.saliency_maps(model, {**c5, "main_layer": "readout_input"}, n_fit=2, n_val=1)
+    st_ri = lx.collect_stats(model, fit_imgs, ["readout_input"], spec)["readout_input"]
+    prior = lx.prior_only_model(model, "readout_input", st_ri, spec)
+    other = data.load_osie_image(test[1])
+    assert other.shape == img.shape and not np.array_equal(other, img)
+    first = sm["prior only"](img)
+    np.testing.assert_allclose(first, prior.predict(img), rtol=1e-6)
+    np.testing.assert_allclose(sm["prior only"](other), prior.predict(other), rtol=1e-5, atol=1e-9)
+    first[:] = 0
+    np.testing.assert_allclose(sm["prior only"](img), prior.predict(img), rtol=1e-6)
+    small = img[:40, :50]
+    assert sm["prior only"](small).shape == (40, 50)
     np.testing.assert_allclose(sm["saliency model"](img), model.predict(img))
     np.testing.assert_allclose(sm["centre bias"](img),
                                anchors.center_bias(img.shape[:2], training.osie_center_bias()))

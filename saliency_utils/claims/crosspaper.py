@@ -2,11 +2,13 @@
 on the same images.
 
 The chapter computes per-image scores of the four classifier explanations (chapters 1 and 2,
-blurred by one degree), the saliency model (chapter 3), its log-Gabor reconstruction (chapter 5)
-and the centre bias, on the OSIE test images (100 offline), the first MIT1003 images (40
-offline) and the first ImageNet validation images (150 offline). Every part below is decided
-from per-image values (a score, or a paired difference of two maps on the same image), except
-the rank correlation of question 6, whose unit is the map (7 maps).
+blurred by one degree), the saliency model (chapter 3), its log-Gabor reconstruction (chapter 5),
+the prior-only model of the same fit (chapter 5's reference: the network's learned centre-bias
+prior alone) and the centre bias, on the OSIE test images (all 100 offline), the MIT1003 images
+(all 100 offline) and the first ImageNet validation images (150 offline). Every part below is
+decided from per-image values (a score, or a paired difference of two maps on the same image),
+except the rank correlation of question 6, whose unit is the map (the 7 maps of
+:data:`RANKED_MAPS`).
 
 Margins are conventions stated once here, never tuned to the chapter's numbers:
 
@@ -38,7 +40,7 @@ __all__ = ["CLAIMS", "CLASSIFIER_MAPS", "RANKED_MAPS", "PRIOR_ONLY", "FIX_DATASE
 CLASSIFIER_MAPS = ("gradient", "SmoothGrad", "LRP", "SR map")
 #: The fixation datasets of the chapter, and the images per set in the offline profile.
 FIX_DATASETS = ("osie_test", "mit1003")
-N_OFFLINE = {"osie_test": 100, "mit1003": 40, "imagenet": 150, "maps": 7}  # maps: RANKED_MAPS
+N_OFFLINE = {"osie_test": 100, "mit1003": 100, "imagenet": 150, "maps": 7}  # maps: RANKED_MAPS
 
 NSS_MARGIN, NSS_SD = 0.25, 1.0
 NSS_WHY = ("a quarter of the map's standard deviation at fixated pixels: the smallest agreement "

@@ -9,8 +9,9 @@ Two kinds of map are compared.
   predicted class on the eye-tracking images (they have no labels), the true class on ImageNet
   (the class whose boxes are scored).
 * **Saliency maps** (chapters 3 and 5, and the anchor): any callable ``image -> map at the
-  image's size``: the trained saliency model, its log-Gabor explainable version, the centre
-  bias.
+  image's size``: the trained saliency model, its log-Gabor explainable version, the
+  prior-only model of the same fit (the network's learned centre-bias prior alone: the
+  reference for what the log-Gabor reconstruction adds), the centre bias.
 
 :func:`fixation_scores` scores all of them against human fixations with the MIT metrics,
 :func:`box_scores` against ImageNet boxes with the pointing game, the energy in the boxes and
@@ -39,11 +40,16 @@ from .models import to_uint8_rgb
 from .boxes import box_union_mask
 from .wsol import WSOLRun, mean_box_fraction
 
-__all__ = ["CLASSIFIER_METHODS", "AS_COMPUTED", "BLURRED", "ClassifierExplainer", "postprocess",
+__all__ = ["CLASSIFIER_METHODS", "SALIENCY_MAPS", "LOGGABOR", "PRIOR_ONLY", "AS_COMPUTED",
+           "BLURRED", "ClassifierExplainer", "postprocess",
            "FixationRun", "fixation_scores", "BoxRun", "box_scores", "summary", "main_rows",
-           "mean_ci_table", "paired_difference", "per_image", "saliency_maps"]
+           "mean_ci_table", "paired_difference", "per_image", "saliency_maps",
+           "fixation_example", "box_example"]
 
 CLASSIFIER_METHODS = ("gradient", "SmoothGrad", "LRP", "SR map")
+#: The names of :func:`saliency_maps`, in order.
+LOGGABOR, PRIOR_ONLY = "log-Gabor reconstruction", "prior only"
+SALIENCY_MAPS = ("saliency model", LOGGABOR, PRIOR_ONLY, "centre bias")
 AS_COMPUTED, BLURRED = "as computed", "1° blur"
 
 
@@ -142,24 +148,43 @@ def postprocess(saliency_map, shape, blur_sigma: float = 0.0) -> np.ndarray:
 
 def saliency_maps(model, loggabor: Mapping, n_fit: int | None = None,
                   n_val: int | None = None) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """The book's three saliency maps as ``image -> map`` callables: the trained saliency
-    ``model``, its log-Gabor reconstruction (chapter 5's main explainable model from chapter
-    5's profile settings ``loggabor``: ``main_layer`` replaced, fitted on the first ``n_fit``
-    OSIE training images with the penalty chosen on the next ``n_val``; by default the
-    settings' ``n_fit`` and ``n_val``, i.e. the same fit as chapter 5's) and the centre bias
-    fitted to the OSIE training fixations."""
+    """The book's four saliency maps as ``image -> map`` callables (:data:`SALIENCY_MAPS`): the
+    trained saliency ``model``; its log-Gabor reconstruction (chapter 5's main explainable
+    model from chapter 5's profile settings ``loggabor``: ``main_layer`` replaced, fitted on the
+    first ``n_fit`` OSIE training images with the penalty chosen on the next ``n_val``; by
+    default the settings' ``n_fit`` and ``n_val``, i.e. the same fit as chapter 5's); the
+    **prior-only** model of the same fit (the same network fed the mean readout input of the
+    fit images everywhere: its learned centre-bias prior alone,
+    :func:`saliency_utils.loggabor_explain.prior_only_model`), built from the same statistics
+    (:func:`saliency_utils.loggabor_explain.fit_explainable_and_prior`); and the centre bias
+    fitted to the OSIE training fixations. With ``main_layer`` the readout input (every
+    profile's), the prior-only map depends only on the image's size and is computed once per
+    size."""
     from . import loggabor_explain as lx
 
     n_fit = loggabor["n_fit"] if n_fit is None else n_fit
     n_val = loggabor["n_val"] if n_val is None else n_val
     train, _ = data.osie_split()
     images = lambda ids: [lambda i=i: data.load_osie_image(i) for i in ids]
-    explainable = lx.fit_explainable(model, loggabor["main_layer"],
-                                     lx.FeatureSpec.from_settings(loggabor),
-                                     images(train[:n_fit]), images(train[n_fit:n_fit + n_val]))
+    explainable, prior = lx.fit_explainable_and_prior(
+        model, loggabor["main_layer"], lx.FeatureSpec.from_settings(loggabor),
+        images(train[:n_fit]), images(train[n_fit:n_fit + n_val]))
     frac = training.osie_center_bias()
+    prior_map = prior.predict
+    if loggabor["main_layer"] == "readout_input":
+        # everything the readout reads is the constant: the map depends on the image's size
+        # only, so it is computed once per size (about an eighth of the chapter's map time)
+        cache: dict[tuple, np.ndarray] = {}
+
+        def prior_map(img):
+            key = tuple(np.shape(img)[:2])
+            if key not in cache:
+                cache[key] = prior.predict(img)
+            return cache[key].copy()
+
     return {"saliency model": model.predict,
-            "log-Gabor reconstruction": explainable.predict,
+            LOGGABOR: explainable.predict,
+            PRIOR_ONLY: prior_map,
             "centre bias": lambda img: anchors.center_bias(img.shape[:2], frac)}
 
 
@@ -291,8 +316,9 @@ def fixation_scores(dataset: str, explainer: ClassifierExplainer | None,
                 lambda: {m_: np.nan for m_ in wanted}, failure)
             rows += new
             if i < n_examples:
-                examples.append({"image": imgs[b], "fixations": f, "id": ids[i],
-                                 "target": int(targets[i]), "maps": shown})
+                examples.append({"dataset": dataset, "image": imgs[b], "fixations": f,
+                                 "density": density, "id": ids[i], "target": int(targets[i]),
+                                 "maps": shown})
             bar.update(1)
     bar.close()
     return FixationRun(dataset, list(ids), float(sigma), evaluation.score_frame(rows, failures, failure),
@@ -386,8 +412,8 @@ def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
                     np.asarray(row.pop("box")))
             rows += new
             if i < n_examples:
-                examples.append({"image": imgs[b], "record": records[i], "boxes": gts[i],
-                                 "maps": shown})
+                examples.append({"dataset": "imagenet", "image": imgs[b], "record": records[i],
+                                 "boxes": gts[i], "target": int(labels[i]), "maps": shown})
             bar.update(1)
     bar.close()
     stacked = {k: np.stack(v) for k, v in box_sets.items()}
@@ -401,6 +427,66 @@ def box_scores(records: Sequence, explainer: ClassifierExplainer | None,
     area = np.array([float(box_union_mask(g, (S, S)).mean()) for g in gts])
     return BoxRun(len(records), S, float(blur_px), tols, evaluation.score_frame(rows, failures, failure), run,
                   area, failures, examples, seconds)
+
+
+# ------------------------------------------------------------------------------ one image
+def _shown_maps(raw: dict, shape, blur: float) -> dict:
+    """Each map as the scorers' examples show it (classifier maps blurred by ``blur``);
+    a map that cannot be post-processed (e.g. constant) is left out, as there."""
+    out = {}
+    for k, m in raw.items():
+        try:
+            out[k] = postprocess(m, shape, blur if _variants(k)[-1] == BLURRED else 0.0)
+        except ValueError:
+            continue
+    return out
+
+
+def fixation_example(dataset: str, index: int, explainer: ClassifierExplainer | None,
+                     saliency_maps: Mapping[str, Callable[[np.ndarray], np.ndarray]]) -> dict:
+    """One image of a fixation set with every map, as :func:`fixation_scores` keeps its first
+    images in ``examples`` (the same keys: ``dataset``, ``image``, ``fixations``, ``density``
+    (the human density, one-degree Gaussian), ``id``, ``target`` (the explained, predicted
+    class; -1 without an explainer), ``maps``), for any ``index`` of the set: what
+    :func:`saliency_utils.explorers.crosspaper_explorer` draws for images beyond the first.
+    The image is explained alone, so its SmoothGrad map uses the noise draw of the first image
+    of a batch: it equals the scorers' map for an image that was first in its batch, and is
+    another draw of the same average otherwise. :func:`box_example` likewise."""
+    _check_saliency_maps(saliency_maps)
+    ds = evaluation.FixationDataset.named(dataset)
+    if not 0 <= index < len(ds):
+        raise IndexError(f"{dataset} has {len(ds)} images, no index {index}")
+    img = to_uint8_rgb(ds.image(index))
+    f = ds.fixations(index)
+    cmaps, target = {}, -1
+    if explainer is not None:
+        cmaps, topk = explainer.maps([img])
+        target = int(topk[0, 0])
+    raw = _raw_maps(cmaps, 0, saliency_maps, img, {})
+    return {"dataset": dataset, "image": img, "fixations": f, "density": f.density(ds.sigma_px),
+            "id": ds.ids[index], "target": target,
+            "maps": _shown_maps(raw, f.shape, ds.sigma_px)}
+
+
+def box_example(record, explainer: ClassifierExplainer | None,
+                saliency_maps: Mapping[str, Callable[[np.ndarray], np.ndarray]], blur_px: float,
+                size: int | None = None) -> dict:
+    """One ImageNet validation ``record`` with every map at the scoring size, as
+    :func:`box_scores` keeps its first images in ``examples`` (keys ``dataset``, ``image``,
+    ``record``, ``boxes`` (scaled to the scoring size), ``target`` (the true class, which the
+    classifier explains), ``maps``)."""
+    _check_saliency_maps(saliency_maps)
+    if explainer is None and not size:
+        raise ValueError("without an explainer, give the scoring size")
+    S = explainer.size if explainer is not None else int(size)
+    img = data.load_imagenet_image(record)
+    cmaps = {}
+    if explainer is not None:
+        cmaps, _ = explainer.maps([img], target=[int(record.label)])
+    raw = _raw_maps(cmaps, 0, saliency_maps, img, {})
+    return {"dataset": "imagenet", "image": img, "record": record,
+            "boxes": boxes.scale_box(record.boxes, (data.IMAGENET_SIZE,) * 2, (S, S)),
+            "target": int(record.label), "maps": _shown_maps(raw, (S, S), blur_px)}
 
 
 # ------------------------------------------------------------------------------ summary

@@ -7,7 +7,7 @@ kernel. :meth:`Explorer.widget` returns ipywidgets controls that redraw the same
 the reader's selection in Jupyter or Colab. The static figure and the widget therefore always
 show the same computation.
 
-Four explorers of the book are built here:
+Five explorers of the book are built here:
 
 * :func:`localisation_explorer` (chapter 1): an ImageNet image's gradient map, GrabCut seeds,
   the segmented components of both seed readings and the boxes;
@@ -15,7 +15,9 @@ Four explorers of the book are built here:
 * :func:`rf_explorer` (chapter 3): a unit's empirical receptive field in each network and their
   radial profiles;
 * :func:`loggabor_explorer` (chapter 5): one log-Gabor filter (scale, orientation) and its
-  energy on an opponent colour channel of an image.
+  energy on an opponent colour channel of an image;
+* :func:`crosspaper_explorer` (chapter 6): every map of the book on one image beside the human
+  fixation density or the object boxes.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 __all__ = ["Explorer", "localisation_explorer", "lrp_explorer", "rf_explorer",
-           "loggabor_explorer"]
+           "loggabor_explorer", "crosspaper_explorer"]
 
 
 def _options(opts) -> list[tuple[str, object]]:
@@ -303,3 +305,62 @@ def loggabor_explorer(bank, images: Mapping[str, np.ndarray]) -> Explorer:
                      "scale": [(f"λ = {v:.1f} px", i) for i, v in enumerate(wl)],
                      "orientation": [(f"θ = {v:.0f}°", i) for i, v in enumerate(ori)]},
                     draw, panels=3)
+
+
+# ------------------------------------------------------------------------------ chapter 6
+def crosspaper_explorer(examples: Mapping[str, object], methods: Sequence[str],
+                        names: Sequence[str] | None = None) -> Explorer:
+    """Every map of chapter 6 for one image, beside its reference: ``examples`` maps a label to
+    an example dict of :func:`saliency_utils.crosspaper.fixation_example` or
+    :func:`~saliency_utils.crosspaper.box_example` (the scorers' ``examples`` have the same
+    keys), or to a callable returning one (computed on first view, then cached). Panels: the
+    image (yellow dots: fixations; green: object boxes), the reference (the human fixation
+    density, or the boxes' area on ImageNet), then each of ``methods`` (classifier maps blurred
+    by one degree, every map scaled to a maximum of 1, with the boxes on ImageNet). A map that
+    could not be computed for the image is a blank panel saying so. ``names``: class names for
+    the titles (the explained class)."""
+    from . import plotting
+    from .boxes import box_union_mask
+
+    if not examples or len(methods) == 0:
+        raise ValueError("give at least one example and one method")
+    labels = list(examples)
+    cache: dict[str, dict] = {}
+
+    def example(label: str) -> dict:
+        if label not in cache:
+            e = examples[label]
+            e = e() if callable(e) else e
+            if not isinstance(e, Mapping) or not {"image", "maps", "dataset"} <= set(e):
+                raise ValueError(f"{label!r}: not an example dict (image, maps, dataset)")
+            cache[label] = e
+        return cache[label]
+
+    def draw(a, sel):
+        e = example(sel["image"])
+        img, box = e["image"], e["dataset"] == "imagenet"
+        cls = e.get("target", -1)
+        title = sel["image"] + (f"\n→ {names[cls][:18]}" if names is not None and cls >= 0 else "")
+        plotting.show_image(a[0], img, title)
+        if box:
+            plotting.draw_boxes(a[0], e["record"].boxes, lw=0.8)
+            ref = box_union_mask(e["boxes"], next(iter(e["maps"].values())).shape
+                                 if e["maps"] else img.shape[:2])
+            plotting.show_image(a[1], ref, "object boxes", cmap="gray")
+        else:
+            f = e["fixations"]
+            sy, sx = img.shape[0] / f.shape[0], img.shape[1] / f.shape[1]
+            plotting.draw_fixations(a[0], np.asarray(f.x) * sx, np.asarray(f.y) * sy, size=1.5)
+            plotting.show_image(a[1], e["density"], "people (fixation density)", cmap="inferno")
+        for ax, m in zip(a[2:], methods):
+            if m not in e["maps"]:
+                ax.set_axis_off()
+                ax.set_title(f"{m}: not computable", fontsize=6)
+                continue
+            plotting.show_image(ax, e["maps"][m], m, cmap="inferno")
+            if box:
+                plotting.draw_boxes(ax, e["boxes"], lw=0.8)
+        for ax in a:
+            ax.title.set_fontsize(6)
+
+    return Explorer({"image": labels}, draw, panels=2 + len(methods), panel_size=(1.55, 1.4))

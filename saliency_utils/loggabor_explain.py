@@ -52,7 +52,8 @@ __all__ = ["FeatureSpec", "LayerStats", "LayerFit", "collect_stats", "fit_layer"
            "explained_variance", "image_residual", "image_errors", "r2_per_channel",
            "group_r2", "feature_groups",
            "best_single_feature", "Reconstruction", "ExplainableModel", "model_rgb",
-           "EVAL_DATASETS", "DEFAULT_LAMBDAS", "fit_explainable", "control_spec",
+           "EVAL_DATASETS", "DEFAULT_LAMBDAS", "fit_explainable", "fit_explainable_and_prior",
+           "control_spec",
            "collect_stats_sets", "mean_fit", "prior_only_model", "retained_share"]
 
 #: Ridge penalties tried (on standardised features; the penalty is ``λ n ||β||²``).
@@ -604,11 +605,23 @@ def fit_explainable(model, layer: str, spec: FeatureSpec, fit_images: Iterable,
     """The explainable model in one call: collect the statistics of ``layer`` on
     ``fit_images`` and ``val_images`` (:func:`collect_stats`), choose the ridge penalty on the
     validation images (:func:`fit_layer`), and return ``model`` with ``layer`` replaced by its
-    log-Gabor reconstruction."""
+    log-Gabor reconstruction. :func:`fit_explainable_and_prior` also returns the prior-only
+    model from the same statistics."""
+    return fit_explainable_and_prior(model, layer, spec, fit_images, val_images, lambdas)[0]
+
+
+def fit_explainable_and_prior(model, layer: str, spec: FeatureSpec, fit_images: Iterable,
+                              val_images: Iterable, lambdas: Sequence[float] | None = None
+                              ) -> tuple[ExplainableModel, ExplainableModel]:
+    """``(explainable, prior_only)`` from one pass of statistics: the explainable model of
+    :func:`fit_explainable` and the prior-only model (:func:`prior_only_model`) whose constant
+    readout input is the mean of ``layer`` over the same ``fit_images`` (as chapter 5 builds
+    it), so the two are the reconstruction and its no-image-content reference of one fit."""
     st_fit = collect_stats(model, fit_images, [layer], spec)[layer]
     st_val = collect_stats(model, val_images, [layer], spec)[layer]
     kw = {} if lambdas is None else {"lambdas": tuple(lambdas)}
-    return ExplainableModel(model, {layer: fit_layer(layer, st_fit, st_val, **kw)}, spec)
+    explainable = ExplainableModel(model, {layer: fit_layer(layer, st_fit, st_val, **kw)}, spec)
+    return explainable, prior_only_model(model, layer, st_fit, spec)
 
 
 def mean_fit(layer: str, stats: LayerStats) -> LayerFit:

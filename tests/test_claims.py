@@ -142,6 +142,7 @@ def test_offline_sample_sizes_are_the_offline_profiles():
     ch6 = settings("ch6_cross_paper", "offline")
     assert ch6["n_osie"] is None and cx.N_OFFLINE["osie_test"] == 100
     assert (cx.N_OFFLINE["mit1003"], cx.N_OFFLINE["imagenet"]) == (ch6["n_mit"], ch6["n_imagenet"])
+    assert cx.N_OFFLINE["maps"] == len(cx.RANKED_MAPS)  # question 6 ranks these maps
 
 
 def test_max_estimator_is_the_worst_unit():

@@ -10,7 +10,7 @@ from saliency_utils import crosspaper as cp
 from saliency_utils.claims import crosspaper as cc
 from saliency_utils.claims.crosspaper import part
 
-MAPS = list(cp.CLASSIFIER_METHODS) + ["saliency model", "log-Gabor reconstruction", "centre bias"]
+MAPS = list(cp.CLASSIFIER_METHODS) + list(cp.SALIENCY_MAPS)
 PASS = (claims.REPRODUCED, claims.PARTLY)
 
 
@@ -35,13 +35,14 @@ def _evidence(effect: bool, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     e = 1.0 if effect else 0.0
     nss = {m: e for m in cp.CLASSIFIER_METHODS}
-    nss.update({"saliency model": 3 * e, "log-Gabor reconstruction": 2 * e, "centre bias": 0.0})
+    nss.update({"saliency model": 3 * e, "log-Gabor reconstruction": 2 * e, "prior only": 0.0,
+                "centre bias": 0.0})
     sauc = {m: 0.5 + 0.2 * e for m in MAPS}
     fx = {ds: _scores(rng, 60, nss, "NSS", 0.3).merge(
               _scores(rng, 60, sauc, "sAUC", 0.02), on=["image", "method", "variant"])
           for ds in cc.FIX_DATASETS}
     point = {m: 0.5 + 0.3 * e for m in cp.CLASSIFIER_METHODS}
-    point.update({"saliency model": 0.5, "log-Gabor reconstruction": 0.5, "centre bias": 0.5})
+    point.update({m: 0.5 for m in cp.SALIENCY_MAPS})
     box = _scores(rng, 80, point, "pointing", 0.2)
 
     def pi(scores, score, a, b=None):
@@ -65,7 +66,7 @@ def _evidence(effect: bool, seed: int = 0) -> dict:
                                     for ds in fx},
         "crosspaper.loggabor_closer": {part(ds, "log-Gabor reconstruction", o):
                                        pi(fx[ds], "NSS", "log-Gabor reconstruction", o)
-                                       for ds in fx for o in ["centre bias"] + clf},
+                                       for ds in fx for o in [cp.PRIOR_ONLY] + clf},
     }
 
 
@@ -73,6 +74,21 @@ def test_the_chapter_decides_every_claim_of_its_module():
     assert set(_evidence(True)) == {c.id for c in claims.claims_of("crosspaper")}
     assert tuple(cc.CLASSIFIER_MAPS) == tuple(cp.CLASSIFIER_METHODS)
     assert claims.CHAPTERS["crosspaper"] == ("ch6_cross_paper", "ch6")
+
+
+def test_q7_is_measured_against_the_prior_only_model_and_the_ranking_leaves_it_out():
+    """Q7's reference is the prior-only model of the same fit (not the Gaussian centre bias),
+    recorded as a dated rule change; question 6 ranks the book's 7 maps without it."""
+    c = claims.get("crosspaper.loggabor_closer")
+    others = {t.name.split(" − ")[1] for t in c.tests}
+    assert others == {cp.PRIOR_ONLY, *cp.CLASSIFIER_METHODS} and cc.PRIOR_ONLY == cp.PRIOR_ONLY
+    assert len(c.tests) == len(cc.FIX_DATASETS) * (1 + len(cp.CLASSIFIER_METHODS))
+    change = c.history[-1]
+    assert "centre bias" in change.old_rule and "prior" in change.why and change.date
+    assert cp.PRIOR_ONLY not in cc.RANKED_MAPS
+    assert set(cc.RANKED_MAPS) == set(cp.CLASSIFIER_METHODS) | set(cp.SALIENCY_MAPS) - {cp.PRIOR_ONLY}
+    assert cc.N_OFFLINE["maps"] == len(cc.RANKED_MAPS)
+    assert all(t.n_offline == len(cc.RANKED_MAPS) for t in claims.get("crosspaper.same_ranking").tests)
 
 
 @pytest.mark.parametrize("claim_id", sorted(c.id for c in claims.claims_of("crosspaper")))

@@ -759,6 +759,43 @@ def test_fit_explainable_equals_the_hand_built_model():
         lx.fit_explainable(model, "nope", spec, imgs[:2], imgs[2:3])
 
 
+def test_fit_explainable_and_prior_share_one_pass_of_statistics(monkeypatch):
+    """The explainable and the prior-only model come from one collection of statistics (fit
+    and validation images once each): the reconstruction is fit_explainable's, the prior-only
+    model's constant is the layer's mean over the fit images (chapter 5's prior_only_model)."""
+    from saliency_utils import loggabor_explain as lx
+    from saliency_utils.loggabor import LogGaborBank
+    from saliency_utils.saliency_model import SaliencyModel
+
+    torch.manual_seed(0)
+    model = SaliencyModel("efficientnet_lite0", weights="default",
+                          readout_layers=("stage3", "stage5", "head"), readout_hidden=4,
+                          input_size=(64, 96), device="cpu")
+    spec = lx.FeatureSpec(LogGaborBank(n_scales=2, n_orientations=4), lowpass=True)
+    rng = np.random.default_rng(5)
+    imgs = [rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8) for _ in range(4)]
+    lams = [1e-3, 1e-1]
+    st_fit = lx.collect_stats(model, imgs[:2], ["readout_input"], spec)["readout_input"]
+    calls = []
+    real = lx.collect_stats
+    monkeypatch.setattr(lx, "collect_stats", lambda *a, **k: calls.append(1) or real(*a, **k))
+    em, prior = lx.fit_explainable_and_prior(model, "readout_input", spec, imgs[:2], imgs[2:3],
+                                             lambdas=lams)
+    assert len(calls) == 2  # fit images once, validation images once
+    monkeypatch.setattr(lx, "collect_stats", real)
+    alone = lx.fit_explainable(model, "readout_input", spec, imgs[:2], imgs[2:3], lambdas=lams)
+    np.testing.assert_allclose(em.fits["readout_input"].W, alone.fits["readout_input"].W,
+                               rtol=1e-10)
+    pf = prior.fits["readout_input"]
+    assert pf.constant and not em.fits["readout_input"].constant
+    np.testing.assert_allclose(pf.b, st_fit.sy / st_fit.n, rtol=1e-10)
+    hand = lx.prior_only_model(model, "readout_input", st_fit, spec)
+    np.testing.assert_allclose(prior.predict(imgs[3]), hand.predict(imgs[3]), rtol=1e-6)
+    # no image content: the same map for two different images of one size
+    np.testing.assert_allclose(prior.predict(imgs[3]), prior.predict(imgs[0]), atol=1e-6)
+    assert np.abs(em.predict(imgs[3]) - em.predict(imgs[0])).max() > 0
+
+
 @pytest.mark.parametrize("sigma", [np.nan, np.inf, -1.0])
 def test_postprocess_rejects_non_finite_blur(sigma):
     with pytest.raises(ValueError, match="blur_sigma"):
@@ -807,12 +844,32 @@ def test_settings_constructors_match_the_hand_built_objects(bundle):
                           input_size=(48, 64), device="cpu")
     c5_small = {**c5, "main_layer": "stage3"}
     sm = cp.saliency_maps(model, c5_small, n_fit=2, n_val=1)
-    assert list(sm) == ["saliency model", "log-Gabor reconstruction", "centre bias"]
+    assert tuple(sm) == cp.SALIENCY_MAPS == ("saliency model", "log-Gabor reconstruction",
+                                             "prior only", "centre bias")
     train, test = data.osie_split()
     img = data.load_osie_image(test[0])
-    hand = lx.fit_explainable(model, "stage3", spec, [data.load_osie_image(i) for i in train[:2]],
-                              [data.load_osie_image(train[2])])
+    fit_imgs = [data.load_osie_image(i) for i in train[:2]]
+    hand = lx.fit_explainable(model, "stage3", spec, fit_imgs, [data.load_osie_image(train[2])])
     np.testing.assert_allclose(sm["log-Gabor reconstruction"](img), hand.predict(img), rtol=1e-6)
+    # the prior-only model of the same fit: the layer's mean over the fit images, everywhere
+    st_fit = lx.collect_stats(model, fit_imgs, ["stage3"], spec)["stage3"]
+    prior = lx.prior_only_model(model, "stage3", st_fit, spec)
+    np.testing.assert_allclose(sm["prior only"](img), prior.predict(img), rtol=1e-6)
+    assert np.abs(sm["prior only"](img) - sm["saliency model"](img)).max() > 0
+    # on the readout input (every profile's layer) the prior-only map is the same for every
+    # image of one size: computed once per size, and a caller cannot change the stored map
+    sm = cp.saliency_maps(model, {**c5, "main_layer": "readout_input"}, n_fit=2, n_val=1)
+    st_ri = lx.collect_stats(model, fit_imgs, ["readout_input"], spec)["readout_input"]
+    prior = lx.prior_only_model(model, "readout_input", st_ri, spec)
+    other = data.load_osie_image(test[1])
+    assert other.shape == img.shape and not np.array_equal(other, img)
+    first = sm["prior only"](img)
+    np.testing.assert_allclose(first, prior.predict(img), rtol=1e-6)
+    np.testing.assert_allclose(sm["prior only"](other), prior.predict(other), rtol=1e-5, atol=1e-9)
+    first[:] = 0
+    np.testing.assert_allclose(sm["prior only"](img), prior.predict(img), rtol=1e-6)
+    small = img[:40, :50]
+    assert sm["prior only"](small).shape == (40, 50)
     np.testing.assert_allclose(sm["saliency model"](img), model.predict(img))
     np.testing.assert_allclose(sm["centre bias"](img),
                                anchors.center_bias(img.shape[:2], training.osie_center_bias()))
@@ -853,3 +910,38 @@ def test_per_image_values_differences_and_counted_misses():
     allnan = df.assign(NSS=np.where(df.method == "model", np.nan, df.NSS))
     with pytest.raises(ValueError, match="no image has"):
         cp.per_image(allnan, "NSS", "model")
+
+
+@pytest.mark.slow
+def test_one_image_examples_are_the_scorers_examples(fix_data, fix_run, box_data, box_run):
+    """fixation_example / box_example (what the explorer shows beyond the first images) give
+    the scorers' examples for the same image: same maps, density, boxes and explained class."""
+    ids, imgs, fix, sigma = fix_data
+    by_bytes = {imgs[i].tobytes(): i for i in ids}
+    sal = {"oracle": lambda img: fix[by_bytes[img.tobytes()]].density(sigma),
+           "centre": lambda img: anchors.center_bias(img.shape[:2], (0.2, 0.2)),
+           "noise": _noise_map, "const": _constant_map}
+    for i in (0, 1):  # image 1 is second in its scoring batch: SmoothGrad's noise draw differs
+        e = cp.fixation_example("osie_test", i, explainer(), sal)
+        want = fix_run.examples[i]
+        assert (e["dataset"], e["id"], e["target"]) == ("osie_test", want["id"], want["target"])
+        np.testing.assert_array_equal(e["image"], want["image"])
+        np.testing.assert_allclose(e["density"], fix[ids[i]].density(sigma))
+        np.testing.assert_allclose(e["density"], want["density"])
+        assert set(e["maps"]) == set(want["maps"]) and "const" not in e["maps"]
+        for k in want["maps"]:
+            if i == 0 or k != "SmoothGrad":
+                np.testing.assert_allclose(e["maps"][k], want["maps"][k], rtol=1e-4, atol=1e-6,
+                                           err_msg=k)
+    with pytest.raises(IndexError):
+        cp.fixation_example("osie_test", 10_000, None, sal)
+    recs, bimgs, size = box_data
+    sal_b = {"oracle": _box_oracle(recs, bimgs, size), "noise": _noise_map, "const": _constant_map}
+    b = cp.box_example(recs[0], explainer(), sal_b, blur_px=3.0)
+    want = box_run.examples[0]
+    assert b["target"] == want["target"] == recs[0].label and b["dataset"] == "imagenet"
+    np.testing.assert_allclose(b["boxes"], want["boxes"])
+    for k in ("oracle", "noise", *cp.CLASSIFIER_METHODS):  # first of its batch: same noise
+        np.testing.assert_allclose(b["maps"][k], want["maps"][k], rtol=1e-4, atol=1e-6, err_msg=k)
+    with pytest.raises(ValueError, match="size"):
+        cp.box_example(recs[0], None, sal_b, blur_px=3.0)

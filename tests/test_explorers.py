@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from saliency_utils.explorers import (Explorer, localisation_explorer, loggabor_explorer,  # noqa: E402
-                                      lrp_explorer, rf_explorer)
+from saliency_utils.explorers import (Explorer, crosspaper_explorer, localisation_explorer,  # noqa: E402
+                                      loggabor_explorer, lrp_explorer, rf_explorer)
 
 
 def _recording(panels=2):
@@ -139,3 +139,39 @@ def test_widget_image_is_the_figure_png():
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
     w.controls["a"].value = 2
     assert bytes(w.image.value) != first and bytes(w.image.value) == ex.png({"a": 2, "b": "x"})
+
+
+def test_crosspaper_explorer_reference_maps_boxes_and_lazy_examples():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    fixations = SimpleNamespace(shape=(20, 30), x=np.array([3.0, 10.0]), y=np.array([4.0, 8.0]))
+    density = rng.random((20, 30))
+    fix_ex = {"dataset": "osie_test", "image": rng.integers(0, 256, (20, 30, 3), dtype=np.uint8),
+              "fixations": fixations, "density": density, "target": 1,
+              "maps": {"a": rng.random((20, 30))}}  # map "b" could not be computed
+    box_ex = {"dataset": "imagenet", "image": rng.integers(0, 256, (40, 40, 3), dtype=np.uint8),
+              "record": SimpleNamespace(boxes=np.array([[4.0, 4, 20, 20]])),
+              "boxes": np.array([[2.0, 2, 10, 10]]), "target": 0,
+              "maps": {"a": rng.random((16, 16)), "b": rng.random((16, 16))}}
+    made = []
+    ex = crosspaper_explorer({"fix": fix_ex, "box": lambda: made.append(1) or box_ex}, ["a", "b"],
+                             names=["cat", "dog"])
+    assert made == []  # computed only when shown
+    fig = ex.figure([{"image": "fix"}, {"image": "box"}, {"image": "box"}])
+    assert made == [1]  # and then cached
+    axes = fig.axes
+    assert len(axes) == 3 * 4
+    np.testing.assert_allclose(axes[1].images[0].get_array(), density)  # the reference
+    assert "dog" in axes[0].get_title() and len(axes[0].collections) == 1  # fixations
+    assert "not computable" in axes[3].get_title() and not axes[3].images
+    # ImageNet: the boxes' area as reference, boxes drawn on every map
+    ref = np.asarray(axes[5].images[0].get_array())
+    assert ref.shape == (16, 16) and ref[5, 5] and not ref[12, 12]
+    assert all(len(ax.patches) == 1 for ax in axes[4:8] if ax is not axes[5])
+    plt.close(fig)
+    with pytest.raises(ValueError, match="at least one"):
+        crosspaper_explorer({}, ["a"])
+    bad = crosspaper_explorer({"x": {"image": 1}}, ["a"])
+    with pytest.raises(ValueError, match="example dict"):
+        bad.figure([{"image": "x"}])

@@ -132,6 +132,7 @@ def test_offline_sample_sizes_are_the_offline_profiles():
     assert (simonyan2014.N_IDENTITY, simonyan2014.N_CASCADE) == (3 * ch1["n_identity"], ch1["n_cascade"])
     ch2 = settings("ch2_lrp_salient_relevance", "offline")
     assert (li2019.N_CONSERVATION, li2019.N_CURVES) == (ch2["n_conservation"], ch2["n_curves"])
+    assert li2019.N_CONTROLS == ch2["n_controls"] >= ch2["n_curves"]
     # n_loc / n_score None: every validation image of the bundle with boxes (1300)
     assert ch1["n_loc"] is None and ch2["n_score"] is None
     assert simonyan2014.N_LOC == li2019.N_IMAGES == 1300

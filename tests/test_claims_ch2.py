@@ -30,16 +30,25 @@ def test_every_claim_is_registered_with_a_label_and_a_unique_id():
 
 
 def test_conservation_deviation_and_verdicts():
+    """An equivalence rule: within the tolerance is reproduced; a share well below the logit
+    (even one clearly above zero) is not; a noisy share around 1 is inconclusive."""
     rng = _rng(1)
-    explained = rng.uniform(5, 15, 16)
-    kept = explained * rng.normal(1.0, 0.02, 16)       # conserved within a few %
-    lost = explained * rng.normal(0.1, 0.05, 16)       # pixels receive a tenth
-    nothing = explained * rng.normal(0.0, 0.2, 16)     # pixels receive nothing on average
+    n = li2019.N_IMAGES
+    explained = rng.uniform(5, 15, n)
     c = claims.get("li2019.conservation")
-    assert c.decide(li2019.conservation_deviation(kept, explained), power=False).verdict == claims.REPRODUCED
-    assert c.decide(li2019.conservation_deviation(lost, explained), power=False).verdict == claims.PARTLY
-    assert c.decide(li2019.conservation_deviation(nothing, explained),
-                    power=False).verdict not in PASSED
+    assert c.tests[0].rule.null == li2019.TOLERANCE
+
+    def verdict(share):
+        return c.decide(li2019.conservation_deviation(explained * share, explained), power=False).verdict
+
+    assert verdict(rng.normal(1.0, 0.02, n)) == claims.REPRODUCED       # conserved within a few %
+    assert verdict(1 + rng.choice([-1, 1], n) * rng.uniform(0.06, 0.09, n)) == claims.PARTLY
+    assert verdict(rng.normal(0.1, 0.05, n)) == claims.NOT_REPRODUCED   # pixels receive a tenth
+    assert verdict(rng.normal(0.05, 0.3, n)) == claims.NOT_REPRODUCED   # about nothing
+    assert verdict(1.5 + rng.normal(0, 0.02, n)) == claims.NOT_REPRODUCED  # overshoot counts too
+    few = explained[:4] * np.array([1.0, 0.99, 1.25, 1.01])  # 4 images: neither in nor out
+    assert c.decide(li2019.conservation_deviation(few, explained[:4]),
+                    power=False).verdict == claims.INCONCLUSIVE
     with pytest.raises(ValueError, match="explained logit is 0"):
         li2019.conservation_deviation([1.0], [0.0])
     with pytest.raises(ValueError, match="one total"):
@@ -65,7 +74,8 @@ def test_sr_compact_uses_the_blurred_control():
         li2019.log2_ratio([0.0], [1.0])
 
 
-@pytest.mark.parametrize("claim_id", ["li2019.sr_localises", "li2019.sr_beyond_blur"])
+@pytest.mark.parametrize("claim_id", ["li2019.sr_localises", "li2019.sr_beyond_blur",
+                                      "li2019.sr_beyond_image"])
 def test_localisation_claims_three_parts(claim_id):
     rng = _rng(3)
     c = claims.get(claim_id)
@@ -117,3 +127,11 @@ def test_sr_faithful_directions():
 def test_not_tested_claims_say_what_would_test_them(claim_id):
     v = claims.get(claim_id).decide()
     assert v.verdict == claims.NOT_TESTED and "What would test it" in v.row()["rule"]
+
+
+def test_sr_beyond_image_is_judged_on_the_control_subset():
+    """The control claim is calibrated at the profile's control n, not at every scored image."""
+    c = claims.get("li2019.sr_beyond_image")
+    assert {t.n_offline for t in c.tests} == {li2019.N_CONTROLS}
+    assert all("CA of the image" in t.measure for t in c.tests)
+    assert {t.n_offline for t in claims.get("li2019.sr_beyond_blur").tests} == {li2019.N_IMAGES}

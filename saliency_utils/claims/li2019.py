@@ -15,26 +15,30 @@ import numpy as np
 from .core import Claim, Rule, RuleChange, Test, simulate_normal, simulate_sign
 
 PAPER = "Li et al. 2019"
-#: Offline profile sizes (saliency_utils.profiles, ch2 'offline'): images of the conservation
-#: check, validation images with boxes (all of them), images with deletion/insertion curves.
-N_CONSERVATION, N_IMAGES, N_CURVES = 16, 1300, 48
+#: Offline profile sizes (saliency_utils.profiles, ch2 'offline'): images of the per-composite
+#: conservation table, validation images with boxes (all of them), images with deletion/insertion
+#: curves, images with the context-aware saliency controls (CA of the image and of the gradient).
+N_CONSERVATION, N_IMAGES, N_CURVES, N_CONTROLS = 16, 1300, 48, 400
 REVIEW = "2026-12-03"
+#: Conservation tolerance: the largest mean per-image deviation |Σ R_input / logit − 1| that still
+#: counts as "the pixels receive the explained score" (a convention, see the claim's ``why``).
+TOLERANCE = 0.1
 POINTS = ("5 points (0.05): the book's convention for the smallest gain in a hit rate or share "
           "that a reader would call better; the paper gives no number")
 
 
-def _loc_tests(other: str) -> tuple[Test, ...]:
-    """The three localisation parts of SR against ``other`` (paired over the same images)."""
+def _loc_tests(other: str, n: int = N_IMAGES) -> tuple[Test, ...]:
+    """The three localisation parts of SR against ``other`` (paired over the same ``n`` images)."""
     return (
         Test("pointing", f"mean paired difference in pointing-game hits (0/1), SR − {other}",
-             "image", Rule(null=0.0, margin=0.05), simulate_sign(p_tie=0.7), n_offline=N_IMAGES,
+             "image", Rule(null=0.0, margin=0.05), simulate_sign(p_tie=0.7), n_offline=n,
              sd=0.55, why=POINTS + "; SD: paired 0/1 hits with about 70 % ties (a guess)"),
         Test("energy", f"mean paired difference in the share of the map's mass inside the boxes, "
              f"SR − {other}", "image", Rule(null=0.0, margin=0.05), simulate_normal(0.15),
-             n_offline=N_IMAGES, sd=0.15, why=POINTS + "; SD 0.15: a guess"),
+             n_offline=n, sd=0.15, why=POINTS + "; SD 0.15: a guess"),
         Test("box", f"mean paired difference in GT-known box success (box of the largest region "
              f"above 0.2·max reaches IoU ≥ 0.5; 0/1), SR − {other}", "image",
-             Rule(null=0.0, margin=0.05), simulate_sign(p_tie=0.8), n_offline=N_IMAGES, sd=0.45,
+             Rule(null=0.0, margin=0.05), simulate_sign(p_tie=0.8), n_offline=n, sd=0.45,
              why=POINTS + "; SD: paired 0/1 successes with about 80 % ties (a guess)"),
     )
 
@@ -45,22 +49,45 @@ CONSERVATION = Claim(
          "(conservation: the input's relevance sums to the explained logit)",
     label="ch2-conservation",
     tests=(Test("deviation", "mean per-image deviation |Σ R_input / explained logit − 1| "
-                "(authors' rules)", "image", Rule(null=1.0, margin=0.9, direction=-1),
-                simulate_normal(0.5), n_offline=N_CONSERVATION, sd=0.5, fmt="{:.3f}",
-                why="null 1: the deviation when the pixels receive none of the score; LRP-ε "
-                    "with biases conserves only approximately, so we call the score conserved "
-                    "if the pixels receive it within 10 % (a deviation of 0.1, a convention): "
-                    "margin 1 − 0.1 = 0.9. SD 0.5: a guess (the per-image shares were not "
-                    "recorded in earlier runs)"),),
-    history=(RuleChange(
-        REVIEW,
-        old_rule="reproduced: layer rules exact (< 1e-3) AND the pixels receive 50-150 % of the "
-                 "logit (median); partly: layer rules exact only",
-        old_result="partly (offline run of 2026-11-24)",
-        why="review (issue 13): 'partly' came from an identity, each layer compared with the sum "
-            "its own rule computes, which holds by construction. The claim is now judged on what "
-            "it says (does the input receive the explained score?); the layer-wise comparison "
-            "stays on the page as a check of the implementation"),),
+                "(authors' rules, predicted class, every scored image)", "image",
+                Rule(null=TOLERANCE, margin=TOLERANCE / 2, direction=-1),
+                simulate_normal(0.3), n_offline=N_IMAGES, sd=0.3, fmt="{:.3f}",
+                why="an equivalence claim: the pixels receive the explained logit within a "
+                    "tolerance of 10 % (a deviation of 0.1, a convention: LRP-ε with biases "
+                    "conserves only approximately). The null is the tolerance, so 'reproduced' "
+                    "needs the CI of the mean deviation below 0.1 (and reaching 0.05, half the "
+                    "tolerance, the margin); 'partly': below 0.1 but above 0.05; 'not "
+                    "reproduced': the CI lies above 0.05 and reaches 0.1. The per-image "
+                    "deviation is stricter than the deviation of the mean share (over- and "
+                    "undershoots do not cancel). SD 0.3: a guess from the range of the 16 "
+                    "shares of the offline run of 2026-12-03 (−0.51 to 0.70)"),),
+    history=(
+        RuleChange(
+            REVIEW,
+            old_rule="reproduced: layer rules exact (< 1e-3) AND the pixels receive 50-150 % of "
+                     "the logit (median); partly: layer rules exact only",
+            old_result="partly (offline run of 2026-11-24)",
+            why="review (issue 13): 'partly' came from an identity, each layer compared with the "
+                "sum its own rule computes, which holds by construction. The claim is now judged "
+                "on what it says (does the input receive the explained score?); the layer-wise "
+                "comparison stays on the page as a check of the implementation"),
+        RuleChange(
+            REVIEW,
+            old_rule="the same per-image deviation on the first 16 images (predicted class), "
+                     "null 1 (the pixels receive none of the score), margin 0.9: reproduced if "
+                     "its CI lies below 1 and reaches 0.1, partly if it lies below 1 but above "
+                     "0.1",
+            old_result="not recorded (the offline run of 2026-12-03 predates the verdict; its "
+                       "table: Σ R_input / logit median 0.10, mean 0.016, range −0.51 to 0.70 "
+                       "over 16 images)",
+            why="review (issue 18): with the null at 'none of the score', any share that is "
+                "significantly above zero (say 5 % of the logit) would have been 'partly "
+                "reproduced' at a larger n, which is not conservation in the claim's sense. The "
+                "claim is an equivalence, so the null is now the tolerance. The deviation now "
+                "comes from the scoring loop (every image, predicted class as the authors; the "
+                "misclassified images get a second pass) instead of 16 images. The layer-wise "
+                "identities left the page: they are unit tests (tests/test_lrp.py)"),
+    ),
 )
 
 SR_COMPACT = Claim(
@@ -114,10 +141,14 @@ RIGHT_WRONG = Claim(
     id="li2019.right_wrong", paper=PAPER, section="§4, figures (VGG-16 right, AlexNet wrong)",
     text="SR maps lie on the object when the network is right and elsewhere when it is wrong",
     label="ch2-figures",
-    not_tested="the chapter's scores explain the true class, and the figures show a handful of "
-               "images. What would test it: the predicted-class SR map's share of mass inside the "
-               "true object's boxes, compared between correctly and wrongly classified images "
-               "(an unpaired difference over all validation images with boxes)",
+    not_tested="the chapter measures it (section 4: the predicted-class SR map's share of mass "
+               "inside the true object's boxes and its pointing-game hits, correctly against "
+               "wrongly classified images, a two-sample bootstrap CI over all scored images) but "
+               "gives no verdict: wrongly classified images are also harder images (small, "
+               "occluded, ambiguous objects), so a difference cannot be laid at the map's door. "
+               "What would test it: the same comparison within strata of image difficulty (e.g. "
+               "box size), or on the same images for a right and a wrong network (the paper's "
+               "VGG-16 / AlexNet selection)",
 )
 
 SR_LOCALISES = Claim(
@@ -150,6 +181,16 @@ SR_BEYOND_BLUR = Claim(
                    "word not recorded)",
         why="rewritten for the claims registry (Bonferroni over the parts, margins, equivalence "
             "bound for 'not reproduced')"),),
+)
+
+SR_BEYOND_IMAGE = Claim(
+    id="li2019.sr_beyond_image", paper="ours (control for Li et al. 2019)",
+    section="control of §4's comparison",
+    text="(ours) SR maps localise the object better than the context-aware saliency of the "
+         "image itself, computed with the same settings: the gain comes from the relevance, not "
+         "from the image's contrast",
+    label="ch2-localisation",
+    tests=_loc_tests("CA of the image", N_CONTROLS),
 )
 
 SR_FAITHFUL = Claim(
@@ -191,7 +232,7 @@ VGG_OVER_ALEXNET = Claim(
 )
 
 CLAIMS = (CONSERVATION, SR_COMPACT, SR_ON_OBJECT, RIGHT_WRONG, SR_LOCALISES, SR_BEYOND_BLUR,
-          SR_FAITHFUL, VGG_OVER_ALEXNET)
+          SR_BEYOND_IMAGE, SR_FAITHFUL, VGG_OVER_ALEXNET)
 
 
 # --------------------------------------------------------------------------- per-unit values

@@ -531,23 +531,20 @@ def _check_out(out: Path, protect: Sequence[Path]) -> None:
 
 
 def write_csv(df, out: str | Path) -> None:
-    """Write ``df`` to ``out`` through a hidden temporary file in the same folder and
-    ``os.replace``; the temporary file never survives a failure."""
-    from .predict import _umask
+    """Write ``df`` to ``out`` all at once (:func:`saliency_utils.predict.atomic_write`: a
+    hidden temporary file in the same folder, then ``os.replace``; the temporary file never
+    survives a failure)."""
+    import io
 
-    out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            df.to_csv(f, index=False)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from .predict import atomic_write
+
+    def write(f):
+        text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+        df.to_csv(text, index=False)
+        text.flush()
+        text.detach()  # the binary file stays open for atomic_write to close
+
+    atomic_write(out, write)
 
 
 # ------------------------------------------------------------------------------ the command

@@ -56,7 +56,7 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["IMAGE_EXTENSIONS", "Plan", "PredictError", "PredictReport", "list_images", "main",
-           "one_line_errors",
+           "one_line_errors", "atomic_write",
            "output_names", "plan_folder", "predict_folder", "read_image", "saliency_png",
            "to_png_array"]
 
@@ -276,17 +276,17 @@ def _umask() -> int:
     return mask
 
 
-def _write_png(values: np.ndarray, target: Path, mode: int) -> None:
-    """Write ``values`` to ``target`` through a hidden temporary file in the same folder; the
-    temporary file never survives a failure."""
-    if target.is_dir():
-        raise IsADirectoryError(f"the output name {target.name} is taken by a folder in "
-                                f"{target.parent}")
+def atomic_write(target: str | Path, write, mode: int | None = None) -> None:
+    """Write a file all at once: ``write(f)`` fills a hidden temporary file (binary) in
+    ``target``'s folder, which is then given ``mode`` (default: 0o666 less the umask) and
+    renamed onto ``target`` (``os.replace``); the temporary file never survives a failure and an
+    existing ``target`` stays as it was. The one way the book's commands write outputs."""
+    target = Path(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            Image.fromarray(values, mode="L").save(f, format="PNG", compress_level=1)
-        os.chmod(tmp, mode)
+            write(f)
+        os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -294,6 +294,15 @@ def _write_png(values: np.ndarray, target: Path, mode: int) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _write_png(values: np.ndarray, target: Path, mode: int) -> None:
+    """Write ``values`` to ``target`` as an 8-bit grey PNG (:func:`atomic_write`)."""
+    if target.is_dir():
+        raise IsADirectoryError(f"the output name {target.name} is taken by a folder in "
+                                f"{target.parent}")
+    atomic_write(target, lambda f: Image.fromarray(values, mode="L").save(
+        f, format="PNG", compress_level=1), mode)
 
 
 def predict_folder(images: str | Path, out: str | Path, model=None,

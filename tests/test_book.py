@@ -172,3 +172,20 @@ def test_every_chapter_shows_the_weights_banner_after_its_parameters():
         code = [c for c in nb.cells if c.cell_type == "code"]
         i = next(k for k, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
         assert f'weights_banner("{ch.stem}", profile)' in code[i + 1].source, ch.stem
+
+
+def test_every_cited_key_is_in_the_bibliography():
+    """A {cite} key missing from book/references.bib is a -W render failure in CI; catch it in
+    the unit tests, naming the file and the key."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    bib = (root / "book" / "references.bib").read_text(encoding="utf-8")
+    keys = set(re.findall(r"^@\w+\{([^,\s]+),", bib, flags=re.M))
+    assert keys, "no entries parsed from book/references.bib"
+    sources = list((root / "notebooks").glob("*.ipynb")) + list((root / "book").glob("*.md"))
+    missing = []
+    for src in sources:
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", src.read_text(encoding="utf-8")):
+            missing += [(src.name, k.strip()) for k in group.split(",") if k.strip() not in keys]
+    assert not missing, f"cited but not in book/references.bib: {missing}"

@@ -57,10 +57,9 @@ def _check_reference(ref) -> None:
         raise TypeError(f"reference must be a LogGaborBank, got {type(ref).__name__}")
 
 
-class _KernelBank:
-    """Complex spatial kernels, one ``O x k_s x k_s`` stack per scale, applied by FFT."""
-
-    feature_kind = "energy"
+class _MatchedBank:
+    """A bank with the ``S x O`` layout of its ``reference`` log-Gabor bank, applied by FFT
+    with the transfer functions of its ``filters``."""
 
     @property
     def n_scales(self) -> int:
@@ -70,6 +69,18 @@ class _KernelBank:
     def n_orientations(self) -> int:
         return self.reference.n_orientations
 
+    def responses(self, x: torch.Tensor) -> torch.Tensor:
+        """Responses ``N x C x S x O x H x W`` (periodic convolution)."""
+        x = _check_images(x)
+        return fft_responses(x, _torch_filters(self, _check_shape(x.shape[-2:]), x.device,
+                                               x.dtype))
+
+
+class _KernelBank(_MatchedBank):
+    """Complex spatial kernels, one ``O x k_s x k_s`` stack per scale, applied by FFT."""
+
+    feature_kind = "energy"
+
     def kernels(self) -> list[np.ndarray]:
         """Per scale, complex128 ``O x k x k`` kernels (odd ``k``, centre at ``k // 2``)."""
         return _kernels(self)
@@ -78,12 +89,6 @@ class _KernelBank:
         """Transfer functions on the FFT grid of an ``H x W`` image: complex128
         ``S x O x H x W`` (``fft2`` of the kernels centred at ``[0, 0]``)."""
         return _grid_filters(self, _check_shape(shape))
-
-    def responses(self, x: torch.Tensor) -> torch.Tensor:
-        """Complex responses ``N x C x S x O x H x W`` (periodic convolution)."""
-        x = _check_images(x)
-        return fft_responses(x, _torch_filters(self, _check_shape(x.shape[-2:]), x.device,
-                                               x.dtype))
 
     def energy(self, x: torch.Tensor, chunk: int = 1) -> torch.Tensor:
         """Modulus of the complex responses, ``N x C x S x O x H x W`` real."""
@@ -175,7 +180,7 @@ class GaborBank(_KernelBank):
 
 
 @dataclass(frozen=True)
-class BlurBank:
+class BlurBank(_MatchedBank):
     """Gaussian blurs of the opponent channels at ``S x O`` widths (see the module
     docstring); the feature is the blurred value, not an energy."""
 
@@ -184,14 +189,6 @@ class BlurBank:
 
     def __post_init__(self):
         _check_reference(self.reference)
-
-    @property
-    def n_scales(self) -> int:
-        return self.reference.n_scales
-
-    @property
-    def n_orientations(self) -> int:
-        return self.reference.n_orientations
 
     @property
     def sigmas(self) -> np.ndarray:
@@ -206,11 +203,6 @@ class BlurBank:
         fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
         f2 = fy ** 2 + fx ** 2
         return np.exp(-2 * math.pi ** 2 * self.sigmas[..., None, None] ** 2 * f2)
-
-    def responses(self, x: torch.Tensor) -> torch.Tensor:
-        x = _check_images(x)
-        return fft_responses(x, _torch_filters(self, _check_shape(x.shape[-2:]), x.device,
-                                               x.dtype))
 
     def energy(self, x: torch.Tensor, chunk: int = 1) -> torch.Tensor:
         """The blurred channels ``N x C x S x O x H x W`` (real, signed)."""

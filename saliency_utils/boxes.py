@@ -55,6 +55,7 @@ __all__ = [
     "pointing_game",
     "energy_in_boxes",
     "area_in_boxes",
+    "uniform_pointing",
 ]
 
 
@@ -251,6 +252,19 @@ def pointing_game(saliency_map, gt_boxes, tolerance: float = 0.0) -> bool:
     for constant or NaN maps, which that function scored by their pixel ``(0, 0)``)."""
     s = check_saliency_map(saliency_map)
     return _hit(s, box_union_mask(gt_boxes, s.shape), tolerance)
+
+
+def uniform_pointing(shape, gt_boxes, tolerance: float = 0.0) -> float:
+    """The pointing game of the **uniform map** (:class:`saliency_utils.maps.UniformMap`), whose
+    maximum is every pixel: the chance that a pixel drawn uniformly at random is a hit under
+    :func:`pointing_game`'s rule, i.e. the share of pixels inside a box or within ``tolerance``
+    pixels of one (the expected score of breaking the tie at random)."""
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    inside = box_union_mask(gt_boxes, tuple(shape)[:2])
+    if tolerance == 0 or not inside.any() or inside.all():
+        return float(inside.mean())
+    return float((ndimage.distance_transform_edt(~inside) <= tolerance).mean())
 
 
 def energy_in_boxes(saliency_map, gt_boxes) -> float:

@@ -132,7 +132,11 @@ def postprocess(saliency_map, shape, blur_sigma: float = 0.0) -> np.ndarray:
     resizing with the width scaled to the map's own resolution, per axis), resized to ``shape``
     (bicubic with anti-aliasing, :func:`saliency_utils.maps.resize_map`), scaled to a maximum
     of 1. Raises ``ValueError`` for a map that is not 2-D, not finite, negative or
-    constant (it would point nowhere)."""
+    constant (it would point nowhere); a :class:`~saliency_utils.maps.UniformMap` (meant to be
+    constant) comes back as the uniform map of ``shape``, which the fixation scores score as
+    such and the box scores count as a miss."""
+    if isinstance(saliency_map, maps.UniformMap):
+        return maps.uniform_map(shape)
     m = maps.check_saliency_map(saliency_map, allow_negative=False)
     if not (np.isfinite(blur_sigma) and blur_sigma >= 0):
         raise ValueError(f"blur_sigma must be a finite number >= 0, got {blur_sigma}")

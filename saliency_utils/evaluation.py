@@ -20,7 +20,10 @@
 
 **Failure policy** (one for the whole book). A map is unscorable when it is not a finite 2-D
 array of the fixation map's shape, is constant, or a metric rejects it (e.g. KLD on negative
-values): with ``failure="raise"`` (the default) a ``ValueError`` names the image; with
+values; the one constant map that is meant to be constant, a
+:class:`~saliency_utils.maps.UniformMap`, gets the uniform map's scores,
+:func:`saliency_utils.metrics.uniform_scores`): with ``failure="raise"`` (the default) a
+``ValueError`` names the image; with
 ``failure="miss"`` the image keeps its row with NaN scores and is **counted**:
 ``df.attrs["misses"]`` is the number of such images and ``df.attrs["failures"]`` lists
 ``(image, message)``. An image is never dropped silently. Data errors (an image without
@@ -241,6 +244,12 @@ def score_image(sal, fixmap, density, other=None, baseline=None,
     unknown = [m for m in wanted if m not in METRIC_CALLS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRIC_CALLS)}")
+    if isinstance(sal, maps.UniformMap):  # meant to be constant: the uniform map's scores
+        if sal.shape != np.shape(fixmap):
+            raise ValueError(f"map shape {sal.shape} != fixation shape {np.shape(fixmap)}")
+        use = [m for m in wanted if not ((m == "sAUC" and other is None)
+                                         or (m == "IG" and baseline is None))]
+        return metrics.uniform_scores(fixmap, density, baseline, use)
     out = {}
     for name in wanted:
         if (name == "sAUC" and other is None) or (name == "IG" and baseline is None):
@@ -250,7 +259,10 @@ def score_image(sal, fixmap, density, other=None, baseline=None,
 
 
 def _prepare(m, shape, resize: bool) -> np.ndarray:
-    """The one map check of the layer: a finite, non-constant 2-D array of ``shape``."""
+    """The one map check of the layer: a finite, non-constant 2-D array of ``shape`` (a
+    :class:`~saliency_utils.maps.UniformMap` is the uniform map at any size)."""
+    if isinstance(m, maps.UniformMap):
+        return maps.uniform_map(shape)
     m = maps.check_saliency_map(m)
     if m.shape != tuple(shape):
         if not resize:

@@ -24,9 +24,16 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .boxes import energy_in_boxes, miss_box, pointing_game
+from .boxes import (
+    area_in_boxes,
+    energy_in_boxes,
+    full_image_box,
+    miss_box,
+    pointing_game,
+    uniform_pointing,
+)
 from .localisation import threshold_box
-from .maps import check_saliency_map
+from .maps import UniformMap, check_saliency_map
 
 __all__ = ["top_fraction_components", "pixel_order", "blurred_baseline", "DeletionInsertion",
            "deletion_insertion", "score_map"]
@@ -160,10 +167,21 @@ def score_map(saliency_map, gt_boxes, tolerance: float = 0.0,
     (:mod:`saliency_utils.evaluation`): ``failure="raise"`` (default) raises ``ValueError``;
     ``failure="miss"`` returns a **miss** (``pointing`` 0, ``energy`` 0, every ``box@f``
     :func:`saliency_utils.boxes.miss_box`, NaN compactness) with ``failed`` set to the reason.
-    Rows of scorable maps have ``failed`` = ``""``."""
+    Rows of scorable maps have ``failed`` = ``""``. The uniform map
+    (:class:`~saliency_utils.maps.UniformMap`, meant to be constant) scores as chance: pointing
+    :func:`~saliency_utils.boxes.uniform_pointing`, energy the boxes' area share, one region
+    holding everything, and the full-image box."""
     from .evaluation import check_failure_policy
 
     check_failure_policy(failure)
+    if isinstance(saliency_map, UniformMap):  # meant to be constant: the uniform map's scores
+        shape = saliency_map.shape
+        out = {"pointing": uniform_pointing(shape, gt_boxes, tolerance),
+               "energy": area_in_boxes(shape, gt_boxes), "regions": 1,
+               "largest region share": 1.0}
+        out.update({f"box@{f:g}": full_image_box(shape) for f in box_fracs})
+        out["failed"] = ""
+        return out
     try:
         s = check_saliency_map(saliency_map, allow_negative=False)
     except ValueError as err:

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import feature_controls
+from . import feature_controls, maps
 from .loggabor import OPPONENT_CHANNELS, LogGaborBank, opponent_channels
 from .models import to_uint8_rgb
 
@@ -583,13 +583,21 @@ class ExplainableModel:
     ``predict`` and ``predict_log_density`` as the model's (so
     :func:`saliency_utils.evaluation.model_maps` accepts it)."""
 
-    def __init__(self, model, fits: Mapping[str, LayerFit], spec: FeatureSpec):
+    def __init__(self, model, fits: Mapping[str, LayerFit], spec: FeatureSpec,
+                 constant_is_uniform: bool = False):
         self.model, self.fits, self.spec = model, dict(fits), spec
+        self.constant_is_uniform = bool(constant_is_uniform)
         Reconstruction(model, self.fits, spec)  # validates the layer names
 
     def predict(self, image, *args, **kwargs) -> np.ndarray:
+        """The model's map with the reconstructions in place. With ``constant_is_uniform`` (the
+        prior-only model, :func:`prior_only_model`) a constant map comes back as a
+        :class:`~saliency_utils.maps.UniformMap`, which the scorers score as the uniform map."""
         with Reconstruction(self.model, self.fits, self.spec):
-            return self.model.predict(image, *args, **kwargs)
+            out = self.model.predict(image, *args, **kwargs)
+        if self.constant_is_uniform and float(np.ptp(out)) <= 1e-9 * float(np.max(np.abs(out))):
+            return maps.uniform_map(np.shape(out))
+        return out
 
     def predict_log_density(self, image, *args, **kwargs) -> np.ndarray:
         with Reconstruction(self.model, self.fits, self.spec):
@@ -642,8 +650,11 @@ def prior_only_model(model, layer: str, stats: LayerStats, spec: FeatureSpec) ->
     :class:`ExplainableModel` path as the log-Gabor reconstruction. With a readout of 1x1
     convolutions the readout's output is then the same at every position, and the softmax
     removes that constant: the map is the learned centre-bias prior alone (with the model's flip
-    averaging and map exponent). The reference for what image content adds."""
-    return ExplainableModel(model, {layer: mean_fit(layer, stats)}, spec)
+    averaging and map exponent). The reference for what image content adds. A model without a
+    learned prior (e.g. the ``paper`` preset) has a constant map here: it is returned as the
+    uniform map (:class:`~saliency_utils.maps.UniformMap`), scored at the uniform map's scores
+    (:func:`saliency_utils.metrics.uniform_scores`: AUC 0.5, NSS and CC 0)."""
+    return ExplainableModel(model, {layer: mean_fit(layer, stats)}, spec, constant_is_uniform=True)
 
 
 def retained_share(rows) -> float:

@@ -27,6 +27,8 @@ __all__ = [
     "resize_map",
     "sigma_px",
     "to_density",
+    "UniformMap",
+    "uniform_map",
 ]
 
 
@@ -195,3 +197,25 @@ def to_density(a) -> np.ndarray:
     if s <= 0:
         raise ValueError("map sums to zero: it cannot be turned into a density")
     return arr / s
+
+
+class UniformMap(np.ndarray):
+    """The **uniform map**: a constant array that is *meant* to be constant, the prediction of a
+    model with no information about where people look (e.g. the prior-only reference of a
+    saliency model that has no learned prior). Every map check of the book refuses a constant
+    map (usually a bug); the scorers instead give a ``UniformMap`` the uniform distribution's
+    scores (:func:`saliency_utils.metrics.uniform_scores`). Made by :func:`uniform_map`; any
+    arithmetic on it returns a plain array."""
+
+    def __array_wrap__(self, obj, context=None, return_scalar=False):
+        out = super().__array_wrap__(obj, context, return_scalar)
+        return out.view(np.ndarray) if isinstance(out, np.ndarray) else out
+
+
+def uniform_map(shape) -> UniformMap:
+    """The uniform density over an image of ``shape`` (``H, W``): ``1 / (H * W)`` everywhere, as
+    a :class:`UniformMap`."""
+    h, w = (int(v) for v in tuple(shape)[:2])
+    if h < 1 or w < 1:
+        raise ValueError(f"a uniform map needs a positive shape, got {tuple(shape)}")
+    return np.full((h, w), 1.0 / (h * w)).view(UniformMap)

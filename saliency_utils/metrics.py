@@ -41,6 +41,7 @@ from .maps import check_map
 __all__ = [
     "EPS", "METRIC_NAMES", "HIGHER_IS_BETTER",
     "auc_judd", "auc_borji", "auc_shuffled", "nss", "cc", "sim", "kld", "information_gain",
+    "uniform_scores",
     ]
 
 #: MATLAB ``eps`` (2.2204e-16), the regulariser of KLD and IG.
@@ -431,3 +432,55 @@ def information_gain(sal, fixmap, baseline) -> float:
     return _finite(np.mean(np.log2(EPS + p[f]) - np.log2(EPS + q[f])), "IG")
 
 
+
+
+def uniform_scores(fixmap, density=None, baseline=None,
+                   wanted=METRIC_NAMES) -> dict:
+    """The ``wanted`` metrics of the **uniform map** (every pixel equally likely; a
+    :class:`saliency_utils.maps.UniformMap`), whose scores the map formulas leave undefined
+    (they min-max normalise or standardise a constant):
+
+    * AUC-Judd, AUC-Borji, sAUC: **0.5** (every pixel has the same rank: the ROC is the diagonal);
+    * NSS, CC: **0** (no covariance with the fixations or the density; the limit of the
+      standardised map);
+    * SIM: ``sum(min(1/N, Q))`` with ``Q`` the density min-max normalised and summed to 1 as
+      :func:`sim` does;
+    * KLD: :func:`kld` of a constant map (defined: KLD reads the map as a distribution);
+    * IG: ``mean over fixations of log2(EPS + 1/N) - log2(EPS + B)``, the baseline ``B``
+      normalised as :func:`information_gain` does: the uniform map read as the uniform
+      probability (the min-max convention cannot express it).
+
+    ``density`` is needed for CC, SIM and KLD and ``baseline`` for IG (each skipped without
+    it, as :func:`saliency_utils.evaluation.score_image` skips sAUC and IG)."""
+    f = _fixations(fixmap)
+    n = f.size
+    out = {}
+    for name in wanted:
+        if name in ("AUC-Judd", "AUC-Borji", "sAUC"):
+            out[name] = 0.5
+        elif name in ("NSS", "CC"):
+            if name == "CC" and density is None:
+                continue
+            out[name] = 0.0
+        elif name in ("SIM", "KLD"):
+            if density is None:
+                continue
+            g, glo, ghi = _map(density, "density")
+            _same_shape(g, f, "density", "fixmap")
+            if name == "KLD":
+                out[name] = kld(np.ones(f.shape), g)
+            else:
+                _not_constant(glo, ghi, "density", "SIM")
+                q = _to_sum_one(g - glo)
+                out[name] = _finite(np.minimum(q, 1.0 / n).sum(), "SIM")
+        elif name == "IG":
+            if baseline is None:
+                continue
+            b, blo, bhi = _map(baseline, "baseline")
+            _same_shape(b, f, "baseline", "fixmap")
+            _not_constant(blo, bhi, "baseline", "IG")
+            q = _to_sum_one(b - blo)
+            out[name] = _finite(np.mean(np.log2(EPS + 1.0 / n) - np.log2(EPS + q[f])), "IG")
+        else:
+            raise ValueError(f"unknown metric {name!r}; known: {METRIC_NAMES}")
+    return out

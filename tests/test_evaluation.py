@@ -221,3 +221,39 @@ def test_score_image_skips_what_the_inputs_do_not_allow_and_rejects_unknown():
         score_image(sal, fixmap, dens, other, base, wanted=("NSS", "AUC-Foo"))
     with pytest.raises(ValueError, match="unknown"):
         score_image(sal, fixmap, dens, wanted=("nss",))  # names are case-sensitive
+
+
+def test_the_uniform_map_gets_the_uniform_scores_and_a_plain_constant_map_still_fails():
+    ds = _toy()
+    cb = (0.25, 0.25)
+    df = score_maps(lambda im: maps.uniform_map((7, 9)), ds, metrics.METRIC_NAMES,
+                    centre_bias=cb, resize=False, seed=3)  # any size: uniform is uniform
+    assert df.attrs["misses"] == 0 and len(df) == 4
+    f = ds.fixations(1)
+    fm, dens = f.fixation_map(), f.density(2.0)
+    base = anchors.center_bias(SHAPE, cb)
+    row = df.iloc[1].drop("image").to_dict()
+    assert row["AUC-Judd"] == row["AUC-Borji"] == row["sAUC"] == 0.5
+    assert row["NSS"] == row["CC"] == 0.0
+    # the density-based metrics, by hand: the uniform distribution u = 1/N
+    n = fm.size
+    q = (dens - dens.min()) / (dens - dens.min()).sum()
+    assert row["SIM"] == pytest.approx(np.minimum(q, 1 / n).sum(), rel=1e-12)
+    assert row["KLD"] == pytest.approx(metrics.kld(np.full(SHAPE, 5.0), dens), rel=1e-12)
+    b = (base - base.min()) / (base - base.min()).sum()
+    ig = np.mean(np.log2(metrics.EPS + 1 / n) - np.log2(metrics.EPS + b[fm.astype(bool)]))
+    assert row["IG"] == pytest.approx(ig, rel=1e-12)
+    # the uniform map is the chance model: worse than a map that knows where people look
+    blob = score_maps(_blob, ds, ("NSS", "SIM"))
+    assert (blob["SIM"] > df["SIM"]).mean() > 0.5
+    # score_image takes it directly (sAUC and IG skipped without their inputs, as for any map)
+    one = score_image(maps.uniform_map(SHAPE), fm, dens, wanted=metrics.METRIC_NAMES)
+    assert set(one) == set(metrics.METRIC_NAMES) - {"sAUC", "IG"}
+    with pytest.raises(ValueError, match="shape"):
+        score_image(maps.uniform_map((3, 3)), fm, dens)
+    # arithmetic gives back a plain array: a constant made from it is unscorable again
+    with pytest.raises(ValueError, match="constant"):
+        score_maps(lambda im: maps.uniform_map(SHAPE) * 2.0, ds)
+    assert type(maps.uniform_map(SHAPE) + 0) is np.ndarray
+    with pytest.raises(ValueError, match="positive shape"):
+        maps.uniform_map((0, 5))

@@ -114,3 +114,25 @@ def test_score_map_failure_policy_counts_a_miss():
         fa.score_map(np.zeros((20, 20)), gt)
     with pytest.raises(ValueError, match="failure must be"):
         fa.score_map(np.ones((20, 20)), gt, failure="drop")
+
+
+def test_the_uniform_map_scores_as_chance_on_boxes():
+    from saliency_utils import boxes, maps
+
+    box = np.array([[10.0, 20.0, 30.0, 40.0]])  # x0, y0, x1, y1 on a 50 x 60 image
+    u = maps.uniform_map((50, 60))
+    sc = fa.score_map(u, box, tolerance=3.0, box_fracs=(0.2, 0.5))
+    assert sc["failed"] == "" and sc["regions"] == 1 and sc["largest region share"] == 1.0
+    assert sc["energy"] == pytest.approx(boxes.area_in_boxes((50, 60), box))
+    np.testing.assert_array_equal(sc["box@0.5"], boxes.full_image_box((50, 60)))
+    # pointing: the share of pixels a random pointer would hit, by brute force
+    inside = boxes.box_union_mask(box, (50, 60))
+    rr, cc = np.nonzero(inside)
+    hits = [min((rr - r) ** 2 + (cc - c) ** 2) <= 9 for r in range(50) for c in range(60)]
+    assert sc["pointing"] == pytest.approx(np.mean(hits))
+    assert boxes.uniform_pointing((50, 60), box, 0.0) == pytest.approx(inside.mean())
+    with pytest.raises(ValueError):
+        boxes.uniform_pointing((50, 60), box, -1.0)
+    # a plain constant map still cannot point
+    with pytest.raises(ValueError, match="constant"):
+        fa.score_map(np.ones((50, 60)), box)

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from saliency_utils import loggabor_explain as lx
+from saliency_utils import maps
 from saliency_utils.loggabor import LogGaborBank, opponent_channels
 from saliency_utils.saliency_model import SaliencyModel
 
@@ -288,3 +289,20 @@ def test_retained_share_is_a_ratio_of_means():
     assert np.isnan(lx.retained_share(np.array([[1.0, 1.0, 1.0]])))
     with pytest.raises(ValueError):
         lx.retained_share(np.ones((3, 2)))
+
+
+def test_prior_only_model_of_a_model_without_prior_is_the_uniform_map():
+    """The paper preset has no learned prior: its prior-only map is constant, and it is returned
+    as the uniform map (scored at chance), not as an unscorable constant."""
+    torch.manual_seed(0)
+    plain = SaliencyModel("efficientnet_lite0", weights="random", readout_layers=("stage3",),
+                          readout_hidden=0, centre_bias="none", input_size=(64, 96), device="cpu")
+    rng = np.random.default_rng(8)
+    imgs = [rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8) for _ in range(2)]
+    st = lx.collect_stats(plain, imgs, ["readout_input"], SPEC)["readout_input"]
+    prior = lx.prior_only_model(plain, "readout_input", st, SPEC)
+    m = prior.predict(imgs[0])
+    assert isinstance(m, maps.UniformMap) and m.shape == (60, 80)
+    np.testing.assert_allclose(m, 1 / m.size)
+    # the explainable model of the same model is not flagged: a constant map there is a bug
+    assert not lx.ExplainableModel(plain, prior.fits, SPEC).constant_is_uniform

@@ -542,6 +542,9 @@ def main(argv=None) -> int:
                 if args.chapters and nb.stem not in args.chapters:
                     continue
                 r = bench_chapter(prof, nb.stem)
+                # each row keeps its own date and conditions (rows of other runs stay)
+                r["when"] = (datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                             + (f"; {args.note}" if args.note else ""))
                 res["chapters"][prof][nb.stem] = r
                 print(prof, nb.stem, r, flush=True)
     path.write_text(json.dumps(res, indent=2))

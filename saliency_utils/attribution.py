@@ -193,7 +193,10 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target=None, n_samples: int = 
     space (Smilkov et al. recommend 0.10-0.20). As in Smilkov et al. and the PAIR
     implementation the *signed* gradients are averaged (captum ``NoiseTunnel`` with
     ``nt_type="smoothgrad"`` on ``Saliency(abs=False)``); the channel max of the absolute
-    average follows. Noise comes from ``torch.manual_seed(seed)`` inside a forked RNG state.
+    average follows. Noise comes from ``torch.manual_seed(seed)`` inside a forked RNG state,
+    re-seeded for **each image**: an image's map depends only on the image, its target and
+    ``seed``, not on the batch it came in or its place there (every image sees the same noise
+    draw, scaled to its own range).
     """
     if n_samples < 1 or stdev < 0:
         raise ValueError(f"need n_samples >= 1 and stdev >= 0, got {n_samples}, {stdev}")
@@ -202,8 +205,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target=None, n_samples: int = 
     maps = []
     devices = [x.device] if x.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
         for i in range(x.shape[0]):
+            torch.manual_seed(seed)
             xi = x[i:i + 1].detach()
             sigma = float(stdev * (xi.max() - xi.min()))
             a = nt.attribute(xi, nt_type="smoothgrad", nt_samples=int(n_samples),

@@ -63,8 +63,20 @@ def conditions(res: dict | None):
     return pd.DataFrame({"value": [str(v) for v in rows.values()]}, index=list(rows))
 
 
+#: Per-chapter wall-time targets in seconds, by profile (2 CPU cores, models cached).
+CHAPTER_TARGETS_S = {"offline": 480}
+
+
+def _against_target(profile: str, seconds) -> str:
+    target = CHAPTER_TARGETS_S.get(profile)
+    if target is None or seconds is None or not np.isfinite(seconds):
+        return ""
+    return "met" if seconds <= target else f"over by {seconds - target:.0f} s"
+
+
 def chapter_table(res: dict | None, chapters: Sequence[str], profiles: Sequence[str]):
-    """One row per (chapter, profile): wall time (s), peak RSS (MiB) and status.
+    """One row per (chapter, profile): wall time (s), peak RSS (MiB), status and, for profiles
+    with a target (:data:`CHAPTER_TARGETS_S`: offline 480 s), whether the chapter met it.
 
     Rows follow ``chapters`` then ``profiles``; chapters measured but not listed come last.
     Unmeasured rows have NaN numbers and status "not measured"."""
@@ -85,14 +97,17 @@ def chapter_table(res: dict | None, chapters: Sequence[str], profiles: Sequence[
             if r is None:
                 if prof not in profiles:
                     continue
-                rows.append((name, prof, np.nan, np.nan, NOT_MEASURED, ""))
+                rows.append((name, prof, np.nan, np.nan, NOT_MEASURED, "", ""))
                 continue
             sec, peak = r.get("seconds"), r.get("peak_rss_mib")
-            rows.append((name, prof, np.nan if sec is None else float(sec),
-                         np.nan if peak is None else float(peak), str(r.get("status", "unknown")),
+            sec = np.nan if sec is None else float(sec)
+            rows.append((name, prof, sec, np.nan if peak is None else float(peak),
+                         str(r.get("status", "unknown")), _against_target(prof, sec),
                          str(r.get("when") or (res or {}).get("when") or "")))
     df = pd.DataFrame(rows, columns=["chapter", "profile", "wall time (s)", "peak RSS (MiB)",
-                                     "status", "measured"])
+                                     "status", "target", "measured"])
+    if not any(p in CHAPTER_TARGETS_S for p in order):
+        df = df.drop(columns="target")
     if not dated:  # one run measured everything: its date is in the conditions table
         df = df.drop(columns="measured")
     return df.set_index(["chapter", "profile"])

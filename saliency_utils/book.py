@@ -280,6 +280,28 @@ def scorecard_markdown(executed: Path, notebooks: list[Path], page_dir: str = "b
     return out
 
 
+def _show_run_parameters(path: Path) -> bool:
+    """Show a page's parameters once, as the run used them: papermill keeps the notebook's
+    ``parameters`` cell (its defaults) and adds an ``injected-parameters`` cell after it with
+    the values of the run; on the page the defaults cell is removed (``remove-cell``) and the
+    injected one says that it holds the values this page was executed with. Returns whether
+    the notebook had an injected cell (the staged copy is changed in place)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    tags = [set(c.metadata.get("tags", [])) for c in nb.cells]
+    if not any("injected-parameters" in t for t in tags):
+        return False
+    for cell, t in zip(nb.cells, tags):
+        if "parameters" in t and "injected-parameters" not in t:
+            cell.metadata["tags"] = sorted(t | {"remove-cell"})
+        elif "injected-parameters" in t:
+            cell.source = cell.source.replace(
+                "# Parameters", "# Parameters this page was executed with (papermill)", 1)
+    nbformat.write(nb, path)
+    return True
+
+
 def render(executed: Path, out: Path, root: Path | None = None) -> int:
     """Build the HTML book from executed notebooks; return the Jupyter Book exit code."""
     root = Path(root or project_root())
@@ -302,6 +324,7 @@ def render(executed: Path, out: Path, root: Path | None = None) -> int:
             continue
         (stage / nb.parent).mkdir(parents=True, exist_ok=True)
         shutil.copy2(run, stage / nb)
+        _show_run_parameters(stage / nb)
     if missing:
         print(f"not executed (run `make chapters` first): {', '.join(missing)}", file=sys.stderr)
         return 2

@@ -163,7 +163,7 @@ def saliency_maps(model, loggabor: Mapping, n_fit: int | None = None,
     (:func:`saliency_utils.loggabor_explain.fit_explainable_and_prior`); and the centre bias
     fitted to the OSIE training fixations. With ``main_layer`` the readout input (every
     profile's), the prior-only map depends only on the image's size and is computed once per
-    size."""
+    size (:class:`saliency_utils.loggabor_explain.ExplainableModel`)."""
     from . import loggabor_explain as lx
 
     n_fit = loggabor["n_fit"] if n_fit is None else n_fit
@@ -174,21 +174,9 @@ def saliency_maps(model, loggabor: Mapping, n_fit: int | None = None,
         model, loggabor["main_layer"], lx.FeatureSpec.from_settings(loggabor),
         images(train[:n_fit]), images(train[n_fit:n_fit + n_val]))
     frac = training.osie_center_bias()
-    prior_map = prior.predict
-    if loggabor["main_layer"] == "readout_input":
-        # everything the readout reads is the constant: the map depends on the image's size
-        # only, so it is computed once per size (about an eighth of the chapter's map time)
-        cache: dict[tuple, np.ndarray] = {}
-
-        def prior_map(img):
-            key = tuple(np.shape(img)[:2])
-            if key not in cache:
-                cache[key] = prior.predict(img)
-            return cache[key].copy()
-
     return {"saliency model": model.predict,
             LOGGABOR: explainable.predict,
-            PRIOR_ONLY: prior_map,
+            PRIOR_ONLY: prior.predict,  # computed once per image size (readout input constant)
             "centre bias": lambda img: anchors.center_bias(img.shape[:2], frac)}
 
 
@@ -453,9 +441,9 @@ def fixation_example(dataset: str, index: int, explainer: ClassifierExplainer | 
     (the human density, one-degree Gaussian), ``id``, ``target`` (the explained, predicted
     class; -1 without an explainer), ``maps``), for any ``index`` of the set: what
     :func:`saliency_utils.explorers.crosspaper_explorer` draws for images beyond the first.
-    The image is explained alone, so its SmoothGrad map uses the noise draw of the first image
-    of a batch: it equals the scorers' map for an image that was first in its batch, and is
-    another draw of the same average otherwise. :func:`box_example` likewise."""
+    The image is explained alone; its maps equal the scorers' (SmoothGrad's noise does not
+    depend on the batch, :func:`saliency_utils.attribution.smoothgrad`).
+    :func:`box_example` likewise."""
     _check_saliency_maps(saliency_maps)
     ds = evaluation.FixationDataset.named(dataset)
     if not 0 <= index < len(ds):

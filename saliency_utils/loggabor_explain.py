@@ -588,18 +588,37 @@ class ExplainableModel:
         self.model, self.fits, self.spec = model, dict(fits), spec
         self.constant_is_uniform = bool(constant_is_uniform)
         Reconstruction(model, self.fits, spec)  # validates the layer names
+        # every input of the readout replaced by a constant: the map depends on the image's
+        # size only (the readout sees the same tensor for every image of a size), so it is
+        # computed once per size and call (the prior-only model)
+        self._size_only = (list(self.fits) == ["readout_input"]
+                           and all(f.constant for f in self.fits.values()))
+        self._cache: dict = {}
+
+    def _cached(self, kind: str, image, args, kwargs):
+        key = (kind, tuple(np.shape(image)[:2]), args, tuple(sorted(kwargs.items())))
+        if key not in self._cache:
+            with Reconstruction(self.model, self.fits, self.spec):
+                self._cache[key] = getattr(self.model, kind)(image, *args, **kwargs)
+        return self._cache[key].copy()
 
     def predict(self, image, *args, **kwargs) -> np.ndarray:
         """The model's map with the reconstructions in place. With ``constant_is_uniform`` (the
         prior-only model, :func:`prior_only_model`) a constant map comes back as a
-        :class:`~saliency_utils.maps.UniformMap`, which the scorers score as the uniform map."""
-        with Reconstruction(self.model, self.fits, self.spec):
-            out = self.model.predict(image, *args, **kwargs)
+        :class:`~saliency_utils.maps.UniformMap`, which the scorers score as the uniform map.
+        When the whole readout input is a constant, the map is computed once per image size."""
+        if self._size_only:
+            out = self._cached("predict", image, args, kwargs)
+        else:
+            with Reconstruction(self.model, self.fits, self.spec):
+                out = self.model.predict(image, *args, **kwargs)
         if self.constant_is_uniform and float(np.ptp(out)) <= 1e-9 * float(np.max(np.abs(out))):
             return maps.uniform_map(np.shape(out))
         return out
 
     def predict_log_density(self, image, *args, **kwargs) -> np.ndarray:
+        if self._size_only:
+            return self._cached("predict_log_density", image, args, kwargs)
         with Reconstruction(self.model, self.fits, self.spec):
             return self.model.predict_log_density(image, *args, **kwargs)
 

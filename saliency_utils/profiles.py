@@ -36,10 +36,11 @@ _SETTINGS = {
     "appendix_benchmarks": {  # reads the benchmark script's results; nothing is measured here
         p: dict(results="benchmarks/results.json") for p in _BASE_PROFILES
     },
-    "appendix_calibration": {  # n_sim: simulated samples per claim and scenario (null, effect)
-        "smoke": dict(n_sim=10),
-        "offline": dict(n_sim=400),
-        "paper": dict(n_sim=1000),
+    "appendix_calibration": {  # n_sim: simulated samples per claim and scenario (null, effect);
+        # workers: processes that calibrate claims in parallel (the same numbers for any count)
+        "smoke": dict(n_sim=10, workers=1),
+        "offline": dict(n_sim=400, workers=2),
+        "paper": dict(n_sim=1000, workers=2),
     },
     "appendix_data": {
         "smoke": dict(backbone="efficientnet_lite0", n_imagenet=24, n_osie=4, n_mit1003=4,
@@ -82,7 +83,8 @@ _SETTINGS = {
         # compare them too); n_cascade / cascade_depth / n_class: images and layers (None = all)
         # of the sanity checks (cascading randomisation; another class); the paper profile's
         # dense SR maps (query_stride 1) need a GPU (seconds per map on CPU);
-        # n_pool: first validation images searched for correctly / wrongly classified examples.
+        # n_pool: first validation images searched for correctly / wrongly classified examples;
+        # workers: threads for the SR and control maps (the same maps for any count).
         "smoke": dict(networks=["efficientnet_lite0"], n_score=6, n_pool=24, n_curves=2, curve_steps=4,
                       n_conservation=2, n_show=2, n_dense_check=1, batch_size=6, workers=1,
                       n_controls=4, n_cascade=2, cascade_depth=2, n_class=2,
@@ -90,7 +92,7 @@ _SETTINGS = {
                       box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
         "offline": dict(networks=["efficientnet_lite0"], n_score=None, n_pool=200, n_curves=48,
                         curve_steps=8, n_conservation=16, n_show=3, n_dense_check=2,
-                        batch_size=16, workers=1, n_controls=400, n_cascade=4, cascade_depth=None,
+                        batch_size=16, workers=2, n_controls=400, n_cascade=4, cascade_depth=None,
                         n_class=24,
                         ca=dict(max_side=250, query_stride=6, ref_stride=8), tolerance_px=15,
                         box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),

@@ -209,3 +209,16 @@ def test_efficientnet_guided_backprop_uses_relu6_rule(lite0):
     assert np.isfinite(gb).all() and gb.std() > 0
     assert A.rank_correlation(g[0], gb[0]) < 0.9  # modified at every ReLU6
     assert sum(isinstance(mod, nn.ReLU6) for mod in bb.model.modules()) == 33  # restored
+
+
+def test_smoothgrad_of_an_image_does_not_depend_on_its_batch():
+    """An image's SmoothGrad map is the same alone, first or second in a batch, or in another
+    batch: the noise is re-seeded per image."""
+    model = small_cnn()
+    x = torch.randn(3, 3, 12, 12, generator=torch.Generator().manual_seed(2))
+    batch = A.smoothgrad(model, x, [1, 2, 3], n_samples=4, seed=5)
+    for i, t in enumerate([1, 2, 3]):
+        alone = A.smoothgrad(model, x[i:i + 1], t, n_samples=4, seed=5)
+        np.testing.assert_allclose(alone[0], batch[i], rtol=1e-5, atol=1e-7)
+    swapped = A.smoothgrad(model, x[[2, 0]], [3, 1], n_samples=4, seed=5)
+    np.testing.assert_allclose(swapped, batch[[2, 0]], rtol=1e-5, atol=1e-7)

@@ -68,6 +68,13 @@ def test_rows_carry_their_own_date_when_the_file_has_one(tmp_path):
     assert t.loc[("ch_a", "offline"), "measured"] == "2026-02-03 04:05 UTC"
     assert t.loc[("ch_a", "smoke"), "measured"] == RES["when"]  # no own date: the run's
     assert "measured" not in benchreport.chapter_table(RES, ["ch_a"], ["smoke"]).columns
+    # the offline 8-minute target: met, or by how much it is missed; none for smoke
+    assert t.loc[("ch_a", "offline"), "target"] == "over by 20 s"
+    assert t.loc[("ch_a", "smoke"), "target"] == ""
+    res["chapters"]["offline"]["ch_a"]["seconds"] = 480
+    assert benchreport.chapter_table(res, ["ch_a"], ["offline"]).loc[("ch_a", "offline"),
+                                                                     "target"] == "met"
+    assert "target" not in benchreport.chapter_table(RES, ["ch_a"], ["smoke"]).columns
 
 
 def test_throughput_table(tmp_path):

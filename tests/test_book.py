@@ -189,3 +189,22 @@ def test_every_cited_key_is_in_the_bibliography():
         for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", src.read_text(encoding="utf-8")):
             missing += [(src.name, k.strip()) for k in group.split(",") if k.strip() not in keys]
     assert not missing, f"cited but not in book/references.bib: {missing}"
+
+
+def test_a_page_shows_the_parameters_of_its_run_once(tmp_path):
+    """papermill keeps the defaults cell and adds the injected one; the staged page removes
+    the defaults and labels the injected values as this page's."""
+    root = _toy_book(tmp_path, [("profile = 'offline'  # smoke | offline", ["parameters"]),
+                                ("x = 1", [])])
+    out = tmp_path / "out"
+    assert book.execute("smoke", out, root=root) == 0
+    staged = tmp_path / "staged.ipynb"
+    staged.write_bytes((out / "toy.ipynb").read_bytes())
+    assert book._show_run_parameters(staged)
+    nb = nbformat.read(staged, as_version=4)
+    by_tag = {t: c for c in nb.cells for t in c.metadata.get("tags", [])}
+    assert "remove-cell" in by_tag["parameters"].metadata["tags"]
+    injected = by_tag["injected-parameters"]
+    assert "remove-cell" not in injected.metadata["tags"]
+    assert "executed with" in injected.source and "profile = \"smoke\"" in injected.source
+    assert not book._show_run_parameters(tmp_path / "notebooks" / "toy.ipynb")  # not executed

@@ -921,7 +921,7 @@ def test_one_image_examples_are_the_scorers_examples(fix_data, fix_run, box_data
     sal = {"oracle": lambda img: fix[by_bytes[img.tobytes()]].density(sigma),
            "centre": lambda img: anchors.center_bias(img.shape[:2], (0.2, 0.2)),
            "noise": _noise_map, "const": _constant_map}
-    for i in (0, 1):  # image 1 is second in its scoring batch: SmoothGrad's noise draw differs
+    for i in (0, 1):  # image 1 is second in its scoring batch: SmoothGrad's noise is the same
         e = cp.fixation_example("osie_test", i, explainer(), sal)
         want = fix_run.examples[i]
         assert (e["dataset"], e["id"], e["target"]) == ("osie_test", want["id"], want["target"])
@@ -930,9 +930,8 @@ def test_one_image_examples_are_the_scorers_examples(fix_data, fix_run, box_data
         np.testing.assert_allclose(e["density"], want["density"])
         assert set(e["maps"]) == set(want["maps"]) and "const" not in e["maps"]
         for k in want["maps"]:
-            if i == 0 or k != "SmoothGrad":
-                np.testing.assert_allclose(e["maps"][k], want["maps"][k], rtol=1e-4, atol=1e-6,
-                                           err_msg=k)
+            np.testing.assert_allclose(e["maps"][k], want["maps"][k], rtol=1e-4, atol=1e-6,
+                                       err_msg=k)
     with pytest.raises(IndexError):
         cp.fixation_example("osie_test", 10_000, None, sal)
     recs, bimgs, size = box_data
@@ -941,7 +940,7 @@ def test_one_image_examples_are_the_scorers_examples(fix_data, fix_run, box_data
     want = box_run.examples[0]
     assert b["target"] == want["target"] == recs[0].label and b["dataset"] == "imagenet"
     np.testing.assert_allclose(b["boxes"], want["boxes"])
-    for k in ("oracle", "noise", *cp.CLASSIFIER_METHODS):  # first of its batch: same noise
+    for k in ("oracle", "noise", *cp.CLASSIFIER_METHODS):
         np.testing.assert_allclose(b["maps"][k], want["maps"][k], rtol=1e-4, atol=1e-6, err_msg=k)
     with pytest.raises(ValueError, match="size"):
         cp.box_example(recs[0], None, sal_b, blur_px=3.0)

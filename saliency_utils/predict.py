@@ -28,7 +28,8 @@ directly at a reduced scale no smaller than that size (PIL's draft mode), which 
 and gives the same input up to resampling. The network's density at its input size (image and
 mirror image averaged) is raised to
 :data:`~saliency_utils.saliency_model.MAP_EXPONENT`, as
-:meth:`~saliency_utils.saliency_model.SaliencyModel.predict` does, scaled to 255 at its maximum
+:meth:`~saliency_utils.saliency_model.SaliencyModel.predict` does (a model with
+``output="minmax"`` gives its min-max map instead, as ``predict`` does), scaled to 255 at its maximum
 and resized (bicubic, PIL) to the image size; PNG values are the map divided by its maximum,
 times 255: 255 at the most salient pixel, a ranking within the image, not comparable across
 images. This equals ``to_png_array(model.predict(image))`` up to resampling: about one grey
@@ -151,9 +152,16 @@ def saliency_png(model, path: str | Path, exponent: float | None = None) -> np.n
 
     exponent = saliency_model.MAP_EXPONENT if exponent is None else float(exponent)
     (h, w), small = _read_for_model(Path(path), model.input_shape_for)
-    logp = model.predict_log_density(small, size=small.shape[:2], flip_average=True)
-    lp = exponent * np.asarray(logp, dtype=np.float64)
-    low = np.exp(lp - lp.max())  # max 1
+    if getattr(model, "output", "density") == "minmax":  # as SaliencyModel.predict, max 1
+        lp = np.asarray(model.predict_log_density(small, size=small.shape[:2]), np.float64)
+        mirror = np.ascontiguousarray(small[:, ::-1])
+        lp = 0.5 * (lp + model.predict_log_density(mirror, size=small.shape[:2])[:, ::-1])
+        low = saliency_model.log_density_to_minmax_map(lp, lp.shape)
+        low = low / low.max()
+    else:
+        logp = model.predict_log_density(small, size=small.shape[:2], flip_average=True)
+        lp = exponent * np.asarray(logp, dtype=np.float64)
+        low = np.exp(lp - lp.max())  # max 1
     if low.shape == (h, w):
         return to_png_array(low)
     u8 = np.clip(np.rint(low * 255.0), 0, 255).astype(np.uint8)

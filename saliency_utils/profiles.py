@@ -74,9 +74,10 @@ _SETTINGS = {
                       ig_steps=32, n_cascade=16, cascade_depth=None, workers=4),
     },
     "ch2_lrp_salient_relevance": {
-        # networks: first = scored one (all are scored in the paper profile); n_score: images
-        # for localisation scores (None = all 1300); n_curves / curve_steps: deletion and
-        # insertion curves; ca: context-aware saliency parameters (context_saliency);
+        # networks: the first is the scored one; the paper profile loads AlexNet too, for the
+        # paper's selection (images VGG-16 gets right and AlexNet wrong, counted and shown);
+        # n_score: images for localisation scores (None = all 1300); n_curves / curve_steps:
+        # deletion and insertion curves; ca: context-aware saliency parameters (context_saliency);
         # tolerance_px: pointing-game tolerance in original-image pixels (Zhang et al.);
         # n_controls: the first images (None = all scored) that also get the SR controls, the
         # context-aware saliency of the image and of the gradient map (>= n_curves: the curves

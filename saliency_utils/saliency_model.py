@@ -20,7 +20,18 @@ the pixels** of the input (log-softmax over ``H x W``), as in DeepGaze (Kümmere
   ``model.readout_input``, so a hook there sees exactly what the readout reads), then a 1x1
   convolution to one channel (``readout_hidden=0``: the papers' readout) or two 1x1 convolutions
   with a ReLU between them (``readout_hidden>0``: a small multi-scale readout, one hidden layer).
+  ``readout_bias=False`` drops the bias of the last 1x1 convolution (the CVPR 2019 authors'
+  demo, ``Conv2d(512, 1, 1, bias=False)``). That bias adds the same constant to every pixel,
+  which the log-softmax (and a min-max normalisation) removes: with or without it the model
+  computes the same maps, and its gradient is exactly zero.
 * **Upsampling**: bilinear, to the input resolution.
+* **Output map** (``output``): the forward pass always gives the log-density. The saliency map
+  of :meth:`SaliencyModel.predict` is that density (``"density"``, the default) or, with
+  ``"minmax"``, the log-density min-max normalised per image, as the CVPR 2019 authors' demo
+  outputs ``(s - min s) / (max s - min s)`` of its upsampled readout ``s``. Without a prior the
+  log-density is ``s`` minus a per-image constant, so the two are the same map. A model trained
+  with a metric-only loss (NSS, which does not change when the map is scaled) has no meaningful
+  scale of ``s``, so its density ``exp(s)`` would be arbitrarily sharp; its min-max map is not.
 * **Centre-bias prior** (``model.prior``, optional): the log of a mixture of a few centred
   Gaussians whose widths (as fractions of the image height and width) and mixture weights are
   learned; it is added to the readout before the softmax, so the readout only has to explain what
@@ -49,8 +60,8 @@ from torch import nn
 from . import maps
 from .models import default_device, images_to_tensor, is_random, load_backbone, to_uint8_rgb
 
-__all__ = ["MODEL_VERSION", "MAP_EXPONENT", "SaliencyModel", "CentreBiasPrior",
-           "DEFAULT_READOUT_LAYERS", "log_density_to_map"]
+__all__ = ["MODEL_VERSION", "MAP_EXPONENT", "OUTPUTS", "SaliencyModel", "CentreBiasPrior",
+           "DEFAULT_READOUT_LAYERS", "log_density_to_map", "log_density_to_minmax_map"]
 
 #: Bumped whenever the architecture or the meaning of a constructor argument changes; part of
 #: the checkpoint cache key (:mod:`saliency_utils.training`), so old checkpoints are not reused.
@@ -73,6 +84,9 @@ DEFAULT_READOUT_LAYERS = {
 #: 1 were tried), so those scores are not an unbiased estimate for it; the forward pass and
 #: :meth:`SaliencyModel.predict_log_density` always give the trained density itself.
 MAP_EXPONENT = 0.8
+
+#: The saliency maps :meth:`SaliencyModel.predict` can give (see the module docstring).
+OUTPUTS = ("density", "minmax")
 
 _VGG_CONV5_3 = 29  # index of the ReLU after conv5_3 in torchvision's vgg16.features
 
@@ -160,6 +174,9 @@ class SaliencyModel(nn.Module):
         centre_bias_init: initial ``(sigma_y/H, sigma_x/W)`` of the prior.
         freeze_encoder: no gradients for the encoder parameters.
         input_size: ``(H, W)`` the images are resized to by :meth:`preprocess` (training size).
+        readout_bias: whether the readout's last 1x1 convolution has a bias (it cannot change
+            the output, see the module docstring; ``False``: the CVPR 2019 authors' demo).
+        output: the map :meth:`predict` gives, ``"density"`` or ``"minmax"`` (:data:`OUTPUTS`).
         device: default :func:`~saliency_utils.models.default_device` (CUDA if present).
         seed: the seed of a random encoder (``weights="random"``).
     """
@@ -168,10 +185,12 @@ class SaliencyModel(nn.Module):
                  readout_layers: Sequence[str] | None = None, readout_hidden: int = 0,
                  centre_bias: str = "learned", centre_bias_init=(0.2, 0.2),
                  freeze_encoder: bool = False, input_size=(240, 320), device=None,
-                 seed: int = 0):
+                 seed: int = 0, readout_bias: bool = True, output: str = "density"):
         super().__init__()
         if centre_bias not in ("learned", "none"):
             raise ValueError(f"centre_bias must be 'learned' or 'none', got {centre_bias!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if backbone == "vgg16" and is_random(weights):
             # random VGG-16 features only: skips initialising the 120M classifier weights
             # (tests, paper-smoke, and loading a checkpoint, which overwrites them anyway)
@@ -207,14 +226,17 @@ class SaliencyModel(nn.Module):
         channels = sum(f.shape[1] for f in feats)
         self.readout_input = nn.Identity()
         self.readout_hidden = int(readout_hidden)
+        self.readout_bias = bool(readout_bias)
+        self.output = output
         if self.readout_hidden > 0:
             self.readout = nn.Sequential(OrderedDict([
                 ("conv1", nn.Conv2d(channels, self.readout_hidden, 1)),
                 ("act1", nn.ReLU()),
-                ("conv2", nn.Conv2d(self.readout_hidden, 1, 1)),
+                ("conv2", nn.Conv2d(self.readout_hidden, 1, 1, bias=self.readout_bias)),
             ]))
         else:
-            self.readout = nn.Sequential(OrderedDict([("conv", nn.Conv2d(channels, 1, 1))]))
+            self.readout = nn.Sequential(OrderedDict([
+                ("conv", nn.Conv2d(channels, 1, 1, bias=self.readout_bias))]))
         self.centre_bias = centre_bias
         self.prior = (CentreBiasPrior(tuple(float(v) for v in centre_bias_init))
                       if centre_bias == "learned" else None)
@@ -222,6 +244,11 @@ class SaliencyModel(nn.Module):
                            readout_hidden=self.readout_hidden, centre_bias=centre_bias,
                            centre_bias_init=[float(v) for v in centre_bias_init],
                            freeze_encoder=self.freeze_encoder, input_size=list(self.input_size))
+        # only when not the default: checkpoints written before these options existed load as is
+        if not self.readout_bias:
+            self.kwargs["readout_bias"] = False
+        if output != "density":
+            self.kwargs["output"] = output
         self.to(torch.device(device) if device is not None else default_device())
         self.eval()
 
@@ -374,8 +401,19 @@ class SaliencyModel(nn.Module):
         it improved every metric of the offline model), raised to ``exponent`` (see
         :data:`MAP_EXPONENT`; 1 gives the trained density itself), resized with
         :func:`saliency_utils.maps.resize_map` (bicubic with anti-aliasing, as MATLAB
-        ``imresize``) and renormalised."""
+        ``imresize``) and renormalised.
+
+        With ``output="minmax"`` the map is :func:`log_density_to_minmax_map` of the
+        log-density (mirror-averaged as log-maps, i.e. as the readouts), renormalised to sum 1;
+        ``exponent`` does not change it (the min-max of ``e * log p`` is that of ``log p``)."""
         arr = to_uint8_rgb(image)
+        if self.output == "minmax":
+            size = size or self.input_shape_for(arr.shape[:2])
+            lp = self.predict_log_density(arr, size=size)
+            if flip_average:
+                mirror = np.ascontiguousarray(arr[:, ::-1])
+                lp = 0.5 * (lp + self.predict_log_density(mirror, size=size)[:, ::-1])
+            return log_density_to_minmax_map(lp, arr.shape[:2])
         logp = self.predict_log_density(arr, size=size, flip_average=flip_average)
         return log_density_to_map(float(exponent) * logp, arr.shape[:2])
 
@@ -394,6 +432,21 @@ class SaliencyModel(nn.Module):
             for h in handles:
                 h.remove()
         return out
+
+
+def log_density_to_minmax_map(log_map, shape) -> np.ndarray:
+    """The min-max normalised map ``(l - min l) / (max l - min l)`` of a log-map (the CVPR 2019
+    authors' output), resized to ``shape`` with :func:`maps.resize_map` (bicubic with
+    anti-aliasing; values kept non-negative) and renormalised to sum 1. A constant log-map
+    (range within float rounding of its values) gives the constant map, as
+    :func:`log_density_to_map` does, instead of amplified rounding noise."""
+    lp = maps.check_map(log_map, "log-map")
+    lo, hi = float(lp.min()), float(lp.max())
+    if hi - lo <= 1e-6 * max(1.0, abs(lo), abs(hi)):
+        m = np.ones_like(lp)
+    else:
+        m = (lp - lo) / (hi - lo)
+    return maps.to_density(maps.resize_map(m, tuple(shape)))
 
 
 def log_density_to_map(log_density, shape) -> np.ndarray:

@@ -133,9 +133,13 @@ def without_prior(model) -> Callable[[np.ndarray], np.ndarray]:
     """``image -> map`` of a :class:`SaliencyModel` with its learned centre-bias prior divided
     out: ``exp(log p - log prior)`` (mirror-averaged like :meth:`SaliencyModel.predict`, no
     exponent), resized to the image and normalised. The readout's own contribution; for a model
-    without prior it is the model's density."""
+    without prior it is the model's own map (``predict`` with exponent 1: its density, or its
+    min-max map for ``output="minmax"``)."""
     from .models import to_uint8_rgb
     from .saliency_model import log_density_to_map
+
+    if model.prior is None:
+        return lambda image: model.predict(image, flip_average=True, exponent=1.0)
 
     @torch.no_grad()
     def predict(image):

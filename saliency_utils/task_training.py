@@ -14,8 +14,9 @@ with scene labels for the OSIE images passes them as a CSV (``labels_csv``: colu
 Everything else matches the saliency fine-tuning of :mod:`saliency_utils.training` (imported,
 not copied): the same OSIE training images at the same resolution (``training.training_data``),
 the same encoder (:class:`saliency_utils.saliency_model.SaliencyModel`, BatchNorm statistics
-frozen), Adam with the same encoder learning rate, cosine decay, the same number of end-to-end
-epochs, horizontal flips, seeds and deterministic algorithms. Rotated images are square centre
+frozen), Adam with the same encoder learning rate and schedule (cosine decay, or the base's
+``lr_decay`` per epoch), the same number of end-to-end epochs, horizontal flips (if the base
+flips), seeds and deterministic algorithms. Rotated images are square centre
 crops (``H x H``) with a random horizontal offset so that every rotation has the same shape. The
 classifier is global average pooling of the encoder's last readout layer and a linear layer.
 
@@ -187,14 +188,15 @@ def train_task(config: TaskConfig, progress: bool = True, device=None):
                                 {"params": model.classifier.parameters(), "lr": config.lr_head}],
                                weight_decay=base.weight_decay)
         base_lrs = [base.lr_encoder, config.lr_head]
-        total = config.n_epochs * math.ceil(n / base.batch_size)
+        per_epoch = math.ceil(n / base.batch_size)
+        total = config.n_epochs * per_epoch
         step = 0
         for ep in range(config.n_epochs):
             te = time.perf_counter()
             loss_sum, correct, count = 0.0, 0, 0
             for idx, flips in training._batches(n, base.batch_size, base.flip, gen):
                 for g, lr in zip(opt.param_groups, base_lrs):
-                    g["lr"] = lr * training._cosine(step, total)
+                    g["lr"] = lr * training.lr_factor(base, step, per_epoch, total)
                 x = training._images(model.net, d, idx, flips)
                 if config.task == "rotation":
                     x = _square(x, torch.rand(len(idx), generator=gen))

@@ -19,13 +19,22 @@ SALICON train split when a local copy exists (see :mod:`saliency_utils.data.sali
 correlation coefficient CC(P, G) and ``loss_nss`` times the NSS of ``P`` at the fixated pixels
 (a combination of distribution and metric terms as in SAM, Cornia et al. 2018). The offline
 preset uses KL - CC - 0.5 NSS: the NSS term sharpens the maps (NSS 2.72 -> 2.85 on the OSIE
-test images in our runs, CC slightly lower), the CC term gives some of the CC back.
+test images in our runs, CC slightly lower), the CC term gives some of the CC back. ``loss_kl``
+weights the KL term (0: a metric-only loss, as the ``paper`` preset's NSS-only loss). The
+metric terms are computed on the map the model outputs (:data:`saliency_model.OUTPUTS`): the
+density ``P`` for ``output="density"``; for ``output="minmax"`` on the log-density, because NSS
+and CC do not change under a positive affine map ``a x + b`` (``a > 0``), and the min-max map
+``(s - min s) / (max s - min s)`` of the readout ``s``, ``s`` itself and the log-density
+``s - logsumexp(s)`` (no prior) are such maps of each other: the loss, and its gradient, are
+those of NSS (CC) of the min-max map, without the min and max in the graph.
 
 **Schedule.** Two phases. (1) ``readout_epochs`` with the encoder frozen: its features are
 computed once (for every image and its flip) and only the readout and the prior are trained on
 them, which is cheap. (2) ``epochs`` end to end (skipped when ``freeze_encoder``): all encoder
 parameters are trained with ``lr_encoder``, the readout with ``lr``; BatchNorm statistics stay
-frozen (see :mod:`.saliency_model`). Adam, cosine learning-rate decay within each phase.
+frozen (see :mod:`.saliency_model`). Adam, cosine learning-rate decay within each phase, or,
+with ``lr_decay=g``, the learning rates times ``g`` after every epoch of each phase (the CVPR
+2019 authors' demo: x0.8 every 10,000 SALICON images, i.e. every epoch).
 
 **Determinism.** Seeds for everything (``seed``), ``torch.use_deterministic_algorithms`` during
 training (``warn_only`` on CUDA, where a few kernels have no deterministic version), and batches
@@ -68,12 +77,12 @@ import torch
 
 from . import anchors, data, maps, metrics
 from .models import default_device, resolve_weights
-from .saliency_model import MODEL_VERSION, SaliencyModel
+from .saliency_model import MODEL_VERSION, OUTPUTS, SaliencyModel
 
 __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "train",
            "load_or_train", "checkpoint_path", "config_hash", "save_checkpoint",
            "load_checkpoint", "models_dir", "training_data", "training_targets", "summarise",
-           "kl_loss", "osie_center_bias"]
+           "kl_loss", "osie_center_bias", "lr_factor", "NEW_KEY_FIELDS"]
 
 #: Bumped when the training procedure changes in a way that changes the trained weights.
 TRAINING_VERSION = "1"
@@ -110,6 +119,11 @@ class TrainConfig:
     n_train: int | None = None  # first n training images only (smoke); None = all
     split_seed: int = 0  # OSIE split seed (osie_split)
     n_test: int = 100  # OSIE test images (osie_split)
+    # Added later; they enter the cache key only when not at their default (NEW_KEY_FIELDS).
+    readout_bias: bool = True  # bias of the readout's last 1x1 conv (no effect on the output)
+    loss_kl: float = 1.0  # weight of the KL term; 0: a metric-only loss
+    output: str = "density"  # the predicted map: "density" or "minmax" (saliency_model.OUTPUTS)
+    lr_decay: float | None = None  # None: cosine per phase; g: learning rates x g every epoch
 
     def __post_init__(self):
         object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
@@ -120,6 +134,14 @@ class TrainConfig:
             raise ValueError(f"dataset must be 'osie' or 'salicon', got {self.dataset!r}")
         if self.centre_bias not in ("learned", "none"):
             raise ValueError(f"centre_bias must be 'learned' or 'none', got {self.centre_bias!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        if min(self.loss_kl, self.loss_cc, self.loss_nss) < 0:
+            raise ValueError("loss weights (loss_kl, loss_cc, loss_nss) must be >= 0")
+        if not (self.loss_kl or self.loss_cc or self.loss_nss):
+            raise ValueError("the loss is empty: loss_kl, loss_cc and loss_nss are all 0")
+        if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay must be None or in (0, 1], got {self.lr_decay!r}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -132,10 +154,14 @@ class TrainConfig:
         key): ImageNet weights keep their older spelling ``"default"``, so checkpoints trained
         before the weights choice was renamed keep their names; ``"random"`` and a path are
         keyed as themselves, so a random-weight model never shares a checkpoint with a real
-        one."""
+        one. The fields of :data:`NEW_KEY_FIELDS` enter only when they differ from their
+        default, so configurations from before they existed keep their checkpoint names."""
         d = self.to_dict()
         if d["weights"] == "imagenet":
             d["weights"] = "default"
+        for name in NEW_KEY_FIELDS:
+            if d[name] == _FIELD_DEFAULTS[name]:
+                del d[name]
         return d
 
     @classmethod
@@ -150,21 +176,34 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+#: The :class:`TrainConfig` fields added after checkpoints were first keyed: each enters the
+#: cache key (:meth:`TrainConfig.key_dict`) only when it differs from its default.
+NEW_KEY_FIELDS = ("readout_bias", "loss_kl", "output", "lr_decay")
+_FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
 #: ``smoke``: a few seconds, for tests (8 images, 96x128, one epoch per phase).
 #: ``offline``: the book's model (the :class:`TrainConfig` defaults), EfficientNet-Lite0 on
-#: 2 CPU cores in about 10 minutes. ``paper``: VGG-16 conv1_1-conv5_3 with the papers' single
-#: 1x1 readout, no prior, KL loss, 480x640 (GPU advised; its ImageNet weights need internet
-#: once); set ``dataset="salicon"`` with a local SALICON copy for the papers' training data.
-#: ``paper-smoke``: the ``paper`` preset's architecture with the ``smoke`` preset's sizes
+#: 2 CPU cores in about 10 minutes. ``paper``: the CVPR 2019 authors' demo (SenHe/uavdvsm,
+#: ``sal_train_pt.py``) as far as this trainer expresses it: VGG-16 conv1_1-conv5_3 (ImageNet
+#: weights, internet once), one 1x1 readout without bias, no prior, 224x224 input, NSS-only loss,
+#: min-max output, Adam, batch 20, readout learning rate 0.005, learning rates x0.8 after every
+#: epoch, 20 end-to-end epochs, no flips. Ours, not the demo's: 5 warm-up epochs of the readout on
+#: the frozen encoder first (also what the fixed-encoder twin trains), an encoder learning rate
+#: of 1e-5 (the demo's 0.005 applies to every parameter), targets at 224x224 rather than
+#: 480x640, OSIE unless ``dataset="salicon"`` (a local SALICON copy; chapter 3 switches to it
+#: when present). README.md, "The `paper` profile: where it follows the papers", has the rest.
+#: ``paper-smoke``: the ``paper`` preset with the ``smoke`` preset's sizes
 #: (:data:`SMOKE_SIZE_FIELDS`) and random weights: the paper's code path offline in seconds,
 #: never a result.
 PRESETS: dict[str, TrainConfig] = {
     "smoke": TrainConfig(image_size=(96, 128), readout_hidden=8, readout_epochs=1, epochs=1,
                          batch_size=4, n_train=8),
     "offline": TrainConfig(),
-    "paper": TrainConfig(backbone="vgg16", image_size=(480, 640), readout_layers=("conv5_3",),
-                         readout_hidden=0, centre_bias="none", readout_epochs=5, epochs=10,
-                         lr=1e-3, lr_encoder=1e-5, loss_cc=0.0, loss_nss=0.0),
+    "paper": TrainConfig(backbone="vgg16", image_size=(224, 224), readout_layers=("conv5_3",),
+                         readout_hidden=0, readout_bias=False, centre_bias="none",
+                         readout_epochs=5, epochs=20, batch_size=20, lr=5e-3, lr_encoder=1e-5,
+                         lr_decay=0.8, flip=False, loss_kl=0.0, loss_cc=0.0, loss_nss=1.0,
+                         output="minmax"),
 }
 
 #: The fields the ``paper-smoke`` preset takes from ``smoke`` (sizes); all others from ``paper``.
@@ -319,11 +358,18 @@ def _nss(p: torch.Tensor, fixmap: torch.Tensor) -> torch.Tensor:
 
 
 def _loss(logp, density, fixmap, config: TrainConfig) -> tuple[torch.Tensor, dict]:
-    kl = kl_loss(logp, density).mean()
-    loss = kl
+    if config.loss_kl:
+        kl = kl_loss(logp, density).mean()
+        loss = config.loss_kl * kl
+    else:  # reported, not trained on
+        with torch.no_grad():
+            kl = kl_loss(logp, density).mean()
+        loss = 0.0
     parts = {"kl": kl.item()}
     if config.loss_cc or config.loss_nss:
-        p = logp.exp()
+        # the map the model outputs, up to a positive affine map (NSS and CC ignore it): the
+        # density, or for "minmax" the log-density (see the module docstring, "Loss")
+        p = logp if config.output == "minmax" else logp.exp()
         if config.loss_cc:
             cc = _cc(p, density).mean()
             loss = loss - config.loss_cc * cc
@@ -347,11 +393,20 @@ def build_model(config: TrainConfig, weights=None, centre_bias_init=(0.2, 0.2),
                          readout_layers=config.readout_layers,
                          readout_hidden=config.readout_hidden, centre_bias=config.centre_bias,
                          centre_bias_init=centre_bias_init, freeze_encoder=config.freeze_encoder,
-                         input_size=config.image_size, device=device)
+                         input_size=config.image_size, device=device,
+                         readout_bias=config.readout_bias, output=config.output)
 
 
 def _cosine(step: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int, total: int) -> float:
+    """The factor on the base learning rates at ``step`` (0-based) of a phase of ``total``
+    steps: the cosine decay, or ``lr_decay ** epochs done`` with ``config.lr_decay``."""
+    if config.lr_decay is None:
+        return _cosine(step, total)
+    return float(config.lr_decay) ** (step // max(1, steps_per_epoch))
 
 
 def _batches(n: int, batch_size: int, flip: bool, gen: torch.Generator):
@@ -457,7 +512,8 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
         size = config.image_size
 
         def run_epochs(phase, n_epochs, optimiser, base_lrs, step_fn):
-            total = n_epochs * math.ceil(n / config.batch_size)
+            per_epoch = math.ceil(n / config.batch_size)
+            total = n_epochs * per_epoch
             step = 0
             for ep in range(n_epochs):
                 t0 = time.perf_counter()
@@ -467,7 +523,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                            leave=False)
                 for idx, flips in bar:
                     for g, lr in zip(optimiser.param_groups, base_lrs):
-                        g["lr"] = lr * _cosine(step, total)
+                        g["lr"] = lr * lr_factor(config, step, per_epoch, total)
                     logp = step_fn(idx, flips)
                     dens, fix = _targets(d, idx, flips, dev)
                     loss, parts = _loss(logp, dens, fix, config)

@@ -282,3 +282,20 @@ def test_out_folder_inside_images_is_not_an_input(folder, model, tmp_path):
     assert report.ok and len(report.written) == 5
     again = predict.predict_folder(images, out, model=model, progress=False, log=lambda m: None)
     assert again.ok and len(again.written) == 5
+
+
+def test_minmax_model_writes_its_min_max_map(tmp_path, checkpoint):
+    """A model with ``output="minmax"`` (the paper preset's) gets its min-max map, as
+    ``predict`` gives it, not the exponentiated density."""
+    density_model = training.load_checkpoint(checkpoint, device="cpu")
+    cfg = density_model.train_config.replace(output="minmax", readout_bias=False, loss_kl=0.0)
+    model = training.build_model(cfg, weights=None, device="cpu")
+    state = {k: v for k, v in density_model.state_dict().items() if k != "readout.conv2.bias"}
+    model.load_state_dict(state)
+    path = tmp_path / "img.png"
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (45, 70, 3), dtype=np.uint8)) \
+        .save(path)
+    png = predict.saliency_png(model, path)
+    assert png.shape == (45, 70) and png.max() == 255
+    assert _close(png, predict.to_png_array(model.predict(predict.read_image(path))))
+    assert not _close(png, _model_png(density_model, path))

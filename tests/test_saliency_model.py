@@ -127,3 +127,90 @@ def test_flip_average_is_mirror_symmetric(lite):
     assert np.allclose(q, p[:, ::-1], rtol=1e-4, atol=1e-9)
     single = lite.predict(img, flip_average=False)
     assert single.shape == p.shape and not np.array_equal(single, p)
+
+
+# ---------------------------------------------------------------- readout bias, min-max output
+@pytest.mark.parametrize("hidden", [0, 4])
+def test_readout_without_bias(hidden):
+    torch.manual_seed(0)
+    kw = dict(weights="random", readout_hidden=hidden, centre_bias="none",
+              input_size=(48, 64), device="cpu")
+    m = SaliencyModel("efficientnet_lite0", readout_bias=False, **kw)
+    last = m.module("readout")
+    assert last.bias is None
+    assert set(m.readout.state_dict()) == ({"conv1.weight", "conv1.bias", "conv2.weight"}
+                                          if hidden else {"conv.weight"})
+    assert m.kwargs["readout_bias"] is False
+    if hidden:  # only the last convolution loses its bias
+        assert m.readout.conv1.bias is not None
+    default = SaliencyModel("efficientnet_lite0", **kw)
+    assert default.module("readout").bias is not None
+    # checkpoints written before the option existed have no such key: the defaults add none
+    assert "readout_bias" not in default.kwargs and "output" not in default.kwargs
+
+
+def test_readout_bias_cannot_change_the_output():
+    """The last bias adds one constant to every pixel; the log-softmax removes it, so the
+    output is the same for any bias and the bias gets no gradient."""
+    torch.manual_seed(0)
+    m = SaliencyModel("efficientnet_lite0", weights="random", readout_layers=("stage3",),
+                      readout_hidden=0, centre_bias="none", input_size=(48, 64), device="cpu")
+    x = torch.randn(2, 3, 48, 64)
+    with torch.no_grad():
+        m.readout.conv.bias.fill_(0.0)
+        a = m(x)
+        m.readout.conv.bias.fill_(5.0)
+        b = m(x)
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    m.train()
+    fix = torch.zeros(2, 48, 64)
+    fix[:, 10, 20] = 1
+    (-(m(x) * fix).sum()).backward()
+    assert m.readout.conv.weight.grad.abs().max() > 1e-4
+    # sum over pixels of (p - fix) = 0 up to rounding; without the softmax it would be -2
+    assert m.readout.conv.bias.grad.abs().max() < 1e-5
+
+
+@pytest.fixture(scope="module")
+def minmax_model():
+    torch.manual_seed(0)
+    return SaliencyModel("efficientnet_lite0", weights="random", readout_layers=("stage3",),
+                         readout_hidden=0, centre_bias="none", readout_bias=False, output="minmax",
+                         input_size=(64, 96), device="cpu")
+
+
+def test_minmax_output_is_the_min_max_log_density(minmax_model):
+    from saliency_utils.saliency_model import log_density_to_minmax_map
+
+    img = (np.random.default_rng(3).random((64, 96, 3)) * 255).astype(np.uint8)
+    lp = minmax_model.predict_log_density(img, size=(64, 96))
+    sal = minmax_model.predict(img, size=(64, 96), flip_average=False)
+    # at the input size no resizing: the map is (lp - min) / (max - min), divided by its sum
+    ref = (lp - lp.min()) / np.ptp(lp)
+    np.testing.assert_allclose(sal, ref / ref.sum(), rtol=1e-9, atol=1e-15)
+    assert sal.min() == 0 and abs(sal.sum() - 1) < 1e-12
+    # the exponent does not change a min-max map
+    np.testing.assert_allclose(minmax_model.predict(img, size=(64, 96), exponent=0.3),
+                               minmax_model.predict(img, size=(64, 96), exponent=1.0),
+                               rtol=1e-12, atol=1e-15)
+    # mirror averaging averages the log-maps (the readouts)
+    mirror = minmax_model.predict_log_density(np.ascontiguousarray(img[:, ::-1]), size=(64, 96))
+    both = 0.5 * (lp + mirror[:, ::-1])
+    np.testing.assert_allclose(minmax_model.predict(img, size=(64, 96)),
+                               log_density_to_minmax_map(both, (64, 96)), rtol=1e-9,
+                               atol=1e-15)
+    # at another size: resized, non-negative, a density
+    other = (np.random.default_rng(4).random((130, 190, 3)) * 255).astype(np.uint8)
+    big = minmax_model.predict(other)
+    assert big.shape == (130, 190) and big.min() >= 0 and abs(big.sum() - 1) < 1e-9
+
+
+def test_minmax_of_a_constant_log_map_is_the_constant_map():
+    from saliency_utils.saliency_model import log_density_to_minmax_map
+
+    lp = np.full((6, 8), -np.log(48.0))
+    lp[2, 3] += 1e-9  # float rounding, not a peak
+    out = log_density_to_minmax_map(lp, (12, 16))
+    np.testing.assert_allclose(out, 1.0 / (12 * 16))
+    with pytest.raises(ValueError):
+        SaliencyModel("efficientnet_lite0", weights="random", output="sigmoid", device="cpu")

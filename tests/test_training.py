@@ -113,7 +113,8 @@ def test_weights_enter_the_cache_key_and_the_paper_smoke_preset():
     ps = PRESETS["paper-smoke"]
     assert ps.weights == "random"
     for f in ("backbone", "readout_layers", "readout_hidden", "centre_bias", "loss_cc",
-              "loss_nss", "lr", "lr_encoder"):
+              "loss_nss", "lr", "lr_encoder", "readout_bias", "loss_kl", "output", "lr_decay",
+              "flip"):
         assert getattr(ps, f) == getattr(PRESETS["paper"], f), f
     for f in training.SMOKE_SIZE_FIELDS:
         assert getattr(ps, f) == getattr(SMOKE, f), f
@@ -174,3 +175,136 @@ def test_evaluate_returns_metric_rows(trained):
     s = training.summarise(rows)
     assert s["images"] == 2 and 0 <= s["AUC-Judd"] <= 1
     assert training.summarise(rows.to_dict("records")) == s
+
+
+# ------------------------------------------------------- the paper preset: the authors' demo
+#: Checkpoint hashes of the smoke and offline presets (and their fixed-encoder twins) before
+#: the fields of NEW_KEY_FIELDS existed: the names of the cached models must not change. (A
+#: bump of MODEL_VERSION or TRAINING_VERSION renames every checkpoint on purpose: update these.)
+EXISTING_HASHES = {("smoke", False): "27077afcad9578d3", ("smoke", True): "1d608d8b888b1ecf",
+                   ("offline", False): "bc9e4711ed99364f", ("offline", True): "263b460242a53211"}
+
+
+@pytest.mark.parametrize("preset,frozen", sorted(EXISTING_HASHES))
+def test_new_fields_keep_existing_checkpoint_names(preset, frozen):
+    cfg = PRESETS[preset].replace(freeze_encoder=frozen)
+    assert training.config_hash(cfg) == EXISTING_HASHES[(preset, frozen)]
+    assert not set(training.NEW_KEY_FIELDS) & set(cfg.key_dict())
+
+
+@pytest.mark.parametrize("change", [dict(readout_bias=False), dict(loss_kl=0.5),
+                                    dict(output="minmax"), dict(lr_decay=0.8)])
+def test_new_fields_enter_the_key_when_not_default(change):
+    cfg = SMOKE.replace(**change)
+    assert training.config_hash(cfg) != training.config_hash(SMOKE)
+    assert set(change) <= set(cfg.key_dict())
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_paper_preset_follows_the_authors_demo():
+    """SenHe/uavdvsm ``sal_train_pt.py``: VGG-16 conv1_1-conv5_3, Conv2d(512, 1, 1,
+    bias=False), min-max output, -NSS loss, 224x224 input, Adam lr 0.005, batch 20, lr x0.8
+    every 500 steps of 20 images (one SALICON epoch), no augmentation."""
+    p = PRESETS["paper"]
+    assert (p.backbone, p.readout_layers, p.readout_hidden, p.readout_bias) == \
+        ("vgg16", ("conv5_3",), 0, False)
+    assert (p.centre_bias, p.output, p.image_size) == ("none", "minmax", (224, 224))
+    assert (p.loss_kl, p.loss_cc, p.loss_nss) == (0.0, 0.0, 1.0)
+    assert (p.lr, p.batch_size, p.lr_decay, p.flip) == (5e-3, 20, 0.8, False)
+    assert p.weights == "imagenet"
+    ps = PRESETS["paper-smoke"]  # the same code path, smoke sizes, random weights
+    assert ps == p.replace(weights="random",
+                           **{f: getattr(SMOKE, f) for f in training.SMOKE_SIZE_FIELDS})
+
+
+def test_bad_loss_and_schedule_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="loss is empty"):
+        SMOKE.replace(loss_kl=0.0, loss_cc=0.0, loss_nss=0.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        SMOKE.replace(loss_kl=-1.0)
+    with pytest.raises(ValueError, match="lr_decay"):
+        SMOKE.replace(lr_decay=1.5)
+    with pytest.raises(ValueError, match="output"):
+        SMOKE.replace(output="sigmoid")
+
+
+def test_lr_schedules():
+    total, per_epoch = 40, 10
+    cos = [training.lr_factor(SMOKE, s, per_epoch, total) for s in range(total)]
+    assert cos == [training._cosine(s, total) for s in range(total)]  # the default, unchanged
+    step = [training.lr_factor(SMOKE.replace(lr_decay=0.8), s, per_epoch, total)
+            for s in range(total)]
+    assert step[:10] == [1.0] * 10 and step[10:20] == [0.8] * 10
+    assert step[39] == pytest.approx(0.8 ** 3)
+
+
+def _toy_batch(seed=0, n=3, h=12, w=16):
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randn(n, h, w, generator=g, dtype=torch.float64)
+    fix = torch.zeros(n, h, w, dtype=torch.bool)
+    for i in range(n):
+        idx = torch.randperm(h * w, generator=g)[:5]
+        fix[i].view(-1)[idx] = True
+    dens = torch.rand(n, h, w, generator=g, dtype=torch.float64)
+    return s, fix, dens / dens.sum(dim=(1, 2), keepdim=True)
+
+
+def test_nss_of_the_minmax_map_is_that_of_the_readout_and_the_log_density():
+    """NSS does not change under a positive affine map, so the NSS of the authors' min-max
+    output equals that of the readout and of the log-density (no prior), with equal
+    gradients: what lets the paper preset train on the log-density."""
+    s, fix, _ = _toy_batch()
+    s.requires_grad_(True)
+    flat = s.flatten(1)
+    lo, hi = flat.min(1).values[:, None, None], flat.max(1).values[:, None, None]
+    minmax = (s - lo) / (hi - lo)
+    logp = torch.log_softmax(flat, 1).view_as(s)
+    values = [training._nss(m, fix) for m in (minmax, s, logp, 3.0 * s - 7.0)]
+    for v in values[1:]:
+        torch.testing.assert_close(v, values[0])
+    g_minmax = torch.autograd.grad(values[0].sum(), s, retain_graph=True)[0]
+    g_logp = torch.autograd.grad(values[2].sum(), s)[0]
+    torch.testing.assert_close(g_minmax, g_logp)
+    assert not torch.allclose(training._nss(logp.exp(), fix), values[0])  # the density differs
+
+
+def test_nss_only_loss_gradient_is_sane():
+    s, fix, dens = _toy_batch(seed=1)
+    s.requires_grad_(True)
+    cfg = PRESETS["paper"]
+    logp = torch.log_softmax(s.flatten(1), 1).view_as(s)
+    loss, parts = training._loss(logp, dens, fix, cfg)
+    assert set(parts) == {"kl", "nss", "loss"}  # KL reported, not trained on
+    assert parts["loss"] == pytest.approx(-parts["nss"])
+    (grad,) = torch.autograd.grad(loss, s)
+    assert torch.isfinite(grad).all()
+    # raising the map at the fixated pixels lowers the loss: negative gradient there
+    assert (grad[fix] < 0).all()
+    # and a small step along the gradient raises NSS
+    with torch.no_grad():
+        s2 = s - 0.1 * grad
+        lp2 = torch.log_softmax(s2.flatten(1), 1).view_as(s)
+        assert training._nss(lp2, fix).mean() > training._nss(logp, fix).mean()
+    # the KL term, when weighted, adds its own gradient
+    kl_cfg = cfg.replace(loss_kl=1.0)
+    logp = torch.log_softmax(s.flatten(1), 1).view_as(s)
+    (grad_kl,) = torch.autograd.grad(training._loss(logp, dens, fix, kl_cfg)[0], s)
+    assert not torch.allclose(grad, grad_kl)
+
+
+def test_paper_smoke_trains_the_demo_architecture(cache):
+    cfg = PRESETS["paper-smoke"].replace(n_train=4)
+    model, hist = training.train(cfg, progress=False, device="cpu")
+    assert model.readout.conv.bias is None and model.output == "minmax" and model.prior is None
+    rows = hist["epochs"]
+    assert [r["phase"] for r in rows] == ["readout"] * cfg.readout_epochs + \
+        ["end-to-end"] * cfg.epochs
+    assert all(np.isfinite(r["loss"]) and r["loss"] == pytest.approx(-r["nss"]) for r in rows)
+    fresh = training.build_model(cfg, device="cpu")
+    assert not torch.equal(fresh.readout.conv.weight, model.readout.conv.weight)
+    path = training.save_checkpoint(model, cfg, cache / "paper-smoke-test.pt")
+    back = training.load_checkpoint(path, device="cpu")
+    assert back.readout.conv.bias is None and back.output == "minmax"
+    assert back.train_config == cfg
+    img = training.training_data(cfg)["images"][0]
+    np.testing.assert_allclose(back.predict(np.asarray(img)), model.predict(np.asarray(img)))

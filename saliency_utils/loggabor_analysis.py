@@ -175,11 +175,12 @@ def run(model, layers: Sequence[str], main: str, spec: lx.FeatureSpec, fit_image
                     time.perf_counter() - t_start)
 
 
-def verdicts(a: Analysis) -> list:
+def verdicts(a: Analysis, power: bool = True) -> list:
     """The verdicts of :mod:`saliency_utils.claims.malladi2021` decided from ``a`` as chapter 5
     decides them for the book's model: ``a.layers`` must be three encoder layers (shallow to
     deep) and the main layer, the readout input. ``paper_models`` is not among them (it is
-    about the paper's tables)."""
+    about the paper's tables). ``power``: also estimate each part's power (the claims'
+    ``decide``)."""
     from . import claims
     from .claims import malladi2021 as m21
 
@@ -193,21 +194,21 @@ def verdicts(a: Analysis) -> list:
                                   for d, k in enumerate(enc)])
     coarser = claims.get("malladi2021.coarser_with_depth")
     try:
-        v_coarser = coarser.decide(depth_pairs)
+        v_coarser = coarser.decide(depth_pairs, power=power)
     except ValueError as err:  # e.g. every channel has the same dominant scale
         v_coarser = coarser.not_tested_here(f"the rank correlation is undefined in this run: {err}")
     beats = claims.get("malladi2021.beats_controls")
     if set(a.control_gain_rows) == set(m21.CONTROLS.values()):
         v_beats = beats.decide({f"vs {label}": a.control_gain_rows[label]
-                                for label in m21.CONTROLS.values()})
+                                for label in m21.CONTROLS.values()}, power=power)
     else:
         v_beats = beats.not_tested_here(f"this run fitted the controls {list(a.control_gain_rows)}, "
                                         f"the claim needs {list(m21.CONTROLS.values())}")
     return [
-        claims.get("malladi2021.reconstruct").decide(a.image_rows[a.main]),
+        claims.get("malladi2021.reconstruct").decide(a.image_rows[a.main], power=power),
         claims.get("malladi2021.single_filter").decide(
-            {role: a.single_r2[k] for role, k in role_layer.items()}),
+            {role: a.single_r2[k] for role, k in role_layer.items()}, power=power),
         v_coarser,
-        claims.get("malladi2021.explainable_comparable").decide(a.paired),
+        claims.get("malladi2021.explainable_comparable").decide(a.paired, power=power),
         v_beats,
     ]

@@ -173,6 +173,11 @@ _SETTINGS = {
         # fits, None = the chapter's n_fit, n_val, n_heldout; n_eval: images per evaluation set
         # for the controls' explainable models, None = the chapter's n_eval; the first lever if
         # the chapter runs too long, as the verdict uses only the held-out explained variance).
+        # unisal_run: also run the analysis on UNISAL (section 4; its weights from the environment
+        # variable SALIENCY_UNISAL_WEIGHTS, saliency_utils.unisal), with the same image counts,
+        # bank, metrics and controls; unisal_input_size: None = UNISAL's own size per image
+        # (288x384 for 4:3), or a fixed (H, W) in multiples of 32 (the smoke size, which
+        # paper-smoke takes with random UNISAL weights; smoke and offline do not run UNISAL).
         "smoke": dict(preset="smoke", layers=("stage3", "stage5", "head", "readout_input"),
                       main_layer="readout_input",
                       bank=dict(n_scales=3, n_orientations=4, min_wavelength=3.0, mult=2.1,
@@ -180,7 +185,7 @@ _SETTINGS = {
                       lowpass=True, context=(2.0,), n_fit=6, n_val=3, n_heldout=4, n_eval=3,
                       layer_eval=3, metrics="fast", n_show=2, variants=(3, 2, 2),
                       controls=dict(kinds=("random", "gabor", "blur"), seed=19, images=None,
-                                    n_eval=None)),
+                                    n_eval=None), unisal_run=False, unisal_input_size=(96, 128)),
         "offline": dict(preset="offline", layers=("stage3", "stage5", "head", "readout_input"),
                         main_layer="readout_input",
                         bank=dict(n_scales=5, n_orientations=6, min_wavelength=3.0, mult=2.1,
@@ -192,7 +197,7 @@ _SETTINGS = {
                         # the chapter's 820 s (timing run of 2026-12-03); the verdict uses the
                         # held-out explained variance, on all 100 held-out images
                         controls=dict(kinds=("random", "gabor", "blur"), seed=19, images=None,
-                                      n_eval=30)),
+                                      n_eval=30), unisal_run=False, unisal_input_size=None),
         "paper": dict(preset="paper", layers=("conv3_3", "conv4_3", "conv5_3", "readout_input"),
                       main_layer="readout_input",
                       bank=dict(n_scales=5, n_orientations=8, min_wavelength=3.0, mult=2.1,
@@ -201,7 +206,7 @@ _SETTINGS = {
                       n_eval=None, layer_eval=100, metrics="all", n_show=3,
                       variants=(200, 50, 100),
                       controls=dict(kinds=("random", "gabor", "blur"), seed=19, images=None,
-                                    n_eval=None)),
+                                    n_eval=None), unisal_run=True, unisal_input_size=None),
     },
 }
 
@@ -246,7 +251,7 @@ PAPER_KEYS: dict[str, tuple[str, ...]] = {
     "ch2_lrp_salient_relevance": ("networks",),
     "ch3_centre_surround": ("rf_layers", "rf_readout_layers", "rf_step"),
     "ch4_task_vs_domain": ("dissect_layers",),
-    "ch5_loggabor_explanation": ("layers", "main_layer", "context"),
+    "ch5_loggabor_explanation": ("layers", "main_layer", "context", "unisal_run"),
     "ch6_cross_paper": ("backbone",),
 }
 

@@ -54,7 +54,7 @@ __all__ = ["FeatureSpec", "LayerStats", "LayerFit", "collect_stats", "fit_layer"
            "best_single_feature", "Reconstruction", "ExplainableModel", "model_rgb",
            "EVAL_DATASETS", "DEFAULT_LAMBDAS", "fit_explainable", "fit_explainable_and_prior",
            "control_spec",
-           "collect_stats_sets", "mean_fit", "prior_only_model", "retained_share"]
+           "collect_stats_sets", "mean_fit", "prior_only_model", "retained_share", "GRIDS"]
 
 #: Ridge penalties tried (on standardised features; the penalty is ``λ n ||β||²``).
 DEFAULT_LAMBDAS = tuple(float(v) for v in np.logspace(-5, 1, 13))
@@ -259,24 +259,37 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
+#: Pooling grids of :func:`collect_stats`: ``None``, each layer's own grid (its positions);
+#: ``"coarsest"``, every layer of the pass average-pooled to the coarsest of their grids, so that
+#: layers of different strides are compared on the same positions (the log-Gabor energies are
+#: pooled to that grid too).
+GRIDS = (None, "coarsest")
+
+
 def collect_stats(model, images: Iterable, layers: Sequence[str], spec: FeatureSpec,
-                  progress: bool = False, total: int | None = None) -> dict[str, LayerStats]:
+                  progress: bool = False, total: int | None = None,
+                  grid: str | None = None) -> dict[str, LayerStats]:
     """Stream ``images`` (uint8 RGB arrays, or callables returning one) through ``model`` at its
     input size for each image and accumulate, per layer, the statistics of (pooled features,
-    activations) over all positions. Returns ``{layer: LayerStats}``."""
-    return collect_stats_sets(model, images, {"": (spec, layers)}, progress, total)[""]
+    activations) over all positions of the layer's grid, or, with ``grid="coarsest"``, over the
+    positions of the coarsest grid among ``layers`` (:data:`GRIDS`; activations average-pooled
+    to it with ``adaptive_avg_pool2d``). Returns ``{layer: LayerStats}``."""
+    return collect_stats_sets(model, images, {"": (spec, layers)}, progress, total, grid)[""]
 
 
 @torch.no_grad()
 def collect_stats_sets(model, images: Iterable,
                        sets: Mapping[str, tuple[FeatureSpec, Sequence[str]]],
-                       progress: bool = False, total: int | None = None
-                       ) -> dict[str, dict[str, LayerStats]]:
+                       progress: bool = False, total: int | None = None,
+                       grid: str | None = None) -> dict[str, dict[str, LayerStats]]:
     """:func:`collect_stats` for several feature sets in one pass over the images (one forward
     pass per image): ``sets`` maps a name to ``(spec, layers)``; returns
-    ``{name: {layer: LayerStats}}``."""
+    ``{name: {layer: LayerStats}}``. ``grid``: see :func:`collect_stats` (the coarsest grid of
+    each set's layers)."""
     from tqdm.auto import tqdm
 
+    if grid not in GRIDS:
+        raise ValueError(f"grid must be one of {GRIDS}, got {grid!r}")
     if not sets:
         raise ValueError("no feature sets given")
     sets = {name: (spec, list(layers)) for name, (spec, layers) in sets.items()}
@@ -306,8 +319,12 @@ def collect_stats_sets(model, images: Iterable,
         for name, (spec, layers) in sets.items():
             maps = spec.energy_maps(rgb)
             feats: dict[tuple, torch.Tensor] = {}
+            coarse = (tuple(min(acts[k].shape[d] for k in layers) for d in (-2, -1))
+                      if grid == "coarsest" else None)
             for k in layers:
                 a = acts[k].float()
+                if coarse is not None and tuple(a.shape[-2:]) != coarse:
+                    a = F.adaptive_avg_pool2d(a, coarse)
                 size = tuple(a.shape[-2:])
                 if size not in feats:
                     feats[size] = spec.pool(maps, size)

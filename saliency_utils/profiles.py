@@ -177,7 +177,10 @@ _SETTINGS = {
         # variable SALIENCY_UNISAL_WEIGHTS, saliency_utils.unisal), with the same image counts,
         # bank, metrics and controls; unisal_input_size: None = UNISAL's own size per image
         # (288x384 for 4:3), or a fixed (H, W) in multiples of 32 (the smoke size, which
-        # paper-smoke takes with random UNISAL weights; smoke and offline do not run UNISAL).
+        # paper-smoke takes with random UNISAL weights; smoke and offline do not run UNISAL);
+        # fixed_grid: (fit, validation, held-out) OSIE images of the dominant-scale analysis on
+        # one pooling grid for every encoder layer (the deepest layer's; issue 19), which decides
+        # the depth-trend claim (the channels are its units, not the images).
         "smoke": dict(preset="smoke", layers=("stage3", "stage5", "head", "readout_input"),
                       main_layer="readout_input",
                       bank=dict(n_scales=3, n_orientations=4, min_wavelength=3.0, mult=2.1,
@@ -185,7 +188,8 @@ _SETTINGS = {
                       lowpass=True, context=(2.0,), n_fit=6, n_val=3, n_heldout=4, n_eval=3,
                       layer_eval=3, metrics="fast", n_show=2, variants=(3, 2, 2),
                       controls=dict(kinds=("random", "gabor", "blur"), seed=19, images=None,
-                                    n_eval=None), unisal_run=False, unisal_input_size=(96, 128)),
+                                    n_eval=None), unisal_run=False, unisal_input_size=(96, 128),
+                      fixed_grid=(4, 2, 3)),
         "offline": dict(preset="offline", layers=("stage3", "stage5", "head", "readout_input"),
                         main_layer="readout_input",
                         bank=dict(n_scales=5, n_orientations=6, min_wavelength=3.0, mult=2.1,
@@ -197,7 +201,8 @@ _SETTINGS = {
                         # the chapter's 820 s (timing run of 2026-12-03); the verdict uses the
                         # held-out explained variance, on all 100 held-out images
                         controls=dict(kinds=("random", "gabor", "blur"), seed=19, images=None,
-                                      n_eval=30), unisal_run=False, unisal_input_size=None),
+                                      n_eval=30), unisal_run=False, unisal_input_size=None,
+                        fixed_grid=(100, 25, 50)),
         "paper": dict(preset="paper", layers=("conv3_3", "conv4_3", "conv5_3", "readout_input"),
                       main_layer="readout_input",
                       bank=dict(n_scales=5, n_orientations=8, min_wavelength=3.0, mult=2.1,
@@ -206,7 +211,8 @@ _SETTINGS = {
                       n_eval=None, layer_eval=100, metrics="all", n_show=3,
                       variants=(200, 50, 100),
                       controls=dict(kinds=("random", "gabor", "blur"), seed=19, images=None,
-                                    n_eval=None), unisal_run=True, unisal_input_size=None),
+                                    n_eval=None), unisal_run=True, unisal_input_size=None,
+                      fixed_grid=(200, 50, 100)),
     },
 }
 

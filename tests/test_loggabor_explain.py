@@ -306,3 +306,30 @@ def test_prior_only_model_of_a_model_without_prior_is_the_uniform_map():
     np.testing.assert_allclose(m, 1 / m.size)
     # the explainable model of the same model is not flagged: a constant map there is a bug
     assert not lx.ExplainableModel(plain, prior.fits, SPEC).constant_is_uniform
+
+
+def test_stats_on_the_coarsest_grid_pool_every_layer_to_it(lite):
+    """grid="coarsest": the deepest layer's statistics are its own-grid ones; a shallower
+    layer's are those of its activations average-pooled to the deepest grid, against the
+    energies pooled to that grid."""
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(9)
+    imgs = [rng.integers(0, 256, size=(60, 80, 3), dtype=np.uint8) for _ in range(2)]
+    own = lx.collect_stats(lite, imgs, ["stage3", "head"], SPEC)
+    fixed = lx.collect_stats(lite, imgs, ["stage3", "head"], SPEC, grid="coarsest")
+    np.testing.assert_allclose(fixed["head"].sxy, own["head"].sxy, rtol=1e-6)
+    assert fixed["head"].n == own["head"].n and fixed["stage3"].n == own["head"].n
+    assert own["stage3"].n > fixed["stage3"].n
+    # by hand for one image: pooled activations against the energies at the coarse size
+    x = lite.preprocess(imgs[0], size=lite.input_shape_for((60, 80)))
+    acts = lite.activations(x, ["stage3", "head"])
+    coarse = tuple(acts["head"].shape[-2:])
+    a = F.adaptive_avg_pool2d(acts["stage3"].float(), coarse)
+    feats = SPEC.pool(SPEC.energy_maps(lx.model_rgb(lite, x).float()), coarse)
+    one = lx.collect_stats(lite, imgs[:1], ["stage3", "head"], SPEC, grid="coarsest")["stage3"]
+    fx = feats.flatten(2).transpose(1, 2).reshape(-1, feats.shape[1]).double().numpy()
+    ay = a.flatten(2).transpose(1, 2).reshape(-1, a.shape[1]).double().numpy()
+    np.testing.assert_allclose(one.sxy, fx.T @ ay, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="grid"):
+        lx.collect_stats(lite, imgs, ["head"], SPEC, grid="finest")

@@ -155,10 +155,10 @@ SINGLE_FILTER = Claim(
 COARSER = Claim(
     id="malladi2021.coarser_with_depth", paper="Malladi et al. 2021 (beyond the paper)",
     section="chapter 5 §2",
-    text=("Beyond the paper: the dominant log-Gabor scale of a channel gets coarser with depth. "
-          "Confounded here: the energies are pooled on each layer's own grid, which coarsens "
-          "with depth (stride 8 → 32 offline), so a deeper layer cannot see the finest scales "
-          "as well; a pooling grid fixed across layers would remove this"),
+    text=("Beyond the paper: the dominant log-Gabor scale of a channel gets coarser with depth, "
+          "measured on one pooling grid for every layer (the deepest layer's: activations and "
+          "energies average-pooled to it), since each layer's own grid coarsens with depth "
+          "(stride 8 → 32 offline) and would build part of the trend into the method"),
     label="ch5-scales",
     tests=(Test("trend", "Spearman ρ over the encoder layers' channels between depth rank and "
                 "dominant wavelength", "channel", Rule(null=0.0, margin=0.3),
@@ -172,7 +172,17 @@ COARSER = Claim(
                   "than the first; partly: the last only"),
         old_result="not recorded",
         why=("the old rule compared point estimates: 'partly' (last > first) passes about half "
-             "the time without any trend; now a CI of the rank correlation over channels")),),
+             "the time without any trend; now a CI of the rank correlation over channels")),
+        RuleChange(
+        "2026-12-03",
+        old_rule=("the same rule (CI of Spearman ρ over channels), with each layer's dominant "
+                  "scale found on its own pooling grid"),
+        old_result=("not reproduced (ρ = +0.04 [-0.01, +0.09], 1410 channels; offline timing "
+                    "run of 2026-12-03)"),
+        why=("issue 19: each layer's own grid coarsens with depth, so a deeper layer cannot "
+             "represent the finest scales as well; the evidence is now the dominant scale on "
+             "the deepest layer's grid for every layer, the own-grid trend is shown beside it")),
+    ),
 )
 
 

@@ -244,18 +244,14 @@ def score_image(sal, fixmap, density, other=None, baseline=None,
     unknown = [m for m in wanted if m not in METRIC_CALLS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRIC_CALLS)}")
+    use = [m for m in wanted if not ((m == "sAUC" and other is None)
+                                     or (m == "IG" and baseline is None))]
     if isinstance(sal, maps.UniformMap):  # meant to be constant: the uniform map's scores
         if sal.shape != np.shape(fixmap):
             raise ValueError(f"map shape {sal.shape} != fixation shape {np.shape(fixmap)}")
-        use = [m for m in wanted if not ((m == "sAUC" and other is None)
-                                         or (m == "IG" and baseline is None))]
         return metrics.uniform_scores(fixmap, density, baseline, use)
-    out = {}
-    for name in wanted:
-        if (name == "sAUC" and other is None) or (name == "IG" and baseline is None):
-            continue
-        out[name] = float(METRIC_CALLS[name](sal, fixmap, density, other, baseline, seed))
-    return out
+    return {name: float(METRIC_CALLS[name](sal, fixmap, density, other, baseline, seed))
+            for name in use}
 
 
 def _prepare(m, shape, resize: bool) -> np.ndarray:

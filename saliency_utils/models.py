@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,6 +39,7 @@ __all__ = [
     "Backbone",
     "BACKBONES",
     "WeightsUnavailableError",
+    "layer_module",
     "load_backbone",
     "resolve_weights",
     "is_random",
@@ -122,6 +123,19 @@ def to_uint8_rgb(image) -> np.ndarray:
     return arr
 
 
+def layer_module(root: nn.Module, layers: Mapping[str, str], name: str,
+                 owner: str | None = None) -> nn.Module:
+    """The module of ``root`` behind a friendly layer name (``layers``: name -> module path) or
+    a raw module path; ``KeyError`` naming the known layers (and ``owner``) otherwise. The one
+    lookup behind every model's ``module(name)``."""
+    path = layers.get(name, name)
+    try:
+        return root.get_submodule(path)
+    except AttributeError:
+        where = f" for {owner}" if owner else ""
+        raise KeyError(f"unknown layer {name!r}{where}; known: {', '.join(layers)}") from None
+
+
 @dataclass
 class Backbone:
     """A classifier with its preprocessing and named layers."""
@@ -161,13 +175,7 @@ class Backbone:
     # -- layers ----------------------------------------------------------------------------
     def module(self, name: str) -> nn.Module:
         """The module behind a friendly layer name (or a raw module path)."""
-        path = self.layers.get(name, name)
-        try:
-            return self.model.get_submodule(path)
-        except AttributeError:
-            raise KeyError(
-                f"unknown layer {name!r} for {self.name}; known: {', '.join(self.layers)}"
-            ) from None
+        return layer_module(self.model, self.layers, name, owner=self.name)
 
     @torch.no_grad()
     def activations(self, x: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:

@@ -58,7 +58,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import maps
-from .models import default_device, images_to_tensor, is_random, load_backbone, to_uint8_rgb
+from .models import (default_device, images_to_tensor, is_random, layer_module, load_backbone,
+                     to_uint8_rgb)
 
 __all__ = ["MODEL_VERSION", "MAP_EXPONENT", "OUTPUTS", "SaliencyModel", "CentreBiasPrior",
            "DEFAULT_READOUT_LAYERS", "log_density_to_map", "log_density_to_minmax_map"]
@@ -275,11 +276,7 @@ class SaliencyModel(nn.Module):
 
     def module(self, name: str) -> nn.Module:
         """The module behind a friendly layer name (or a raw module path)."""
-        path = self.layers.get(name, name)
-        try:
-            return self.get_submodule(path)
-        except AttributeError:
-            raise KeyError(f"unknown layer {name!r}; known: {', '.join(self.layers)}") from None
+        return layer_module(self, self.layers, name)
 
     def encoder_parameters(self):
         return self.encoder.parameters()

@@ -48,7 +48,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .models import (IMAGENET_MEAN, IMAGENET_STD, WeightsUnavailableError, default_device,
+from .models import (IMAGENET_MEAN, IMAGENET_STD, WeightsUnavailableError, default_device, layer_module,
                      resolve_weights, to_uint8_rgb)
 from .third_party.unisal import UNISAL
 
@@ -220,11 +220,7 @@ class UnisalModel(nn.Module):
 
     def module(self, name: str) -> nn.Module:
         """The module behind a friendly layer name (or a raw module path)."""
-        path = self.layers.get(name, name)
-        try:
-            return self.get_submodule(path)
-        except AttributeError:
-            raise KeyError(f"unknown layer {name!r}; known: {', '.join(self.layers)}") from None
+        return layer_module(self, self.layers, name)
 
     def train(self, mode: bool = True):
         if mode:

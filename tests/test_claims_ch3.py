@@ -27,35 +27,47 @@ def test_deep_layers_change_with_and_without_an_effect():
     # weight change rises and CKA falls steadily with depth (18 blocks each)
     weights = np.linspace(0.01, 0.3, 18) + rng.normal(0, 0.01, 18)
     cka = np.linspace(1.0, 0.5, 18) + rng.normal(0, 0.01, 18)
-    v = c.decide({"weights": _depth_pairs(weights), "cka": _depth_pairs(cka)},
-                 note=he2017.NO_CONTROL_NOTE, n_sim=20)
+    # saliency changes the deep blocks more than the control fine-tuning does
+    log_ratio = np.linspace(0.0, 1.0, 18) + rng.normal(0, 0.02, 18)
+    cka_diff = np.linspace(0.0, -0.3, 18) + rng.normal(0, 0.01, 18)
+    parts = {"weights": _depth_pairs(weights), "cka": _depth_pairs(cka),
+             "weights_vs_control": _depth_pairs(log_ratio), "cka_vs_control": _depth_pairs(cka_diff)}
+    v = c.decide(parts, note=he2017.CONTROL_NOTE, n_sim=20)
     assert v.verdict == claims.REPRODUCED
     assert "control" in v.row()["note"]
+    # the control changes the deep layers just as much: the depth trend is not saliency's
+    same = c.decide({**parts, "weights_vs_control": _depth_pairs(rng.permutation(log_ratio)),
+                     "cka_vs_control": _depth_pairs(rng.permutation(cka_diff))}, power=False)
+    assert same.verdict != claims.REPRODUCED
     # no ordering with depth: nothing is shown
-    flat = c.decide({"weights": _depth_pairs(rng.permutation(weights)),
-                     "cka": _depth_pairs(rng.permutation(cka))}, power=False)
+    flat = c.decide({k: _depth_pairs(rng.permutation(v_[:, 1])) for k, v_ in parts.items()}, power=False)
     assert flat.verdict in (claims.INCONCLUSIVE, claims.NOT_REPRODUCED)
     # the direction of the CKA part is a decrease: CKA rising with depth is the opposite effect
-    up = c.decide({"weights": _depth_pairs(rng.permutation(weights)), "cka": _depth_pairs(cka[::-1])},
-                  power=False)
+    up = c.decide({**parts, "cka": _depth_pairs(cka[::-1])}, power=False)
     assert up.parts[1].verdict == claims.NOT_REPRODUCED
 
 
 def test_centre_surround_with_and_without_an_effect():
     c = claims.get("he2017.centre_surround_emerges")
     rng = np.random.default_rng(1)
-    n = 200  # units pooled over the deep layers, more than offline so the planted effect shows
-    d_csi = rng.normal(0.3, 0.3, n)
-    d_flag = rng.choice([1.0, 0.0, -1.0], size=n, p=[0.45, 0.5, 0.05])
-    v = c.decide({"csi": d_csi, "antagonistic": d_flag}, n_sim=20)
+    n = he2017.N_DEEP_LAYERS * he2017.N_UNITS_OFFLINE  # the offline n
+    v = c.decide({"ssi": rng.normal(0.2, 0.3, n)}, n_sim=20)
     assert v.verdict == claims.REPRODUCED
-    assert [p.test.name for p in v.parts] == ["csi", "antagonistic"]
-    # no change at the offline n: inconclusive, and the page is told how many units would decide
-    null = c.decide({"csi": rng.normal(0, 0.3, 24),
-                     "antagonistic": rng.choice([1.0, 0.0, -1.0], size=24, p=[0.15, 0.7, 0.15])},
-                    n_sim=20)
-    assert null.verdict in (claims.INCONCLUSIVE, claims.NOT_REPRODUCED)
-    if null.verdict == claims.INCONCLUSIVE:
-        assert "units for 80 % power" in null.decides_with
+    assert [p.test.name for p in v.parts] == ["ssi"]
+    # no change at the offline n: the margin is excluded (an equivalence bound)
+    null = c.decide({"ssi": rng.normal(0, 0.3, n)}, n_sim=20)
+    assert null.verdict == claims.NOT_REPRODUCED
+    # no change on few units: inconclusive, and the page is told how many units would decide
+    few = c.decide({"ssi": rng.normal(0, 0.3, 12)}, n_sim=20)
+    assert few.verdict == claims.INCONCLUSIVE
+    assert "units for 80 % power" in few.decides_with
     with pytest.raises(ValueError, match="missing parts"):
-        c.decide({"csi": d_csi})
+        c.decide({})
+
+
+def test_probe_control_rule():
+    assert he2017.probe_passes(claims.REPRODUCED, claims.NOT_REPRODUCED)
+    assert he2017.probe_passes(claims.REPRODUCED, claims.INCONCLUSIVE)
+    assert not he2017.probe_passes(claims.PARTLY, claims.NOT_REPRODUCED)
+    assert not he2017.probe_passes(claims.REPRODUCED, claims.PARTLY)
+    assert not he2017.probe_passes(claims.INCONCLUSIVE, claims.INCONCLUSIVE)

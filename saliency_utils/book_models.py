@@ -7,7 +7,8 @@ configurations its code builds from its profile settings (the parameters cell re
 ``settings(chapter, profile)``; the ``preset`` entry names a :data:`training.PRESETS` entry):
 
 * ``ch3_centre_surround``: the saliency model of the preset (paper profile: trained on the full
-  SALICON when a local copy exists, as the chapter does);
+  SALICON when a local copy exists, as the chapter does) and the rotation classifier of the
+  same preset (chapter 4's control fine-tuning, :class:`task_training.TaskConfig` defaults);
 * ``ch4_task_vs_domain``: the same model, its fixed-encoder twin (``freeze_encoder=True``) and the
   classification twin (:class:`task_training.TaskConfig` on the same preset; a scene-label CSV
   from the settings or ``$SCENE_LABELS_CSV`` makes it a ``csv`` task, as in the chapter);
@@ -96,8 +97,13 @@ def _preset_label(cfg) -> str:
 
 
 def _ch3(cfg):
+    from . import task_training, training
+
+    task = task_training.TaskConfig(base=training.PRESETS[cfg["preset"]])
     return [ModelSpec(f"saliency model ({_preset_label(cfg)})", "saliency",
-                      _saliency_config(cfg))]
+                      _saliency_config(cfg)),
+            ModelSpec(f"{task.task} classifier, control fine-tuning ({_preset_label(cfg)})", "task",
+                      task)]
 
 
 def _ch4(cfg):

@@ -220,27 +220,33 @@ _SETTINGS = {
 _SETTINGS["ch3_centre_surround"] = {
     # preset: training.PRESETS entry; n_eval: scored images per dataset (None = all 100);
     # n_loo: images for the leave-one-observer-out comparison with the inter-observer anchor;
-    # n_cka: held-out images for CKA; rf_*: empirical receptive fields (pool of OSIE test
-    # images at rf_size, units per layer, K top images, window radius in grid steps, grid step
-    # and occluder size in pixels per layer); n_am / am_*: activation maximisation.
-    "smoke": dict(preset="smoke", n_eval=3, n_loo=2, n_show=2, n_cka=4, rf_pool=6,
-                  rf_size=(96, 128), rf_layers=("stage3", "stage5", "head"),
-                  rf_readout_layers=("readout_hidden", "readout"), rf_units=2, rf_k=2,
-                  rf_radius=2, rf_step={"stage3": 4, "stage5": 8, "head": 16,
-                                        "readout_hidden": 16, "readout": 16},
-                  csi_radius=1.5, n_am=1, am_size=(48, 48), am_steps=3),
-    "offline": dict(preset="offline", n_eval=None, n_loo=8, n_show=4, n_cka=24, rf_pool=48,
-                    rf_size=(120, 160), rf_layers=("stage3", "stage5", "head"),
-                    rf_readout_layers=("readout_hidden", "readout"), rf_units=12, rf_k=4,
-                    rf_radius=4, rf_step={"stage3": 4, "stage5": 8, "head": 16,
-                                          "readout_hidden": 16, "readout": 16},
+    # n_cka: held-out images for CKA. Size tuning (saliency_utils.surround), at the model's
+    # training resolution: rf_pool OSIE test images, each probed at a rf_grid (rows, cols) of
+    # centres with soft-edged discs of rf_radii pixels (edge rf_edge px) and whole; rf_units
+    # units per layer (half those the readout weights most), rf_k best stimuli each. Planted
+    # units (positive controls): as many as the real test pools, at stride planted_stride;
+    # occlusion control (Zhou et al.'s empirical RF on planted units, the method the chapter
+    # used before): occ_units per population, occ_k top images, occ_radius grid steps of
+    # occ_step px, occluder occ_step px, csi_radius grid steps. n_am / am_*: activation
+    # maximisation.
+    "smoke": dict(preset="smoke", n_eval=3, n_loo=2, n_show=2, n_cka=4, rf_pool=4,
+                  rf_layers=("stage3", "stage5", "head"),
+                  rf_readout_layers=("readout_hidden", "readout"), rf_grid=(1, 2),
+                  rf_radii=(8, 16, 32), rf_edge=2.0, rf_units=3, rf_k=2, planted_stride=32,
+                  occ_units=2, occ_k=2, occ_radius=2, occ_step=8, csi_radius=1.5,
+                  n_am=1, am_size=(48, 48), am_steps=3),
+    "offline": dict(preset="offline", n_eval=None, n_loo=8, n_show=4, n_cka=24, rf_pool=32,
+                    rf_layers=("stage3", "stage5", "head"),
+                    rf_readout_layers=("readout_hidden", "readout"), rf_grid=(2, 3),
+                    rf_radii=(16, 32, 64, 128), rf_edge=4.0, rf_units=100, rf_k=10,
+                    planted_stride=32, occ_units=12, occ_k=4, occ_radius=4, occ_step=8,
                     csi_radius=1.5, n_am=4, am_size=(96, 96), am_steps=48),
     "paper": dict(preset="paper", salicon_if_available=True, n_eval=None, n_loo=25, n_show=4,
-                  n_cka=48, rf_pool=100,
-                  rf_size=(240, 320), rf_layers=("conv3_3", "conv4_3", "conv5_3"),
-                  rf_readout_layers=("readout",), rf_units=24, rf_k=10, rf_radius=6,
-                  rf_step={"conv3_3": 4, "conv4_3": 8, "conv5_3": 16, "readout": 16},
-                  csi_radius=1.5, n_am=6, am_size=(128, 128), am_steps=128),
+                  n_cka=48, rf_pool=100, rf_layers=("conv3_3", "conv4_3", "conv5_3"),
+                  rf_readout_layers=("readout",), rf_grid=(2, 3), rf_radii=(16, 32, 64, 128),
+                  rf_edge=4.0, rf_units=100, rf_k=10, planted_stride=16, occ_units=24,
+                  occ_k=10, occ_radius=6, occ_step=8, csi_radius=1.5,
+                  n_am=6, am_size=(128, 128), am_steps=128),
 }
 
 
@@ -255,7 +261,7 @@ PAPER_KEYS: dict[str, tuple[str, ...]] = {
     "appendix_data": ("backbone",),
     "ch1_gradient_saliency": ("backbone",),
     "ch2_lrp_salient_relevance": ("networks",),
-    "ch3_centre_surround": ("rf_layers", "rf_readout_layers", "rf_step"),
+    "ch3_centre_surround": ("rf_layers", "rf_readout_layers", "planted_stride"),
     "ch4_task_vs_domain": ("dissect_layers",),
     "ch5_loggabor_explanation": ("layers", "main_layer", "context", "unisal_run"),
     "ch6_cross_paper": ("backbone",),

@@ -51,8 +51,8 @@ from .receptive_fields import Unit, cell_centres, layer_outputs
 SIZE_TUNING_VERSION = 1
 
 __all__ = ["SIZE_TUNING_VERSION", "SizeTuning", "stimulus_centres", "disc_masks", "size_tuning",
-           "suppression_index",
-           "PlantedUnits", "planted_population", "kernel_ssi", "readout_weight", "choose_units"]
+           "suppression_index", "PlantedUnits", "planted_population", "kernel_ssi", "kernel_field",
+           "readout_weight", "choose_units"]
 
 
 def stimulus_centres(shape: tuple[int, int], rows: int, cols: int) -> np.ndarray:
@@ -301,8 +301,9 @@ def _gauss(size: int, sigma: float) -> np.ndarray:
     return g / g.sum()
 
 
-def planted_population(n: int, kind: str, seed: int = 0, sigma_range=(3.0, 8.0),
-                       surround_ratio=3.0, strength_range=(0.5, 1.0)) -> tuple[np.ndarray, list[dict]]:
+def planted_population(n: int, kind: str, seed: int = 0, sigma_range=(2.0, 5.0),
+                       surround_ratio=3.0, strength_range=(0.5, 1.0), sigma_scale: float = 1.0,
+                       size: int | None = None) -> tuple[np.ndarray, list[dict]]:
     """``n`` planted kernels (``n x 3 x S x S``, S odd) of one ``kind`` and their parameters.
 
     ``kind``: ``"dog"`` (luminance centre minus a surround ``surround_ratio`` times wider,
@@ -310,16 +311,21 @@ def planted_population(n: int, kind: str, seed: int = 0, sigma_range=(3.0, 8.0),
     red-green axis: red-on centre, green-on surround, as in Itti, Koch & Niebur's
     colour-opponent maps) or ``"centre"`` (the centre Gaussian alone). The centre widths and
     strengths are drawn (seeded) uniformly from the ranges, so ``"centre"`` and ``"dog"``
-    populations with the same seed have the same centres. All kernels share one size: 2.5
-    surround widths of the widest on each side (about 96 % of its volume)."""
+    populations with the same seed have the same centres; ``sigma_scale`` multiplies every
+    drawn width (a change that is not a surround, for a null control). All kernels share one
+    size (odd): by default 2.5 surround widths of the widest possible on each side (about 96 %
+    of its volume); pass ``size`` to give several populations the same."""
     if kind not in ("dog", "opponent", "centre"):
         raise ValueError(f"unknown kind {kind!r}; choose dog, opponent or centre")
     if n < 1:
         raise ValueError("n must be >= 1")
     rng = np.random.default_rng(seed)
-    sig = rng.uniform(*sigma_range, n)
+    sig = rng.uniform(*sigma_range, n) * sigma_scale
     strength = rng.uniform(*strength_range, n)
-    size = 2 * int(np.ceil(2.5 * surround_ratio * sigma_range[1])) + 1
+    if size is None:
+        size = 2 * int(np.ceil(2.5 * surround_ratio * sigma_range[1] * max(sigma_scale, 1.0))) + 1
+    if size < 3 or size % 2 == 0:
+        raise ValueError(f"size must be odd and >= 3, got {size}")
     axis = COLOUR_AXES["red-green" if kind == "opponent" else "luminance"]
     kernels = np.empty((n, 3, size, size), np.float32)
     params = []
@@ -332,16 +338,35 @@ def planted_population(n: int, kind: str, seed: int = 0, sigma_range=(3.0, 8.0),
     return kernels, params
 
 
-def kernel_ssi(kernel: np.ndarray, radii: Sequence[float]) -> float:
-    """SSI of a planted linear unit for a uniform disc of its preferred colour: its response to
-    a disc of radius r is the kernel's volume (projected on its colour axis) within r; the
-    last point is the whole kernel."""
+def _spatial(kernel: np.ndarray) -> np.ndarray:
+    """A planted kernel projected on its colour axis (the colour of its centre pixel)."""
     k = np.asarray(kernel, dtype=np.float64)
-    colour = k.reshape(3, -1).sum(1)
-    if np.allclose(colour, 0):  # a balanced kernel: use the centre pixel's colour
-        colour = k[:, k.shape[1] // 2, k.shape[2] // 2]
-    colour = colour / np.linalg.norm(colour)
-    spatial = np.tensordot(colour, k, axes=1)
+    if k.ndim != 3 or k.shape[0] != 3:
+        raise ValueError(f"a kernel must be 3 x S x S, got shape {k.shape}")
+    colour = k[:, k.shape[1] // 2, k.shape[2] // 2]
+    if np.allclose(colour, 0):
+        raise ValueError("the kernel's centre pixel is 0; no preferred colour")
+    return np.tensordot(colour / np.linalg.norm(colour), k, axes=1)
+
+
+def kernel_field(kernel: np.ndarray, radius: int, step: int) -> np.ndarray:
+    """A planted kernel (projected on its colour axis) sampled on the ``(2 radius + 1)^2`` grid
+    of spacing ``step`` pixels around its centre, the grid of
+    :func:`~saliency_utils.receptive_fields.empirical_rfs`; 0 outside the kernel."""
+    spatial = _spatial(kernel)
+    c = spatial.shape[0] // 2
+    offs = np.arange(-radius, radius + 1) * step + c
+    out = np.zeros((offs.size, offs.size))
+    ok = (offs >= 0) & (offs < spatial.shape[0])
+    out[np.ix_(ok, ok)] = spatial[np.ix_(offs[ok], offs[ok])]
+    return out
+
+
+def kernel_ssi(kernel: np.ndarray, radii: Sequence[float]) -> float:
+    """SSI of a planted linear unit for a uniform disc of its preferred colour (that of its
+    centre pixel): its response to a disc of radius r is the kernel's volume (projected on that
+    colour) within r; the last point is the whole kernel."""
+    spatial = _spatial(kernel)
     c = (spatial.shape[0] - 1) / 2
     yy, xx = np.mgrid[0:spatial.shape[0], 0:spatial.shape[1]]
     d = np.hypot(yy - c, xx - c)

@@ -146,7 +146,8 @@ def test_paper_smoke_is_the_paper_code_path_at_smoke_sizes():
     from saliency_utils import training
 
     def is_network_key(k):  # which network, which of its layers, per-layer steps
-        return k in ("backbone", "networks", "main_layer", "rf_step") or k.endswith("layers")
+        return (k in ("backbone", "networks", "main_layer", "planted_stride")
+                or k.endswith("layers"))
 
     for ch in book.chapters(ROOT):
         ps, paper, smoke = (profiles.settings(ch.stem, p)

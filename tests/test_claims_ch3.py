@@ -71,3 +71,10 @@ def test_probe_control_rule():
     assert not he2017.probe_passes(claims.PARTLY, claims.NOT_REPRODUCED)
     assert not he2017.probe_passes(claims.REPRODUCED, claims.PARTLY)
     assert not he2017.probe_passes(claims.INCONCLUSIVE, claims.INCONCLUSIVE)
+
+
+def test_planted_verdict_uses_the_claims_rule():
+    rng = np.random.default_rng(2)
+    assert he2017.planted_verdict(rng.normal(0.3, 0.2, 200)) == claims.REPRODUCED
+    assert he2017.planted_verdict(rng.normal(0.0, 0.2, 200)) == claims.NOT_REPRODUCED
+    assert he2017.planted_verdict(rng.normal(0.0, 0.2, 5)) == claims.INCONCLUSIVE

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from saliency_utils.receptive_fields import Unit
-from saliency_utils.surround import (PlantedUnits, choose_units, disc_masks, kernel_ssi, planted_population,
+from saliency_utils.surround import (PlantedUnits, choose_units, disc_masks, kernel_field, kernel_ssi,
+                                     planted_population,
                                      readout_weight, size_tuning, stimulus_centres, suppression_index)
 
 RADII = (8, 16, 32, 64)
@@ -21,7 +22,8 @@ def pink_images(n, h=96, w=128, seed=0):
     out = []
     for _ in range(n):
         base = np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(h, w))) / f))
-        chans = [base + 0.5 * np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(h, w))) / f)) for _ in range(3)]
+        chans = [base + 0.5 * np.real(np.fft.ifft2(np.fft.fft2(rng.normal(size=(h, w))) / f))
+                 for _ in range(3)]
         img = np.stack(chans)
         out.append((img - img.mean()) / img.std())
     return torch.tensor(np.stack(out), dtype=torch.float32)
@@ -96,7 +98,8 @@ def test_size_tuning_is_deterministic_and_cached(tmp_path):
     (f,) = tmp_path.glob("size_tuning-*.npz")
     c = size_tuning(net, x, {"planted": net}, units, RADII, k=3, cache_dir=tmp_path)
     for u in units:
-        assert np.array_equal(a.responses[u], b.responses[u]) and np.array_equal(a.responses[u], c.responses[u])
+        assert np.array_equal(a.responses[u], b.responses[u])
+        assert np.array_equal(a.responses[u], c.responses[u])
         assert a.stimuli[u] == c.stimuli[u]
     assert c.seconds == b.seconds  # read back, not measured again
     # another setting is another key
@@ -153,3 +156,18 @@ def test_choose_units_and_readout_weight():
     assert readout_weight(model, "stage3").max() == 0
     with pytest.raises(ValueError, match="does not read"):
         readout_weight(model, "stage5")
+
+
+def test_kernel_field_samples_the_kernel_on_the_occlusion_grid():
+    from saliency_utils.receptive_fields import centre_surround_index
+
+    k_dog, _ = planted_population(2, "dog", seed=0)
+    k_c, _ = planted_population(2, "centre", seed=0)
+    f = kernel_field(k_dog[0], radius=4, step=4)
+    assert f.shape == (9, 9) and f[4, 4] > 0 and f.min() < 0
+    assert centre_surround_index(f, 1.5) > 0  # antagonistic
+    assert centre_surround_index(kernel_field(k_c[0], 4, 4), 1.5) < 0  # the same sign all round
+    wide = kernel_field(k_dog[0], radius=20, step=8)  # beyond the kernel: zeros
+    assert wide[0, 0] == 0 and wide[20, 20] == f[4, 4]
+    with pytest.raises(ValueError, match="3 x S x S"):
+        kernel_field(k_dog[0, 0], 2, 2)

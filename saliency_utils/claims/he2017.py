@@ -138,6 +138,13 @@ PROBE_CONTROL = ("a probe is used for the verdict only if, on planted units meas
                  "reproduced' when the planted change is not a surround (a 10 % wider centre)")
 
 
+def planted_verdict(deltas) -> str:
+    """The verdict of :data:`CENTRE_SURROUND_EMERGES`'s rule (its one part, at the claim's
+    level) on paired changes of a probe's index measured on planted units."""
+    test = CENTRE_SURROUND_EMERGES.tests[0]
+    return test.rule.decide(test.estimate(deltas, level=CENTRE_SURROUND_EMERGES.level))
+
+
 def probe_passes(planted_verdict: str, null_verdict: str) -> bool:
     """:data:`PROBE_CONTROL` applied to the verdicts of the planted effect and the planted null."""
     from .core import PARTLY, REPRODUCED

@@ -47,7 +47,7 @@ _DATE = "2026-12-03"
 #: The paper's section numbers are not checked in the PDF (papers.md §8): claims cite the abstract.
 _SECTION = "abstract, finding {}"
 _N_LAYERS = 8  # offline profile: stage1-stage7 and head (profiles.py)
-_N_NATURAL, _N_ARRAYS = 100, 40  # offline: n_osie + n_mit images, 10 arrays x 4 features
+_N_NATURAL, _N_ARRAYS = 100, 100  # offline: n_osie + n_mit images, 25 arrays x 4 features
 
 
 # --------------------------------------------------------------------------- per-unit values

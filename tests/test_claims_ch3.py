@@ -78,3 +78,13 @@ def test_planted_verdict_uses_the_claims_rule():
     assert he2017.planted_verdict(rng.normal(0.3, 0.2, 200)) == claims.REPRODUCED
     assert he2017.planted_verdict(rng.normal(0.0, 0.2, 200)) == claims.NOT_REPRODUCED
     assert he2017.planted_verdict(rng.normal(0.0, 0.2, 5)) == claims.INCONCLUSIVE
+
+
+def test_planning_n_follows_the_offline_profile():
+    from saliency_utils.profiles import settings
+
+    cfg = settings("ch3_centre_surround", "offline")
+    assert he2017.N_UNITS_OFFLINE == cfg["rf_units"]
+    assert len(cfg["rf_layers"]) >= he2017.N_DEEP_LAYERS
+    test = he2017.CENTRE_SURROUND_EMERGES.tests[0]
+    assert test.n_offline == he2017.N_DEEP_LAYERS * cfg["rf_units"] >= 100

@@ -228,28 +228,29 @@ _SETTINGS["ch3_centre_surround"] = {
     # equal groups whose centre widths (Gaussian sigma, px) are drawn from planted_sigmas;
     # occlusion control on the last group (Zhou et al.'s empirical RF, the chapter's earlier
     # method): occ_units per population, occ_k top images, occ_radius grid steps of
-    # occ_step px, occluder occ_step px, csi_radius grid steps. n_am / am_*: activation
-    # maximisation.
+    # occ_step px, occluder occ_step px, csi_radius grid steps. grad_units: units per deep
+    # layer (the readout's most-weighted first) whose gradient field is compared. n_am / am_*:
+    # activation maximisation.
     "smoke": dict(preset="smoke", n_eval=3, n_loo=2, n_show=2, n_cka=4, rf_pool=4,
                   rf_layers=("stage3", "stage5", "head"),
                   rf_readout_layers=("readout_hidden", "readout"), rf_grid=(1, 2),
                   rf_radii=(8, 16, 32), rf_edge=2.0, rf_units=3, rf_k=2, planted_stride=32,
                   planted_sigmas=((1.0, 3.0),),
-                  occ_units=2, occ_k=2, occ_radius=2, occ_step=8, csi_radius=1.5,
+                  occ_units=2, occ_k=2, occ_radius=2, occ_step=8, csi_radius=1.5, grad_units=2,
                   n_am=1, am_size=(48, 48), am_steps=3),
     "offline": dict(preset="offline", n_eval=None, n_loo=8, n_show=4, n_cka=24, rf_pool=32,
                     rf_layers=("stage3", "stage5", "head"),
                     rf_readout_layers=("readout_hidden", "readout"), rf_grid=(2, 3),
                     rf_radii=(16, 32, 64, 128), rf_edge=4.0, rf_units=100, rf_k=10,
                     planted_stride=32, planted_sigmas=((2.0, 5.0), (5.0, 12.0)), occ_units=12,
-                    occ_k=4, occ_radius=4, occ_step=16,
+                    occ_k=4, occ_radius=4, occ_step=16, grad_units=50,
                     csi_radius=1.5, n_am=4, am_size=(96, 96), am_steps=48),
     "paper": dict(preset="paper", salicon_if_available=True, n_eval=None, n_loo=25, n_show=4,
                   n_cka=48, rf_pool=100, rf_layers=("conv3_3", "conv4_3", "conv5_3"),
                   rf_readout_layers=("readout",), rf_grid=(2, 3), rf_radii=(16, 32, 64, 128),
                   rf_edge=4.0, rf_units=100, rf_k=10, planted_stride=16,
                   planted_sigmas=((2.0, 5.0), (5.0, 12.0)), occ_units=24, occ_k=10, occ_radius=6,
-                  occ_step=16, csi_radius=1.5,
+                  occ_step=16, csi_radius=1.5, grad_units=50,
                   n_am=6, am_size=(128, 128), am_steps=128),
 }
 

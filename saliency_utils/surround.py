@@ -52,7 +52,7 @@ SIZE_TUNING_VERSION = 1
 
 __all__ = ["SIZE_TUNING_VERSION", "SizeTuning", "stimulus_centres", "disc_masks", "size_tuning",
            "suppression_index", "PlantedUnits", "planted_population", "kernel_ssi", "kernel_field",
-           "readout_weight", "choose_units"]
+           "gradient_fields", "readout_weight", "choose_units"]
 
 
 def stimulus_centres(shape: tuple[int, int], rows: int, cols: int) -> np.ndarray:
@@ -285,6 +285,53 @@ def _load(path: Path) -> SizeTuning:
                       n_forward=meta["n_forward"], seconds=meta["seconds"],
                       settings={k: tuple(v) if isinstance(v, list) else v
                                 for k, v in meta["settings"].items()})
+
+
+def gradient_fields(model: nn.Module, images: torch.Tensor, modules: Mapping[str, nn.Module],
+                    tuning: SizeTuning, units: Sequence[Unit], half: int,
+                    batch_size: int = 8) -> dict:
+    """Linearised receptive fields: for each unit, the gradient of its response (at the cell
+    under the centre of its best size-tuning stimulus) with respect to that whole image, in a
+    ``(2 half + 1)^2`` pixel window around the cell's centre in the input, projected on the
+    gradient's colour at the centre (the mean gradient over a 3x3 patch there), so that a
+    colour-opponent surround shows with the opposite sign. ``tuning``: the
+    :func:`size_tuning` result of the same model and images. Units whose best stimulus does
+    not drive them, or whose gradient is zero at the centre, get ``None``. Several units share
+    one backward pass (each sample of the batch is one unit's image, and the summed responses
+    do not mix samples)."""
+    need = {n: modules[n] for n in sorted({u.layer for u in units})}
+    H, W = images.shape[2:]
+    geo = {n: cell_centres(model, images[:1], m) for n, m in need.items()}
+    shapes = {n: tuple(a.shape[2:]) for n, a in layer_outputs(model, images[:1], need).items()}
+    jobs = []
+    for u in units:
+        if u not in tuning.responses:
+            raise ValueError(f"{u} was not measured in the size tuning given")
+        if not (tuning.responses[u][0] > 0).any():
+            continue
+        j, c = tuning.stimuli[u][0]
+        r, cc = _nearest_cells(geo[u.layer], shapes[u.layer], tuning.centres[c:c + 1])[0]
+        yc, xc, sy, sx = geo[u.layer]
+        h, w = shapes[u.layer]
+        cy, cx = yc + (r - (h - 1) // 2) * sy, xc + (cc - (w - 1) // 2) * sx  # the cell's centre
+        jobs.append((u, j, int(round(cy)), int(round(cx)), int(r), int(cc)))
+    out: dict = {u: None for u in units}
+    for s in range(0, len(jobs), batch_size):
+        chunk = jobs[s:s + batch_size]
+        x = images[[j for _, j, *_ in chunk]].detach().clone().requires_grad_(True)
+        acts = layer_outputs(model, x, need, grad=True)
+        total = sum(acts[u.layer][b, u.channel, r, cc] for b, (u, _, _, _, r, cc) in enumerate(chunk))
+        (g,) = torch.autograd.grad(total, x)
+        g = g.double().cpu().numpy()
+        for b, (u, _, cy, cx, _, _) in enumerate(chunk):
+            pad = np.pad(g[b], ((0, 0), (half, half), (half, half)), constant_values=np.nan)
+            win = pad[:, cy:cy + 2 * half + 1, cx:cx + 2 * half + 1]
+            colour = np.nanmean(win[:, half - 1:half + 2, half - 1:half + 2], axis=(1, 2))
+            norm = np.linalg.norm(colour)
+            if not np.isfinite(norm) or norm == 0:
+                continue
+            out[u] = np.tensordot(colour / norm, win, axes=1)
+    return out
 
 
 # -- planted units -------------------------------------------------------------------------------

@@ -171,3 +171,31 @@ def test_kernel_field_samples_the_kernel_on_the_occlusion_grid():
     assert wide[0, 0] == 0 and wide[20, 20] == f[4, 4]
     with pytest.raises(ValueError, match="3 x S x S"):
         kernel_field(k_dog[0, 0], 2, 2)
+
+
+def test_gradient_fields_recover_planted_kernels():
+    from saliency_utils.receptive_fields import centre_surround_index
+    from saliency_utils.surround import gradient_fields
+
+    x = pink_images(6, seed=2)
+    csi = {}
+    for kind in ("dog", "centre"):
+        net, k, units = planted(kind, n=4)
+        tune = size_tuning(net, x, {"planted": net}, units, RADII, k=2)
+        fields = gradient_fields(net, x, {"planted": net}, tune, units, half=12, batch_size=3)
+        for i, u in enumerate(units):
+            f = fields[u]
+            assert f.shape == (25, 25)
+            # a linear unit's gradient is its kernel (where the ReLU is on): same field, up to scale
+            ref = kernel_field(k[i], radius=12, step=1)
+            ok = np.isfinite(f)
+            assert np.corrcoef(f[ok], ref[ok])[0, 1] > 0.99
+            # and the centre-surround index of the kernel is recovered
+            want = centre_surround_index(ref, 3, 12)
+            assert centre_surround_index(f, 3, 12) == pytest.approx(want, abs=0.02)
+            csi.setdefault(kind, []).append(centre_surround_index(f, 3, 12))
+    # the same centres with and without a surround: the surround raises every unit's index
+    gain = np.array(csi["dog"]) - np.array(csi["centre"])
+    assert (gain > 0).all() and gain.mean() > 0.05
+    with pytest.raises(ValueError, match="not measured"):
+        gradient_fields(net, x, {"planted": net}, tune, [Unit("planted", 9)], half=4)

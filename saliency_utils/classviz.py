@@ -107,14 +107,14 @@ def class_model(model: nn.Module, target: int, steps: int = 200, lr: float = 1.0
 def to_display(backbone, tensor: torch.Tensor, percentile: float | None = None) -> np.ndarray:
     """``uint8 H x W x 3`` image of a class model (or any input tensor) for display.
 
-    ``percentile=None``: ``backbone.deprocess`` (add the mean back, clip to the valid range),
-    the paper's presentation. ``percentile=p``: after adding the mean, stretch the
-    ``[p, 100 - p]`` percentile range of all channels jointly (colours kept) to ``[0, 255]``;
-    class models often use only a small part of the range.
+    ``percentile=None``: add the mean back and clip to the valid range, the paper's
+    presentation. ``percentile=p``: after adding the mean, stretch the ``[p, 100 - p]``
+    percentile range of all channels jointly (colours kept) to ``[0, 255]``; class models often
+    use only a small part of the range; an image with no spread there (e.g. mostly one colour)
+    is shown clipped. ``backbone``: anything with the preprocessing ``mean`` and ``std`` (a
+    backbone or a saliency model).
     """
-    if percentile is None:
-        return backbone.deprocess(tensor)
-    if not 0 <= percentile < 50:
+    if percentile is not None and not 0 <= percentile < 50:
         raise ValueError(f"percentile must be in [0, 50), got {percentile}")
     t = tensor.detach().float().cpu()
     if t.ndim == 4:
@@ -124,8 +124,8 @@ def to_display(backbone, tensor: torch.Tensor, percentile: float | None = None) 
     mean = torch.tensor(backbone.mean).view(3, 1, 1)
     std = torch.tensor(backbone.std).view(3, 1, 1)
     img = (t * std + mean).permute(1, 2, 0).numpy()
-    lo, hi = np.percentile(img, [percentile, 100 - percentile])
-    if hi <= lo:
-        return backbone.deprocess(tensor)
+    lo, hi = (0.0, 1.0) if percentile is None else np.percentile(img, [percentile, 100 - percentile])
+    if hi <= lo:  # no spread to stretch
+        lo, hi = 0.0, 1.0
     img = np.clip((img - lo) / (hi - lo), 0, 1)
     return np.rint(img * 255).astype(np.uint8)

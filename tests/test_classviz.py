@@ -61,3 +61,20 @@ def test_efficientnet_class_model_raises_the_logit():
     assert stretched.std() > disp.std()
     # the zero image is the mean image: grey 127 for EfficientNet-Lite0's (p - 127) / 128
     assert np.all(to_display(bb, torch.zeros(1, 3, 4, 4)) == 127)
+    assert np.array_equal(disp, bb.deprocess(img))  # the paper's presentation
+
+
+def test_to_display_needs_only_mean_and_std():
+    class Norm:  # a saliency model has mean and std but no deprocess
+        mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+    grey = torch.zeros(3, 8, 8)
+    assert np.all(to_display(Norm(), grey) == 128)
+    # nothing to stretch: shown clipped, not an error
+    assert np.all(to_display(Norm(), grey, percentile=1) == 128)
+    x = grey.clone()
+    x[:, :4] = 1.0  # half the image at 0.75
+    out = to_display(Norm(), x, percentile=0)
+    assert out.min() == 0 and out.max() == 255
+    with pytest.raises(ValueError, match="percentile"):
+        to_display(Norm(), grey, percentile=50)

@@ -7,13 +7,11 @@ kernel. :meth:`Explorer.widget` returns ipywidgets controls that redraw the same
 the reader's selection in Jupyter or Colab. The static figure and the widget therefore always
 show the same computation.
 
-Five explorers of the book are built here:
+Four explorers of the book are built here:
 
 * :func:`localisation_explorer` (chapter 1): an ImageNet image's gradient map, GrabCut seeds,
   the segmented components of both seed readings and the boxes;
 * :func:`lrp_explorer` (chapter 2): one image's relevance under several LRP rule sets;
-* :func:`rf_explorer` (chapter 3): a unit's empirical receptive field in each network and their
-  radial profiles;
 * :func:`loggabor_explorer` (chapter 5): one log-Gabor filter (scale, orientation) and its
   energy on an opponent colour channel of an image;
 * :func:`crosspaper_explorer` (chapter 6): every map of the book on one image beside the human
@@ -26,8 +24,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Explorer", "localisation_explorer", "lrp_explorer", "rf_explorer",
-           "loggabor_explorer", "crosspaper_explorer"]
+__all__ = ["Explorer", "localisation_explorer", "lrp_explorer", "loggabor_explorer",
+           "crosspaper_explorer"]
 
 
 def _options(opts) -> list[tuple[str, object]]:
@@ -221,48 +219,6 @@ def lrp_explorer(backbone, canonical, records: Sequence, names: Sequence[str],
     opts = [(f"{i}: {names[r.label][:30]}", i) for i, r in enumerate(records)]
     return Explorer({"image": opts, "class": ["true", "predicted"]}, draw,
                     panels=1 + len(labels))
-
-
-# ------------------------------------------------------------------------------ chapter 3
-def rf_explorer(results: Mapping[str, object], units: Sequence) -> Explorer:
-    """A unit's signed empirical receptive field in each of ``results`` (label ->
-    :class:`saliency_utils.receptive_fields.RFResult`; red drives the unit, blue suppresses
-    it, grey outside the image) and, in the last panel, the radial profiles of the fields
-    sign-aligned to a positive centre and scaled by their largest |value|: a dip below zero is
-    an antagonistic surround. Units missing from a result are left blank."""
-    from . import plotting
-    from .receptive_fields import aligned_profile
-
-    if not results or len(units) == 0:
-        raise ValueError("give at least one result and one unit")
-    labels = list(results)
-
-    def draw(a, sel):
-        u = sel["unit"]
-        for ax, k in zip(a, labels):
-            res = results[k]
-            if u not in res.fields:
-                ax.set_axis_off()
-                ax.set_title(f"{k}: not measured", fontsize=7)
-                continue
-            f = res.fields[u]
-            v = float(np.nanmax(np.abs(f))) or 1.0
-            ax.imshow(f, cmap=plotting.FIELD_CMAP, vmin=-v, vmax=v)
-            ax.set_title(f"{k}: {u.layer} #{u.channel}", fontsize=7)
-            prof = aligned_profile(res, u)
-            if prof is not None:
-                a[-1].plot(*prof, "o-", ms=3, label=k)
-        a[-1].axhline(0, color="k", lw=0.5)
-        from matplotlib.ticker import AutoLocator
-
-        a[-1].xaxis.set_major_locator(AutoLocator()), a[-1].yaxis.set_major_locator(AutoLocator())
-        a[-1].tick_params(labelsize=6)
-        a[-1].set_xlabel("distance from peak (px)", fontsize=7)
-        if a[-1].lines[1:]:
-            a[-1].legend(fontsize=6)
-
-    opts = [(f"{u.layer} #{u.channel}", u) for u in units]
-    return Explorer({"unit": opts}, draw, panels=len(labels) + 1, panel_size=(2.2, 2.2))
 
 
 # ------------------------------------------------------------------------------ chapter 5

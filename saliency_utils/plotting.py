@@ -12,11 +12,7 @@ import numpy as np
 from matplotlib.patches import Rectangle
 
 __all__ = ["grid", "show_image", "overlay", "draw_fixations", "draw_boxes", "normalise01",
-           "caption", "FIELD_CMAP"]
-
-#: Signed receptive fields: red drives the unit, blue suppresses it, grey (NaN) is outside the
-#: image for every top image.
-FIELD_CMAP = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
+           "caption"]
 
 
 def normalise01(a) -> np.ndarray:

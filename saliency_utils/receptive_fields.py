@@ -1,4 +1,5 @@
-"""Empirical receptive fields of units (Zhou et al., ICLR 2015) and their centre-surround shape.
+"""Empirical receptive fields of units (Zhou et al., ICLR 2015), where a layer's cells sit in
+the input, and a model-free centre-surround index of a field.
 
 **Empirical receptive field** (Zhou, Khosla, Lapedriza, Oliva, Torralba, "Object detectors
 emerge in deep scene CNNs", ICLR 2015, sec. 3.2), as used by He & Pugeault (2017) to look at
@@ -22,9 +23,10 @@ half-width ``radius`` grid steps), not over the whole image, and the grid step, 
 and K are parameters (Zhou: 11x11 occluder, stride 3, the whole 227x227 image, K = 10 or
 more). A window that is too small truncates the field; the chapter shows the window.
 
-**Centre-surround shape.** :func:`fit_dog` fits a difference of two concentric isotropic
-Gaussians to a field, :func:`centre_surround_index` compares the mean of an annulus with the
-mean of the centre disc without a model.
+**Centre-surround index.** :func:`centre_surround_index` compares the mean of an annulus with
+the mean of the centre disc without a model. Chapter 3 runs the occlusion fields only on planted
+units, as the control that shows why it measures surround suppression by size tuning instead
+(:mod:`saliency_utils.surround`).
 
 The forward passes stop at the deepest layer needed (:func:`layer_outputs`). Everything is
 deterministic: the occluder pixels come from a seeded generator.
@@ -36,12 +38,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-from scipy import optimize
 from torch import nn
 
 __all__ = ["Unit", "layer_outputs", "top_images", "occluder_grid", "cell_centres", "empirical_rfs",
-           "active_channels", "pick_units", "shape_table", "compare_shapes", "radial_profile",
-           "fit_dog", "dog", "centre_surround_index", "RFResult", "aligned_profile"]
+           "active_channels", "centre_surround_index", "RFResult"]
 
 
 @dataclass(frozen=True)
@@ -322,82 +322,7 @@ def empirical_rfs(model: nn.Module, images: torch.Tensor, modules: Mapping[str, 
                     occluder=sizes, n_forward=n_forward, geometry=geometry)
 
 
-# -- centre-surround shape ---------------------------------------------------------------------
-
-def dog(params, yy, xx):
-    """Difference of two concentric isotropic Gaussians,
-    ``a_c exp(-r^2 / 2 s_c^2) + a_s exp(-r^2 / 2 s_s^2) + b`` with ``r`` the distance to
-    ``(y0, x0)``; ``params = (a_c, a_s, s_c, s_s, y0, x0, b)``. ``a_s`` has the opposite sign
-    of ``a_c`` for an antagonistic surround."""
-    a_c, a_s, s_c, s_s, y0, x0, b = params
-    r2 = (yy - y0) ** 2 + (xx - x0) ** 2
-    return a_c * np.exp(-r2 / (2 * s_c ** 2)) + a_s * np.exp(-r2 / (2 * s_s ** 2)) + b
-
-
-def fit_dog(field: np.ndarray, step: float = 1.0) -> dict:
-    """Least-squares fit of :func:`dog` to a square field (NaN cells ignored).
-
-    Coordinates are in pixels (cell spacing ``step``), origin at the centre cell. The surround
-    Gaussian is constrained to be at least 1.5 times wider than the centre (``s_s >= 1.5
-    s_c``; without it two nearly equal Gaussians with huge opposite amplitudes fit edge-like
-    fields), its width to at most four times the field's half-width, and the centre to within
-    one cell of the field's centre. Fitted from a few starting points; the best fit is kept.
-
-    Returns ``dict(a_c, a_s, s_c, s_s, y0, x0, b, r2, antagonistic)`` where ``r2`` is the
-    fraction of the field's variance explained and ``antagonistic`` means the surround's sign
-    is opposite to the centre's and the surround Gaussian carries at least a quarter of the
-    centre's volume (``|a_s| s_s^2 >= 0.25 |a_c| s_c^2``; weaker surrounds are within the
-    noise of fields averaged over a few images). Raises ``ValueError`` for a field
-    that is not square, has fewer than 9 finite cells, or is constant.
-    """
-    f = np.asarray(field, dtype=np.float64)
-    if f.ndim != 2 or f.shape[0] != f.shape[1]:
-        raise ValueError(f"field must be a square 2-D array, got shape {f.shape}")
-    ok = np.isfinite(f)
-    if ok.sum() < 9:
-        raise ValueError("field has fewer than 9 finite cells")
-    vals = f[ok]
-    if np.ptp(vals) == 0:
-        raise ValueError("field is constant; no centre-surround shape to fit")
-    n = f.shape[0]
-    c = (n - 1) / 2
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float64)
-    yy, xx = (yy - c) * step, (xx - c) * step
-    y, x = yy[ok], xx[ok]
-    scale = np.abs(vals).max()
-    v = vals / scale
-    extent = c * step
-
-    def unpack(q):  # q = (a_c, a_s, s_c, ratio, y0, x0, b) -> dog parameters
-        return (q[0], q[1], q[2], q[2] * q[3], q[4], q[5], q[6])
-
-    lo = [-np.inf, -np.inf, 0.3 * step, 1.5, -step, -step, -np.inf]
-    hi = [np.inf, np.inf, 2 * extent + step, 20.0, step, step, np.inf]
-    centre_val = v[np.argmin(y ** 2 + x ** 2)]
-    sign = 1.0 if centre_val >= 0 else -1.0
-    best = None
-    for sc, ratio, surround in [(0.3, 3.0, -0.3), (0.6, 2.0, -0.3), (0.2, 5.0, -0.1),
-                                (0.6, 2.0, 0.3), (1.0, 1.6, -0.2)]:
-        s_c = max(0.35 * step, sc * extent)
-        q0 = [sign, surround * sign, min(s_c, hi[2] * 0.99), ratio, 0.0, 0.0, 0.0]
-        try:
-            sol = optimize.least_squares(lambda q: dog(unpack(q), y, x) - v, q0,
-                                         bounds=(lo, hi), method="trf", max_nfev=600)
-        except ValueError:
-            continue
-        cost = float(np.sum((dog(unpack(sol.x), y, x) - v) ** 2))
-        if best is None or cost < best[0]:
-            best = (cost, np.array(unpack(sol.x)))
-    if best is None:
-        raise RuntimeError("difference-of-Gaussians fit failed from every starting point")
-    cost, p = best
-    a_c, a_s, s_c, s_s, y0, x0, b = p
-    r2 = 1.0 - cost / float(np.sum((v - v.mean()) ** 2))
-    antagonistic = bool(a_c * a_s < 0 and abs(a_s) * s_s ** 2 >= 0.25 * abs(a_c) * s_c ** 2)
-    return dict(a_c=float(a_c * scale), a_s=float(a_s * scale), s_c=float(s_c),
-                s_s=float(s_s), y0=float(y0), x0=float(x0), b=float(b * scale), r2=float(r2),
-                antagonistic=antagonistic)
-
+# -- centre-surround index ---------------------------------------------------------------------
 
 def centre_surround_index(field: np.ndarray, centre_radius: float,
                           surround_radius: float | None = None) -> float:
@@ -430,7 +355,7 @@ def centre_surround_index(field: np.ndarray, centre_radius: float,
     return float(-np.sign(c) * ring.mean() / abs(c))
 
 
-# -- choosing units and comparing two networks -------------------------------------------------
+# -- active units --------------------------------------------------------------------------------
 
 def active_channels(model: nn.Module, images: torch.Tensor, modules: Mapping[str, nn.Module],
                     batch_size: int = 16) -> dict[str, np.ndarray]:
@@ -443,101 +368,3 @@ def active_channels(model: nn.Module, images: torch.Tensor, modules: Mapping[str
             m = a.abs().amax(dim=(0, 2, 3)) > 0
             seen[n] = m if n not in seen else seen[n] | m
     return {n: v.cpu().numpy() for n, v in seen.items()}
-
-
-def pick_units(active: Sequence[Mapping[str, np.ndarray]], layers: Sequence[str], n: int,
-               seed: int = 0) -> list[Unit]:
-    """``n`` channels per layer drawn at random (seeded) among those active in every network
-    of ``active`` (dicts of :func:`active_channels`); all of them if fewer."""
-    rng = np.random.default_rng(seed)
-    units = []
-    for layer in layers:
-        ok = np.logical_and.reduce([a[layer] for a in active if layer in a])
-        idx = np.flatnonzero(ok)
-        if idx.size == 0:
-            raise ValueError(f"layer {layer} has no channel active in every network")
-        take = np.sort(rng.choice(idx, size=min(n, idx.size), replace=False))
-        units += [Unit(layer, int(c)) for c in take]
-    return units
-
-
-def shape_table(result: RFResult, centre_radius: float = 1.5) -> list[dict]:
-    """One row per unit of ``result``: layer, channel, the centre-surround index
-    (:func:`centre_surround_index`, centre disc of ``centre_radius`` cells), the DoG fit
-    (:func:`fit_dog`: ``antagonistic``, ``r2``, widths in pixels) and the number of top images.
-    A field the fit cannot handle (constant, too few cells) gets NaN / ``False`` and
-    ``fit_ok=False`` rather than an error, so one bad unit does not stop a layer's summary."""
-    rows = []
-    for u, f in result.fields.items():
-        row = dict(layer=u.layer, channel=u.channel, k=len(result.peaks[u]))
-        try:
-            row["csi"] = centre_surround_index(f, centre_radius)
-        except ValueError:
-            row["csi"] = np.nan
-        try:
-            fit = fit_dog(f, step=result.step[u.layer])
-            row.update(antagonistic=fit["antagonistic"], r2=fit["r2"], s_c=fit["s_c"],
-                       s_s=fit["s_s"], fit_ok=True)
-        except (ValueError, RuntimeError):
-            row.update(antagonistic=False, r2=np.nan, s_c=np.nan, s_s=np.nan, fit_ok=False)
-        rows.append(row)
-    return rows
-
-
-def compare_shapes(before: Sequence[dict], after: Sequence[dict]) -> list[dict]:
-    """Per layer, the same units before and after fine-tuning (rows of :func:`shape_table`,
-    matched on layer and channel): median CSI and fraction of antagonistic DoG fits in each,
-    a two-sided Wilcoxon signed-rank test on the paired CSIs and an exact McNemar test
-    (binomial test on the discordant pairs) on the antagonistic flags."""
-    from scipy import stats
-
-    b = {(r["layer"], r["channel"]): r for r in before}
-    a = {(r["layer"], r["channel"]): r for r in after}
-    keys = [k for k in b if k in a]
-    if not keys:
-        raise ValueError("no unit appears in both tables")
-    out = []
-    for layer in dict.fromkeys(k[0] for k in keys):
-        ks = [k for k in keys if k[0] == layer]
-        cb = np.array([b[k]["csi"] for k in ks])
-        ca = np.array([a[k]["csi"] for k in ks])
-        ok = np.isfinite(cb) & np.isfinite(ca)
-        diff = ca[ok] - cb[ok]
-        p_w = (float(stats.wilcoxon(ca[ok], cb[ok]).pvalue)
-               if ok.sum() >= 5 and np.any(diff != 0) else np.nan)
-        fb = np.array([b[k]["antagonistic"] for k in ks], bool)
-        fa = np.array([a[k]["antagonistic"] for k in ks], bool)
-        gained, lost = int(np.sum(fa & ~fb)), int(np.sum(~fa & fb))
-        p_m = (float(stats.binomtest(gained, gained + lost, 0.5).pvalue)
-               if gained + lost > 0 else 1.0)
-        out.append(dict(layer=layer, units=len(ks), csi_before=float(np.nanmedian(cb)),
-                        csi_after=float(np.nanmedian(ca)), p_wilcoxon=p_w,
-                        antagonistic_before=float(fb.mean()), antagonistic_after=float(fa.mean()),
-                        gained=gained, lost=lost, p_mcnemar=p_m))
-    return out
-
-
-def radial_profile(field: np.ndarray, step: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of a field over rings of one cell around its centre cell: ``(radius in pixels,
-    mean)``, NaN cells ignored (a ring with no finite cell gives NaN)."""
-    f = np.asarray(field, dtype=np.float64)
-    if f.ndim != 2:
-        raise ValueError(f"field must be 2-D, got shape {f.shape}")
-    cy, cx = (f.shape[0] - 1) / 2, (f.shape[1] - 1) / 2
-    yy, xx = np.mgrid[0:f.shape[0], 0:f.shape[1]]
-    ring = np.rint(np.hypot(yy - cy, xx - cx)).astype(int)
-    radii = np.arange(ring.max() + 1)
-    means = np.array([np.nanmean(f[(ring == r) & np.isfinite(f)]) if np.any((ring == r) & np.isfinite(f))
-                      else np.nan for r in radii])
-    return radii * float(step), means
-
-
-def aligned_profile(result: RFResult, unit: Unit) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`radial_profile` of ``unit``'s field in ``result``, sign-aligned to a positive
-    centre and scaled by the field's largest |value| (a dip below zero is an antagonistic
-    surround); ``None`` when the centre cell is NaN or zero."""
-    f = result.fields[unit]
-    c = f[result.radius, result.radius]
-    if not np.isfinite(c) or c == 0:
-        return None
-    return radial_profile(np.sign(c) * f / np.nanmax(np.abs(f)), result.step[unit.layer])

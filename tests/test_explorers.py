@@ -7,7 +7,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from saliency_utils.explorers import (Explorer, crosspaper_explorer, localisation_explorer,  # noqa: E402
-                                      loggabor_explorer, lrp_explorer, rf_explorer)
+                                      loggabor_explorer, lrp_explorer)
 
 
 def _recording(panels=2):
@@ -80,27 +80,6 @@ def test_loggabor_explorer_shows_the_bank_energy():
     plt.close(fig)
     with pytest.raises(ValueError):
         loggabor_explorer(bank, {})
-
-
-def test_rf_explorer_profiles_and_missing_units():
-    from saliency_utils.receptive_fields import RFResult, Unit
-    u1, u2 = Unit("l", 0), Unit("l", 1)
-    yy, xx = np.mgrid[-3:4, -3:4]
-    dog = np.exp(-(yy ** 2 + xx ** 2) / 2.0) - 0.5 * np.exp(-(yy ** 2 + xx ** 2) / 8.0)
-
-    def result(fields):
-        return RFResult(fields=fields, per_image={}, peaks={}, step={"l": 2}, radius=3,
-                        occluder={"l": 2}, n_forward=0, geometry={})
-    ex = rf_explorer({"before": result({u1: np.exp(-(yy ** 2 + xx ** 2) / 2.0)}),
-                      "after": result({u1: dog, u2: -dog})}, [u1, u2])
-    fig = ex.figure([{"unit": u1}, {"unit": u2}])
-    prof_u1 = fig.axes[2].lines
-    assert len(prof_u1) == 3  # two profiles and the zero line
-    assert min(prof_u1[1].get_ydata()) < 0 <= min(prof_u1[0].get_ydata())  # only "after" dips
-    assert "not measured" in fig.axes[3].get_title()  # u2 has no "before" field
-    # a negative-centre field is sign-aligned: its profile starts positive
-    assert fig.axes[5].lines[0].get_ydata()[0] > 0
-    plt.close(fig)
 
 
 @pytest.fixture(scope="module")

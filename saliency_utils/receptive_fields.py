@@ -40,8 +40,8 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Unit", "layer_outputs", "top_images", "occluder_grid", "cell_centres", "empirical_rfs",
-           "active_channels", "centre_surround_index", "RFResult"]
+__all__ = ["Unit", "layer_outputs", "top_images", "occluder_grid", "cell_centres", "cell_pixel",
+           "nearest_cells", "empirical_rfs", "active_channels", "centre_surround_index", "RFResult"]
 
 
 @dataclass(frozen=True)
@@ -206,10 +206,22 @@ def cell_centres(model: nn.Module, image: torch.Tensor, module: nn.Module
     return yc, xc, sy, sx
 
 
-def _peak_pixel(pos, geometry, map_shape) -> tuple[float, float]:
-    """Centre of a layer-map cell in input pixels (see :func:`cell_centres`)."""
-    (r, c), (yc, xc, sy, sx), (h, w) = pos, geometry, map_shape
+def cell_pixel(cell, geometry, map_shape) -> tuple[float, float]:
+    """Centre of the layer-map cell ``(row, col)`` in input pixels; ``geometry`` from
+    :func:`cell_centres`, ``map_shape`` the layer's ``(h, w)``."""
+    (r, c), (yc, xc, sy, sx), (h, w) = cell, geometry, map_shape
     return (yc + (r - (h - 1) // 2) * sy, xc + (c - (w - 1) // 2) * sx)
+
+
+def nearest_cells(points: np.ndarray, geometry, map_shape) -> np.ndarray:
+    """The layer-map cell ``(row, col)`` whose centre (:func:`cell_pixel`) is nearest to each
+    input pixel ``(y, x)`` of ``points`` (``P x 2``), clipped to the map: ``P x 2`` ints."""
+    yc, xc, sy, sx = geometry
+    h, w = map_shape
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    r = np.clip(np.rint((pts[:, 0] - yc) / sy) + (h - 1) // 2, 0, h - 1).astype(int)
+    c = np.clip(np.rint((pts[:, 1] - xc) / sx) + (w - 1) // 2, 0, w - 1).astype(int)
+    return np.stack([r, c], 1)
 
 
 def _per_layer(value, layers, what) -> dict[str, int]:
@@ -283,7 +295,7 @@ def empirical_rfs(model: nn.Module, images: torch.Tensor, modules: Mapping[str, 
         centres: dict[tuple[int, int, int], int] = {}  # (y, x, occluder size) -> index
         slots = []  # (unit, rank, pos, act, [(grid index, centre key)])
         for u, rank, pos, act in entries:
-            py, px = _peak_pixel(pos, geometry[u.layer], shapes[u.layer])
+            py, px = cell_pixel(pos, geometry[u.layer], shapes[u.layer])
             cy, cx = int(round(py)), int(round(px))
             cells = []
             for g, (dy, dx) in enumerate(offsets[u.layer]):

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .receptive_fields import Unit, cell_centres, layer_outputs
+from .receptive_fields import Unit, cell_centres, cell_pixel, layer_outputs, nearest_cells
 
 #: Bump when :func:`size_tuning` changes what it measures (invalidates the on-disk cache).
 SIZE_TUNING_VERSION = 1
@@ -149,14 +149,6 @@ class SizeTuning:
         return rows
 
 
-def _nearest_cells(geometry, map_shape, centres) -> np.ndarray:
-    yc, xc, sy, sx = geometry
-    h, w = map_shape
-    r = np.clip(np.rint((centres[:, 0] - yc) / sy) + (h - 1) // 2, 0, h - 1).astype(int)
-    c = np.clip(np.rint((centres[:, 1] - xc) / sx) + (w - 1) // 2, 0, w - 1).astype(int)
-    return np.stack([r, c], 1)
-
-
 def size_tuning(model: nn.Module, images: torch.Tensor, modules: Mapping[str, nn.Module],
                 units: Sequence[Unit], radii: Sequence[float], k: int = 10,
                 grid: tuple[int, int] = (2, 3), edge: float = 4.0, fill: float = 0.0,
@@ -209,7 +201,7 @@ def size_tuning(model: nn.Module, images: torch.Tensor, modules: Mapping[str, nn
     for u in units:
         if not 0 <= u.channel < base[u.layer].shape[1]:
             raise ValueError(f"{u}: layer {u.layer} has {base[u.layer].shape[1]} channels")
-    cells = {name: _nearest_cells(cell_centres(model, images[:1], need[name]), shapes[name], centres)
+    cells = {name: nearest_cells(centres, cell_centres(model, images[:1], need[name]), shapes[name])
              for name in layers}
     chans = {name: sorted({u.channel for u in units if u.layer == name}) for name in layers}
     resp = {name: np.empty((n, C, R + 1, len(chans[name])), np.float64) for name in layers}
@@ -310,10 +302,8 @@ def gradient_fields(model: nn.Module, images: torch.Tensor, modules: Mapping[str
         if not (tuning.responses[u][0] > 0).any():
             continue
         j, c = tuning.stimuli[u][0]
-        r, cc = _nearest_cells(geo[u.layer], shapes[u.layer], tuning.centres[c:c + 1])[0]
-        yc, xc, sy, sx = geo[u.layer]
-        h, w = shapes[u.layer]
-        cy, cx = yc + (r - (h - 1) // 2) * sy, xc + (cc - (w - 1) // 2) * sx  # the cell's centre
+        r, cc = nearest_cells(tuning.centres[c], geo[u.layer], shapes[u.layer])[0]
+        cy, cx = cell_pixel((r, cc), geo[u.layer], shapes[u.layer])
         jobs.append((u, j, int(round(cy)), int(round(cx)), int(r), int(cc)))
     out: dict = {u: None for u in units}
     for s in range(0, len(jobs), batch_size):

@@ -144,3 +144,14 @@ def test_active_channels():
         net[0].weight.zero_(); net[0].bias.copy_(torch.tensor([1.0, -1.0, 2.0, 0.5]))
     act = active_channels(net, torch.zeros(2, 3, 4, 4), {"r": net[1]})
     assert act["r"].tolist() == [True, False, True, True]
+
+
+def test_cell_pixel_and_nearest_cells_are_inverse():
+    from saliency_utils.receptive_fields import cell_pixel, nearest_cells
+    geometry, shape = (13.5, 21.0, 8.0, 8.0), (6, 9)  # central cell (2, 4) at pixel (13.5, 21)
+    assert cell_pixel((2, 4), geometry, shape) == (13.5, 21.0)
+    cells = [(r, c) for r in range(6) for c in range(9)]
+    pts = np.array([cell_pixel(rc, geometry, shape) for rc in cells]) + 2.0  # within half a cell
+    assert [tuple(rc) for rc in nearest_cells(pts, geometry, shape)] == cells
+    # outside the map: clipped to the border cells
+    assert nearest_cells(np.array([[-100.0, 1000.0]]), geometry, shape).tolist() == [[0, 8]]

@@ -450,14 +450,15 @@ def readout_weight(model, layer: str) -> np.ndarray:
     return np.linalg.norm(w, axis=0)
 
 
-def choose_units(active: Mapping[str, np.ndarray], layer: str, n: int, weight: np.ndarray | None = None,
-                 seed: int = 0) -> list[Unit]:
-    """``n`` channels of ``layer`` among the ``active`` ones (a boolean array per layer): the
+def choose_units(active: Sequence[Mapping[str, np.ndarray]], layer: str, n: int,
+                 weight: np.ndarray | None = None, seed: int = 0) -> list[Unit]:
+    """``n`` channels of ``layer`` among those active in every network of ``active`` (dicts
+    layer -> boolean array, :func:`~saliency_utils.receptive_fields.active_channels`): the
     ``n // 2`` with the largest readout ``weight`` (when given) and the rest drawn at random
-    (seeded) among the others; all active channels if there are fewer than ``n``."""
-    idx = np.flatnonzero(active[layer])
+    (seeded) among the others; all of them if there are fewer than ``n``."""
+    idx = np.flatnonzero(np.logical_and.reduce([a[layer] for a in active]))
     if idx.size == 0:
-        raise ValueError(f"layer {layer} has no active channel")
+        raise ValueError(f"layer {layer} has no channel active in every network")
     if idx.size <= n:
         return [Unit(layer, int(c)) for c in idx]
     top = np.array([], int)

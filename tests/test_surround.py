@@ -138,13 +138,16 @@ def test_size_tuning_bad_input_and_silent_units():
 def test_choose_units_and_readout_weight():
     active = {"l": np.array([True] * 8 + [False] * 2)}
     w = np.arange(10.0)
-    us = choose_units(active, "l", 4, weight=w, seed=0)
+    us = choose_units([active], "l", 4, weight=w, seed=0)
     chans = [u.channel for u in us]
     assert len(us) == 4 and {6, 7} <= set(chans) and max(chans) < 8
-    assert choose_units(active, "l", 4, weight=w, seed=0) == us
-    assert len(choose_units(active, "l", 20)) == 8
-    with pytest.raises(ValueError, match="no active channel"):
-        choose_units({"l": np.zeros(3, bool)}, "l", 2)
+    assert choose_units([active], "l", 4, weight=w, seed=0) == us
+    assert len(choose_units([active], "l", 20)) == 8
+    # only channels active in every network
+    other = {"l": np.array([True, False] * 5)}
+    assert [u.channel for u in choose_units([active, other], "l", 20)] == [0, 2, 4, 6]
+    with pytest.raises(ValueError, match="no channel active"):
+        choose_units([{"l": np.zeros(3, bool)}], "l", 2)
     from saliency_utils.saliency_model import SaliencyModel
     model = SaliencyModel("efficientnet_lite0", weights="default", readout_layers=["stage3", "head"],
                           readout_hidden=4, centre_bias="none", input_size=(64, 64), device="cpu")

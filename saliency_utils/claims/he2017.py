@@ -8,7 +8,7 @@ that would decide it" is computed with the SD observed on the page.
 """
 from __future__ import annotations
 
-from .core import Claim, Rule, RuleChange, Test, simulate_correlation, simulate_normal
+from .core import PARTLY, REPRODUCED, Claim, Rule, RuleChange, Test, simulate_correlation, simulate_normal
 
 #: Shown with the verdict of :data:`DEEP_LAYERS_CHANGE` (and on the page): what the control can
 #: and cannot tell.
@@ -147,7 +147,6 @@ def planted_verdict(deltas) -> str:
 
 def probe_passes(planted_verdict: str, null_verdict: str) -> bool:
     """:data:`PROBE_CONTROL` applied to the verdicts of the planted effect and the planted null."""
-    from .core import PARTLY, REPRODUCED
     return planted_verdict == REPRODUCED and null_verdict not in (REPRODUCED, PARTLY)
 
 

@@ -219,8 +219,11 @@ def auc_judd(sal, fixmap, jitter=True, seed=0) -> float:
         s = s + np.random.default_rng(seed).random(s.shape) * _JITTER
     flat = _minmax(s, "sal", "AUC-Judd").ravel()
 
-    thresholds = np.sort(flat[f.ravel()])[::-1]
-    n_above = n_pix - np.searchsorted(np.sort(flat), thresholds, side="left")
+    # n_above[i] = #{pixels with S >= t_i}, counted without sorting the whole map: each pixel
+    # is binned by how many thresholds it reaches (at most n_fix, usually a few hundred)
+    ascending = np.sort(flat[f.ravel()])
+    reached = np.bincount(np.searchsorted(ascending, flat, side="right"), minlength=n_fix + 1)
+    n_above = np.cumsum(reached[::-1])[:-1]  # thresholds in descending order
     i = np.arange(1, n_fix + 1)
     tp = np.concatenate(([0.0], i / n_fix, [1.0]))
     fp = np.concatenate(([0.0], (n_above - i) / (n_pix - n_fix), [1.0]))

@@ -299,3 +299,46 @@ def test_mit1003_demo_example(bundle):
     assert set(d["models"]) == {"Judd", "ittikoch"}
     with pytest.raises(ValueError, match="i210"):
         data.load_mit1003_demo("i999")
+
+
+def test_mit1003_parsed_table_cache(tmp_path, monkeypatch):
+    """The parsed .Rda kept on disk gives the parse's arrays exactly; a corrupt cache file is
+    parsed again (with a warning) and replaced; an unwritable cache folder only warns."""
+    from saliency_utils.data import mit1003 as m
+
+    monkeypatch.setenv("SALIENCY_CACHE", str(tmp_path / "cache"))
+    rda = m.fetch(m.FIX_DATASET, m._RDA)
+    ref = m._parse_table(rda)
+    path = m._table_cache_path(rda)
+    assert path.parent.parent == tmp_path / "cache"
+
+    def fresh():
+        m._table.cache_clear()
+        return m._table()
+
+    try:
+        first = fresh()  # parses and writes
+        assert path.is_file() and not list(path.parent.glob(".*.tmp"))
+        cached = fresh()  # reads
+        for table in (first, cached):
+            assert list(table) == list(ref)
+            for k in ref:
+                for u, v in zip(ref[k], table[k]):
+                    assert u.dtype == v.dtype and np.array_equal(u, v, equal_nan=True)
+        path.write_bytes(b"not an npz")
+        with pytest.warns(UserWarning, match="unreadable"):
+            again = fresh()
+        assert np.array_equal(again["i05june05_static_street_boston_p1010764"][0],
+                              ref["i05june05_static_street_boston_p1010764"][0], equal_nan=True)
+        assert m._read_table_cache(path).keys() == ref.keys()  # replaced by a good file
+        path.unlink()
+
+        def refuse(*a):
+            raise PermissionError("read-only file system")
+
+        monkeypatch.setattr(m, "_write_table_cache", refuse)
+        with pytest.warns(UserWarning, match="could not keep"):
+            assert fresh().keys() == ref.keys()
+        assert not path.exists()
+    finally:
+        m._table.cache_clear()

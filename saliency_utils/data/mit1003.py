@@ -34,16 +34,19 @@ images found and the loaders read them. See ``data/README.md``.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 import warnings
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 from ._io import image_size, read_gray, read_mat, read_rgb
 from .errors import DataNotFoundError
 from .fixations import Fixations
-from .manifest import manifest
-from .store import data_roots, fetch, locate
+from .manifest import manifest, sha256_file
+from .store import cache_dir, data_roots, fetch, locate
 from .viewing import MIT1003_PX_PER_DEGREE, MIT1003_SIGMA_DEG, MIT1003_SIGMA_PX
 
 __all__ = ["MIT1003_PX_PER_DEGREE", "MIT1003_SIGMA_DEG", "MIT1003_SIGMA_PX",
@@ -150,14 +153,17 @@ def load_mit1003_density(name: str) -> np.ndarray:
     return read_gray(_density_path(_check_name(name)))
 
 
-@lru_cache(maxsize=1)
-def _table() -> dict[str, tuple[np.ndarray, ...]]:
-    """Parse the .Rda once: name -> (x, y, observer, is_first) in 1-based raw coordinates."""
+#: Bump when :func:`_parse_table` changes what it returns (invalidates the parsed-table cache).
+_TABLE_VERSION = 1
+
+
+def _parse_table(rda) -> dict[str, tuple[np.ndarray, ...]]:
+    """Parse the .Rda (about 10 s): name -> (x, y, observer, is_first), 1-based raw coordinates."""
     import rdata
 
     with warnings.catch_warnings():  # "Missing constructor for R class data.table"
         warnings.simplefilter("ignore")
-        df = rdata.read_rda(str(fetch(FIX_DATASET, _RDA)))["Fixation_MIT1003"]
+        df = rdata.read_rda(str(rda))["Fixation_MIT1003"]
     stim = df["Stimulus"].to_numpy().astype(str)
     part = df["Participant"].to_numpy().astype(str)
     x = df["Fixation_Position_X_px"].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -178,6 +184,58 @@ def _table() -> dict[str, tuple[np.ndarray, ...]]:
         rows = order[a:b]
         out[stim[rows[0]]] = (x[rows], y[rows], obs[rows], first[rows])
     return out
+
+
+def _table_cache_path(rda) -> Path:
+    return cache_dir() / "parsed" / f"mit1003_fixations-v{_TABLE_VERSION}-{sha256_file(rda)[:16]}.npz"
+
+
+def _read_table_cache(path: Path) -> dict[str, tuple[np.ndarray, ...]]:
+    with np.load(path, allow_pickle=False) as z:
+        names, bounds = z["names"], z["bounds"]
+        cols = [z[c] for c in ("x", "y", "observer", "first")]
+    return {str(n): tuple(c[a:b] for c in cols) for n, a, b in zip(names, bounds[:-1], bounds[1:])}
+
+
+def _write_table_cache(path: Path, table: dict) -> None:
+    names = list(table)
+    bounds = np.cumsum([0] + [len(table[n][0]) for n in names])
+    cols = {c: np.concatenate([table[n][j] for n in names])
+            for j, c in enumerate(("x", "y", "observer", "first"))}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, names=np.array(names), bounds=bounds, **cols)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, tuple[np.ndarray, ...]]:
+    """The fixation table, name -> (x, y, observer, is_first) in 1-based raw coordinates.
+
+    Parsing the .Rda takes about 10 s, so the parsed table is kept in the cache folder
+    (``parsed/``, :func:`saliency_utils.data.store.cache_dir`), keyed by the .Rda's sha256 and
+    :data:`_TABLE_VERSION`, written atomically; an unreadable cache file is parsed again and
+    replaced, and an unwritable cache folder only costs the parse."""
+    rda = fetch(FIX_DATASET, _RDA)
+    path = _table_cache_path(rda)
+    if path.is_file():
+        try:
+            return _read_table_cache(path)
+        except Exception as err:  # corrupt or truncated: parse again below
+            warnings.warn(f"parsed MIT1003 table {path} unreadable ({err}); parsing the .Rda again",
+                          stacklevel=2)
+    table = _parse_table(rda)
+    try:
+        _write_table_cache(path, table)
+    except OSError as err:
+        warnings.warn(f"could not keep the parsed MIT1003 table in {path.parent} ({err}); "
+                      "it is parsed again next time", stacklevel=2)
+    return table
 
 
 def load_mit1003_fixations(name: str, drop_first: bool = True) -> Fixations:

@@ -14,6 +14,8 @@ Conventions used throughout the book:
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import ndimage
 
@@ -173,19 +175,43 @@ def gaussian_center_bias(shape, sigma_frac=(0.25, 0.25)) -> np.ndarray:
     return g / g.sum()
 
 
-def resize_map(a, shape, order: int = 3) -> np.ndarray:
-    """Resize a 2-D map to ``shape`` (bicubic with anti-aliasing by default, as MATLAB
-    ``imresize``), keeping the value range non-negative if the input was."""
+@lru_cache(maxsize=256)
+def _resize_operator(n_in: int, n_out: int, order: int) -> np.ndarray:
+    """The ``n_out x n_in`` matrix of skimage's 1-D resize (bicubic for ``order=3``, mirror
+    borders, anti-aliasing when shrinking): skimage ``resize`` applied to the identity, whose
+    second axis is kept (a zoom by 1 returns it to rounding error). Read-only: it is shared."""
     from skimage.transform import resize
 
+    op = resize(np.eye(n_in), (n_out, n_in), order=order, mode="reflect", anti_aliasing=True,
+                preserve_range=True, clip=False)
+    op.setflags(write=False)
+    return op
+
+
+def resize_map(a, shape, order: int = 3) -> np.ndarray:
+    """Resize a 2-D map to ``shape`` (bicubic with anti-aliasing by default, as MATLAB
+    ``imresize``), keeping the value range non-negative if the input was.
+
+    The result is skimage's ``resize(a, shape, order=order, mode="reflect",
+    anti_aliasing=True, preserve_range=True)``, computed as ``R0 @ a @ R1.T`` with the 1-D
+    resize matrices of the two axes (cached per size pair): skimage's resize is a separable
+    linear operator (a Gaussian and a tensor-product spline zoom, each per axis), so the product
+    equals it to rounding error (about 1e-15, tested) and is several times faster on the book's
+    224 px maps resized to an image. Clipped to the input's range, as skimage does."""
     arr = check_map(a)
-    if tuple(arr.shape) == tuple(shape):
+    shape = tuple(int(s) for s in shape)
+    if arr.shape == shape:
         return arr.copy()
-    out = resize(arr, tuple(shape), order=order, mode="reflect", anti_aliasing=True,
-                 preserve_range=True)
-    if arr.min() >= 0:
-        out = np.clip(out, 0.0, None)
-    return out
+    if len(shape) != 2 or min(shape) < 1:
+        raise ValueError(f"shape must be two positive sizes, got {shape}")
+    r0 = _resize_operator(arr.shape[0], shape[0], int(order))
+    r1 = _resize_operator(arr.shape[1], shape[1], int(order))
+    (i0, i1), (o0, o1) = arr.shape, shape
+    if o0 * i0 * i1 + o0 * i1 * o1 <= i0 * i1 * o1 + o0 * i0 * o1:  # the cheaper order
+        out = (r0 @ arr) @ r1.T
+    else:
+        out = r0 @ (arr @ r1.T)
+    return np.clip(out, arr.min(), arr.max())
 
 
 def to_density(a) -> np.ndarray:

@@ -98,3 +98,21 @@ def test_other_fixation_map_excludes_the_image_and_rescales():
     assert m.sum() == 1 and m[4, 4] and not m[0, 0]
     with pytest.raises(ValueError, match="at least one other"):
         anchors.other_fixation_map([a], 0, (5, 5))
+
+
+@pytest.mark.parametrize("src,dst", [((224, 224), (600, 800)), ((60, 80), (17, 23)),
+                                     ((30, 40), (30, 97)), ((5, 1), (9, 4)), ((1, 1), (3, 2))])
+def test_resize_map_equals_skimage_resize(src, dst):
+    """The separable product is skimage's resize (bicubic, mirror borders, anti-aliasing when
+    shrinking, clipped to the input range) to rounding error, up and down, per axis."""
+    from skimage.transform import resize
+
+    a = ndimage.gaussian_filter(np.random.default_rng(3).random(src), 1.5) - 0.2
+    ref = resize(a, dst, order=3, mode="reflect", anti_aliasing=True, preserve_range=True)
+    out = maps.resize_map(a, dst)
+    assert out.shape == dst and out.dtype == np.float64
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-12)
+    lin = resize(a, dst, order=1, mode="reflect", anti_aliasing=True, preserve_range=True)
+    np.testing.assert_allclose(maps.resize_map(a, dst, order=1), lin, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="two positive sizes"):
+        maps.resize_map(a, (0, 4))

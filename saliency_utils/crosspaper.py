@@ -43,7 +43,7 @@ from .wsol import WSOLRun, mean_box_fraction
 __all__ = ["CLASSIFIER_METHODS", "SALIENCY_MAPS", "LOGGABOR", "PRIOR_ONLY", "AS_COMPUTED",
            "BLURRED", "ClassifierExplainer", "postprocess",
            "FixationRun", "fixation_scores", "BoxRun", "box_scores", "summary", "main_rows",
-           "mean_ci_table", "paired_difference", "per_image", "saliency_maps",
+           "mean_ci_table", "per_image", "saliency_maps",
            "fixation_example", "box_example"]
 
 CLASSIFIER_METHODS = ("gradient", "SmoothGrad", "LRP", "SR map")
@@ -547,25 +547,6 @@ def mean_ci_table(scores, score: str, classifier_variant: str = BLURRED, seed: i
         rows[meth] = {"mean": m, "95 % low": lo, "95 % high": hi, "images": int(v.size),
                       "misses": int(g[score].isna().sum())}
     return pd.DataFrame(rows).T.astype({"images": int, "misses": int})
-
-
-def paired_difference(scores, score: str, a: str, b: str, classifier_variant: str = BLURRED,
-                      seed: int = 0) -> tuple[float, float, float]:
-    """Mean over images of ``score`` of method ``a`` minus method ``b`` with a 95 % interval
-    of the per-image differences (:func:`saliency_utils.stats.mean_ci`): ``(difference, low,
-    high)``. Images where either map could not be
-    scored (counted misses, ``failure="miss"``) are left out; :func:`per_image` counts them."""
-    sel = main_rows(scores, classifier_variant)
-    for m in (a, b):
-        if m not in set(sel.method):
-            raise KeyError(f"no method {m!r}; have {list(dict.fromkeys(sel.method))}")
-    wide = sel.pivot_table(index="image", columns="method", values=score, aggfunc="first")
-    if a not in wide or b not in wide:
-        raise ValueError(f"no image has both {a!r} and {b!r} scored")
-    pair = wide[[a, b]].dropna()
-    if pair.empty:
-        raise ValueError(f"no image has both {a!r} and {b!r} scored")
-    return stats.mean_ci(pair[a].to_numpy() - pair[b].to_numpy(), seed=seed).triple()
 
 
 def per_image(scores, score: str, a: str, b: str | None = None,

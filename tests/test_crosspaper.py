@@ -625,38 +625,40 @@ def test_mean_ci_table_known_means_and_nan_rows():
         cp.mean_ci_table(allnan, "NSS")
 
 
-def test_paired_difference_pairs_by_image_and_drops_nan():
-    df = hand_scores()
-    d, lo, hi = cp.paired_difference(df, "NSS", "model", "gradient")
-    # pairs: i1 (5 - 2), i2 (9 - 4); i3 has no model score
-    assert d == pytest.approx(((5 - 2) + (9 - 4)) / 2)
-    assert lo <= d <= hi
+def test_per_image_paired_difference_pairs_by_image_and_drops_nan():
+    """The paired comparison of two maps: cp.per_image(a, b), then stats.mean_ci."""
     from saliency_utils.stats import mean_ci
 
-    assert (d, lo, hi) == pytest.approx(mean_ci([5 - 2, 9 - 4]).triple())
-    d2, _, _ = cp.paired_difference(df, "NSS", "model", "gradient", cp.AS_COMPUTED)
-    assert d2 == pytest.approx(((5 - 1) + (9 - 3)) / 2)
-    dc, _, _ = cp.paired_difference(df, "CC", "gradient", "model")
-    assert dc == pytest.approx(((0.2 - 0.5) + (0.6 - 0.7)) / 2)  # i2 has no blurred CC
+    df = hand_scores()
+    v = cp.per_image(df, "NSS", "model", "gradient")
+    # pairs: i1 (5 - 2), i2 (9 - 4); i3 has no model score
+    assert list(v.index) == ["i1", "i2"] and v.attrs["misses"] == 1
+    assert list(v) == pytest.approx([5 - 2, 9 - 4])
+    d, lo, hi = mean_ci(v).triple()
+    assert d == pytest.approx(((5 - 2) + (9 - 4)) / 2) and lo <= d <= hi
+    assert cp.per_image(df, "NSS", "model", "gradient", cp.AS_COMPUTED).mean() == \
+        pytest.approx(((5 - 1) + (9 - 3)) / 2)
+    assert cp.per_image(df, "CC", "gradient", "model").mean() == \
+        pytest.approx(((0.2 - 0.5) + (0.6 - 0.7)) / 2)  # i2 has no blurred CC
     # row order does not matter: rows are paired by image id
     for seed in range(4):
-        assert cp.paired_difference(hand_scores(seed), "NSS", "model", "gradient") == \
-            pytest.approx((d, lo, hi))
+        w = cp.per_image(hand_scores(seed), "NSS", "model", "gradient")
+        assert mean_ci(w).triple() == pytest.approx((d, lo, hi))
     # swapped: the negative difference
-    assert cp.paired_difference(df, "NSS", "gradient", "model")[0] == pytest.approx(-d)
+    assert cp.per_image(df, "NSS", "gradient", "model").mean() == pytest.approx(-d)
     with pytest.raises(KeyError, match="LRP"):
-        cp.paired_difference(df, "NSS", "LRP", "gradient")
+        cp.per_image(df, "NSS", "LRP", "gradient")
     with pytest.raises(KeyError):
-        cp.paired_difference(df, "SIM", "model", "gradient")
+        cp.per_image(df, "SIM", "model", "gradient")
     with pytest.raises(ValueError, match="classifier_variant"):
-        cp.paired_difference(df, "NSS", "model", "gradient", "both")
+        cp.per_image(df, "NSS", "model", "gradient", "both")
     # no image with both scored
     disjoint = df.copy()
     disjoint.loc[(disjoint.method == "model") & (disjoint.image != "i3"), "NSS"] = np.nan
     disjoint.loc[(disjoint.method == "model") & (disjoint.image == "i3"), "NSS"] = 1.0
     disjoint.loc[(disjoint.variant == cp.BLURRED) & (disjoint.image == "i3"), "NSS"] = np.nan
-    with pytest.raises(ValueError, match="both"):
-        cp.paired_difference(disjoint, "NSS", "model", "gradient")
+    with pytest.raises(ValueError, match="no image has"):
+        cp.per_image(disjoint, "NSS", "model", "gradient")
 
 
 def _hand_box_run():
@@ -802,13 +804,13 @@ def test_postprocess_rejects_non_finite_blur(sigma):
         cp.postprocess(np.eye(5) + 0.1, (5, 5), sigma)
 
 
-def test_paired_difference_all_nan_method_says_nothing_is_paired():
+def test_per_image_all_nan_method_says_nothing_is_paired():
     df = pd.DataFrame({"image": ["a", "b", "a", "b"], "method": ["x", "x", "y", "y"],
                        "variant": [cp.AS_COMPUTED] * 4, "NSS": [np.nan, np.nan, 1.0, 2.0]})
-    with pytest.raises(ValueError, match="no image has both"):
-        cp.paired_difference(df, "NSS", "x", "y")
+    with pytest.raises(ValueError, match="no image has 'x' and 'y' scored"):
+        cp.per_image(df, "NSS", "x", "y")
     with pytest.raises(KeyError, match="no method 'z'"):
-        cp.paired_difference(df, "NSS", "z", "y")
+        cp.per_image(df, "NSS", "z", "y")
 
 
 def test_summary_keeps_the_order_of_the_runs():
@@ -901,8 +903,6 @@ def test_per_image_values_differences_and_counted_misses():
     assert dict(d) == {"i1": 3.0, "i2": 5.0} and d.attrs["misses"] == 1  # i3: model unscored
     assert cp.per_image(df, "NSS", "model", "gradient", cp.AS_COMPUTED).to_dict() == \
         {"i1": 4.0, "i2": 6.0}
-    # the mean of the paired values is paired_difference's estimate
-    assert d.mean() == pytest.approx(cp.paired_difference(df, "NSS", "model", "gradient")[0])
     with pytest.raises(KeyError, match="LRP"):
         cp.per_image(df, "NSS", "LRP")
     with pytest.raises(KeyError, match="SIM"):

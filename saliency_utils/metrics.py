@@ -313,13 +313,14 @@ def auc_shuffled(sal, fixmap, other_fixmap, n_splits=100, step=0.1, seed=0) -> f
     pos = flat[f.ravel()]
     candidates = np.flatnonzero(other.ravel())
     n_oth = min(pos.size, candidates.size)
-    keys = np.random.default_rng(seed).random((int(n_splits), candidates.size))
     # the n_oth smallest keys of each split: only the set matters (the rates count it), so a
-    # partial partition gives the same negatives as a full sort, in linear time
+    # partial partition gives the same negatives as a full sort, in linear time; when every
+    # candidate is taken the keys decide nothing
     if n_oth < candidates.size:
+        keys = np.random.default_rng(seed).random((int(n_splits), candidates.size))
         chosen = candidates[np.argpartition(keys, n_oth - 1, axis=1)[:, :n_oth]]
     else:
-        chosen = np.broadcast_to(candidates, keys.shape)
+        chosen = np.broadcast_to(candidates, (int(n_splits), candidates.size))
     return _finite(_split_auc(pos, flat[chosen], step), "sAUC")
 
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .predict import atomic_write
 from .receptive_fields import Unit, cell_centres, cell_pixel, layer_outputs, nearest_cells
 
 #: Bump when :func:`size_tuning` changes what it measures (invalidates the on-disk cache).
@@ -258,10 +258,8 @@ def _save(result: SizeTuning, path: Path) -> None:
                 stimuli=[result.stimuli[u] for u in units], n_forward=result.n_forward,
                 seconds=result.seconds, settings={k: list(v) if isinstance(v, tuple) else v
                                                   for k, v in result.settings.items()})
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, responses=np.stack([result.responses[u] for u in units]),
-             centres=result.centres, meta=np.array(json.dumps(meta)))
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: np.savez(f, responses=np.stack([result.responses[u] for u in units]),
+                                          centres=result.centres, meta=np.array(json.dumps(meta))))
 
 
 def _load(path: Path) -> SizeTuning:

@@ -34,8 +34,6 @@ images found and the loaders read them. See ``data/README.md``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -158,7 +156,7 @@ _TABLE_VERSION = 1
 
 
 def _parse_table(rda) -> dict[str, tuple[np.ndarray, ...]]:
-    """Parse the .Rda (about 10 s): name -> (x, y, observer, is_first), 1-based raw coordinates."""
+    """Parse the .Rda (about 5 s): name -> (x, y, observer, is_first), 1-based raw coordinates."""
     import rdata
 
     with warnings.catch_warnings():  # "Missing constructor for R class data.table"
@@ -202,22 +200,17 @@ def _write_table_cache(path: Path, table: dict) -> None:
     bounds = np.cumsum([0] + [len(table[n][0]) for n in names])
     cols = {c: np.concatenate([table[n][j] for n in names])
             for j, c in enumerate(("x", "y", "observer", "first"))}
+    from ..predict import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, names=np.array(names), bounds=bounds, **cols)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, names=np.array(names), bounds=bounds, **cols))
 
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, tuple[np.ndarray, ...]]:
     """The fixation table, name -> (x, y, observer, is_first) in 1-based raw coordinates.
 
-    Parsing the .Rda takes about 10 s, so the parsed table is kept in the cache folder
+    Parsing the .Rda takes about 5 s, so the parsed table is kept in the cache folder
     (``parsed/``, :func:`saliency_utils.data.store.cache_dir`), keyed by the .Rda's sha256 and
     :data:`_TABLE_VERSION`, written atomically; an unreadable cache file is parsed again and
     replaced, and an unwritable cache folder only costs the parse."""

@@ -356,6 +356,7 @@ def bench_build(profile: str, edit: str) -> dict:
 
     import nbformat
 
+    (ROOT / "_build").mkdir(exist_ok=True)  # a fresh clone has none yet
     work = Path(tempfile.mkdtemp(prefix=f"build-bench-{profile}-", dir=ROOT / "_build"))
     root, out = work / "src", work / "out"
     root.mkdir()

@@ -29,13 +29,18 @@ from .errors import ChecksumError, DataNotFoundError
 from .manifest import Entry, manifest, manifest_entry, sha256_file
 
 __all__ = ["project_root", "data_roots", "cache_dir", "locate", "fetch", "ensure_dataset",
-           "verify", "check_file", "check_size"]
+           "verify", "check_file", "check_size", "downloads_disabled"]
 
 _TRUE = {"1", "true", "yes", "on"}
 
 
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def downloads_disabled() -> bool:
+    """Whether ``SALIENCY_OFFLINE`` forbids downloads."""
+    return _flag("SALIENCY_OFFLINE")
 
 
 def project_root() -> Path:

@@ -23,6 +23,7 @@ size without cropping, so that saliency maps cover the whole image.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -42,6 +43,8 @@ __all__ = [
     "layer_module",
     "load_backbone",
     "resolve_weights",
+    "backbone_weights",
+    "WEIGHTS_ENV",
     "is_random",
     "RANDOM_WEIGHTS_LABEL",
     "default_device",
@@ -83,6 +86,31 @@ def resolve_weights(weights) -> str | Path:
             raise ValueError("weights must be 'imagenet', 'random' or a path, got ''")
         return Path(weights)
     raise TypeError(f"weights must be 'imagenet', 'random' or a path, got {weights!r}")
+
+
+#: Environment variables that replace a backbone's ImageNet weights with a state dict file of
+#: the reader's (e.g. ``SALIENCY_WEIGHTS_VGG16=/data/vgg16-397923af.pth``): wherever a chapter
+#: asks for ``"imagenet"`` weights of that backbone (its own network, and the encoder of the
+#: saliency models it trains, whose checkpoints are then keyed by the file's path). ``"random"``
+#: and explicit paths are left alone; the pages name the file (``Backbone.weights``).
+WEIGHTS_ENV = {name: f"SALIENCY_WEIGHTS_{name.upper()}" for name in
+               ("efficientnet_lite0", "vgg16", "alexnet")}
+
+
+def backbone_weights(name: str, weights) -> str | Path:
+    """The weights :func:`load_backbone` uses for backbone ``name``: :func:`resolve_weights`,
+    with ``"imagenet"`` replaced by the file in ``$SALIENCY_WEIGHTS_<NAME>`` when that is set
+    (:data:`WEIGHTS_ENV`). A variable naming no file is an error, not a silent fallback."""
+    w = resolve_weights(weights)
+    var = WEIGHTS_ENV.get(name)
+    env = os.environ.get(var, "").strip() if var else ""
+    if w != "imagenet" or not env:
+        return w
+    path = Path(env).expanduser()
+    if not path.is_file():
+        raise WeightsUnavailableError(f"{var}={env} is not a file: point it at a state dict of "
+                                      f"{name} (torch.save(model.state_dict(), path)), or unset it")
+    return path
 
 
 def is_random(weights) -> bool:
@@ -354,12 +382,13 @@ def load_backbone(name: str = "efficientnet_lite0", weights="imagenet",
     ``"random"`` (the architecture's initialisation with torch's generator seeded by ``seed``:
     the same network on every call, the caller's random stream untouched) or a path to a state
     dict file (read with ``torch.load(weights_only=True)``); ``"default"`` and ``None`` are
-    accepted for ``"imagenet"`` and ``"random"``. ``Backbone.weights`` says which, e.g.
-    ``"random initialisation (seed 0)"``.
+    accepted for ``"imagenet"`` and ``"random"``. ``"imagenet"`` reads the file named by
+    ``$SALIENCY_WEIGHTS_<NAME>`` instead when that is set (:func:`backbone_weights`).
+    ``Backbone.weights`` says which, e.g. ``"random initialisation (seed 0)"``.
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
-    weights = resolve_weights(weights)
+    weights = backbone_weights(name, weights)  # "imagenet" may come from $SALIENCY_WEIGHTS_<NAME>
     if name == "efficientnet_lite0":
         model, source = _efficientnet_lite0(weights, seed)
         mean, std = (127 / 255,) * 3, (128 / 255,) * 3

@@ -76,7 +76,7 @@ import numpy as np
 import torch
 
 from . import anchors, data, maps, metrics
-from .models import default_device, resolve_weights
+from .models import backbone_weights, default_device, resolve_weights
 from .saliency_model import MODEL_VERSION, OUTPUTS, SaliencyModel
 
 __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "train",
@@ -157,6 +157,8 @@ class TrainConfig:
         one. The fields of :data:`NEW_KEY_FIELDS` enter only when they differ from their
         default, so configurations from before they existed keep their checkpoint names."""
         d = self.to_dict()
+        # "imagenet" replaced by a reader's file ($SALIENCY_WEIGHTS_<NAME>) is keyed by its path
+        d["weights"] = str(backbone_weights(self.backbone, d["weights"]))
         if d["weights"] == "imagenet":
             d["weights"] = "default"
         for name in NEW_KEY_FIELDS:

@@ -91,6 +91,27 @@ def test_weights_from_a_file_roundtrip(tmp_path):
     assert torch.equal(a.logits(x), b.logits(x))
 
 
+def test_a_readers_weights_file_replaces_imagenet_through_the_environment(tmp_path, monkeypatch):
+    """$SALIENCY_WEIGHTS_<NAME> stands in for the ImageNet weights of that backbone (the paper
+    profile's readers pass their own files); random weights and other backbones are untouched;
+    a variable naming no file is an error, not a silent fallback."""
+    a = load_backbone("alexnet", weights="random", seed=3, device="cpu")
+    path = tmp_path / "my-alexnet.pth"
+    torch.save(a.model.state_dict(), path)
+    monkeypatch.setenv("SALIENCY_WEIGHTS_ALEXNET", str(path))
+    b = load_backbone("alexnet", device="cpu")  # "imagenet"
+    x = a.preprocess(np.zeros((64, 64, 3), np.uint8))
+    assert torch.equal(a.logits(x), b.logits(x)) and b.weights == f"state dict {path}"
+    assert models.backbone_weights("alexnet", "imagenet") == path
+    assert models.backbone_weights("alexnet", "random") == "random"
+    assert models.backbone_weights("efficientnet_lite0", "imagenet") == "imagenet"
+    c = load_backbone("alexnet", weights="random", seed=4, device="cpu")
+    assert c.weights.startswith("random") and not torch.equal(c.logits(x), b.logits(x))
+    monkeypatch.setenv("SALIENCY_WEIGHTS_ALEXNET", str(tmp_path / "missing.pth"))
+    with pytest.raises(WeightsUnavailableError, match="SALIENCY_WEIGHTS_ALEXNET=.*missing.pth is not a file"):
+        load_backbone("alexnet", device="cpu")
+
+
 def test_unreadable_or_wrong_weights(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")

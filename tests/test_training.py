@@ -101,6 +101,19 @@ def test_cache_key_covers_the_whole_config():
     assert set(PRESETS) == {"smoke", "offline", "paper", "paper-smoke"}
 
 
+def test_a_readers_encoder_weights_get_their_own_checkpoint(tmp_path, monkeypatch):
+    """ImageNet weights replaced through $SALIENCY_WEIGHTS_<NAME> change the cache key (keyed by
+    the file's path), so a model trained from them never reuses the ImageNet one's checkpoint."""
+    cfg = PRESETS["paper"]
+    before = training.config_hash(cfg)
+    path = tmp_path / "vgg16.pth"
+    path.write_bytes(b"x")
+    monkeypatch.setenv("SALIENCY_WEIGHTS_VGG16", str(path))
+    assert training.config_hash(cfg) == training.config_hash(cfg.replace(weights=str(path))) != before
+    monkeypatch.delenv("SALIENCY_WEIGHTS_VGG16")
+    assert training.config_hash(cfg) == before
+
+
 def test_weights_enter_the_cache_key_and_the_paper_smoke_preset():
     real, rand = PRESETS["paper"], PRESETS["paper"].replace(weights="random")
     assert training.config_hash(real) != training.config_hash(rand)

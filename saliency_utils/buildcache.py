@@ -18,7 +18,11 @@
   of its manifest entries (paths, sizes and sha256; not the files' contents);
 * ``models``: per trained model the chapter loads (:mod:`saliency_utils.book_models`), its
   checkpoint name (which carries the configuration hash) and the sha256 of the checkpoint;
-* ``profile``, the lock file's digest, the Python version and :data:`CACHE_VERSION`.
+* ``profile``, the lock file's digest, the Python version and :data:`CACHE_VERSION`;
+* ``environment``, only when one of :data:`ENV_INPUTS` is set (so the keys of a build without
+  them do not change): the variables that point a chapter at the reader's own files (weights,
+  OSIE-SR masks, OSIE's object annotations, scene labels, UNISAL's weights), a file by its
+  content's digest, a folder by its path only.
 
 An entry is ``<cache>/<chapter>/<key>.ipynb`` (the executed notebook) and ``<key>.json`` (the
 components, when and how long it ran); both are written to a temporary name and renamed, the
@@ -27,9 +31,10 @@ the chapter's most recent entry. Failed executions are not stored. A few entries
 kept (:data:`KEEP`), so switching back and forth between two versions hits both.
 
 What the key cannot see: code the chapter runs from outside the package and its pinned
-dependencies (files read by path, environment variables such as ``$OSIE_SR_DIR``), pretrained
-backbone weights in the torch hub cache, and the data files' contents (the manifest's sha256 is
-what is checked; ``python -m saliency_utils data <name> --verify`` checks the files).
+dependencies (files read by path), the contents of a folder named by an environment variable
+(``$OSIE_SR_DIR``'s masks, ``$SALIENCY_DATA``'s full datasets), pretrained backbone weights in the
+torch hub cache, and the data files' contents (the manifest's sha256 is what is checked;
+``python -m saliency_utils data <name> --verify`` checks the files).
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ import shutil
 import sys
 import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 
 __all__ = [
@@ -266,7 +272,8 @@ def chapter_components(notebook: Path, profile: str, root: Path,
     if models is None:
         models = book_models.chapter_models(chapter, profile)
     lock = Path(root) / "requirements-lock.txt"
-    return {
+    env = _environment()
+    return ({"environment": env} if env else {}) | {
         "version": CACHE_VERSION,
         "profile": profile,
         "notebook": _notebook_digest(nb),
@@ -284,6 +291,39 @@ def chapter_components(notebook: Path, profile: str, root: Path,
     }
 
 
+#: Environment variables that point a chapter at the reader's own inputs (see the README's "Your
+#: own weights and data"); set ones enter the key (:func:`_environment`).
+ENV_INPUTS = ("SALIENCY_WEIGHTS_EFFICIENTNET_LITE0", "SALIENCY_WEIGHTS_VGG16",
+              "SALIENCY_WEIGHTS_ALEXNET", "OSIE_SR_DIR", "OSIE_ATTRS", "SCENE_LABELS_CSV",
+              "SALIENCY_UNISAL_WEIGHTS")
+
+
+@lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:24]
+
+
+def _environment() -> dict[str, str]:
+    """The set variables of :data:`ENV_INPUTS`: a file as ``path sha256:<digest>``, a folder
+    as its path (its contents are not read), anything else as ``path (missing)``."""
+    out = {}
+    for var in ENV_INPUTS:
+        value = os.environ.get(var, "").strip()
+        if not value:
+            continue
+        p = Path(value).expanduser()
+        if p.is_file():
+            st = p.stat()
+            out[var] = f"{p} sha256:{_file_digest(str(p.resolve()), st.st_size, st.st_mtime_ns)}"
+        else:
+            out[var] = f"{p} (folder)" if p.is_dir() else f"{p} (missing)"
+    return out
+
+
 def _has_settings(chapter: str) -> bool:
     from .profiles import _SETTINGS
 
@@ -298,7 +338,8 @@ def cache_key(components: dict) -> str:
 _WHAT = {"notebook": "the notebook", "modules": "package module", "settings": "profile settings",
          "setting_files": "file named in the settings", "data": "data manifest of",
          "models": "model checkpoint", "lock": "the lock file", "python": "the Python version",
-         "profile": "the profile", "version": "the cache version"}
+         "profile": "the profile", "version": "the cache version",
+         "environment": "environment variable"}
 
 
 def explain_miss(old: dict | None, new: dict) -> str:

@@ -128,6 +128,41 @@ def test_other_dependencies_are_named_in_the_miss():
     assert buildcache.explain_miss(None, new) == "no cache entry"
 
 
+def test_a_readers_files_named_in_the_environment_enter_the_key(tmp_path, monkeypatch):
+    """A weights file in $SALIENCY_WEIGHTS_VGG16 (or another reader's input) re-executes the
+    chapter when it is set, changed or unset; with none set the key has no such component."""
+    for var in buildcache.ENV_INPUTS:
+        monkeypatch.delenv(var, raising=False)
+    pkg = _fake_package(tmp_path)
+    nb = _chapter(tmp_path / "ch_a.ipynb", "from saliency_utils import a")
+    cache = tmp_path / "cache"
+    plain = _components(nb, pkg, tmp_path)
+    assert "environment" not in plain
+    buildcache.store(cache, nb, plain, nb, 1.0)
+    w = tmp_path / "vgg16.pth"
+    w.write_bytes(b"weights 1")
+    monkeypatch.setenv("SALIENCY_WEIGHTS_VGG16", str(w))
+    first = _components(nb, pkg, tmp_path)
+    entry, why = buildcache.lookup(cache, nb, first)
+    assert entry is None and why == "environment variable changed"
+    buildcache.store(cache, nb, first, nb, 1.0)
+    assert buildcache.lookup(cache, nb, _components(nb, pkg, tmp_path))[0] is not None
+    w.write_bytes(b"weights two")  # other contents (and size): a miss
+    entry, why = buildcache.lookup(cache, nb, _components(nb, pkg, tmp_path))
+    assert entry is None and "environment variable: changed SALIENCY_WEIGHTS_VGG16" in why
+    monkeypatch.setenv("OSIE_SR_DIR", str(tmp_path))
+    assert _components(nb, pkg, tmp_path)["environment"]["OSIE_SR_DIR"] == f"{tmp_path} (folder)"
+    monkeypatch.delenv("SALIENCY_WEIGHTS_VGG16")
+    monkeypatch.delenv("OSIE_SR_DIR")
+    assert buildcache.lookup(cache, nb, _components(nb, pkg, tmp_path))[0] is not None
+
+
+def test_the_environment_inputs_cover_every_weights_variable():
+    from saliency_utils import models, unisal
+
+    assert set(models.WEIGHTS_ENV.values()) | {unisal.ENV_WEIGHTS} <= set(buildcache.ENV_INPUTS)
+
+
 def test_entries_are_written_atomically(tmp_path, monkeypatch):
     pkg = _fake_package(tmp_path)
     nb = _chapter(tmp_path / "ch_a.ipynb", "from saliency_utils import a")

@@ -42,12 +42,12 @@ import ast
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
+
+from .fileio import atomic_copy, atomic_write_text
 
 __all__ = [
     "CACHE_VERSION",
@@ -407,37 +407,13 @@ def lookup(cache: Path, notebook: Path, components: dict) -> tuple[Entry | None,
                               components)
 
 
-def _atomic_copy(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write(dest: Path, text: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def store(cache: Path, notebook: Path, components: dict, executed: Path, seconds: float) -> Entry:
     """Store the executed notebook under the key of ``components`` (atomically: the notebook,
     then the record that makes the entry complete); keep the newest :data:`KEEP` entries."""
     folder = _folder(cache, notebook)
     entry = Entry(folder, cache_key(components))
-    _atomic_copy(Path(executed), entry.notebook)
-    _atomic_write(entry.record, json.dumps({"key": entry.key, "components": components,
+    atomic_copy(Path(executed), entry.notebook)
+    atomic_write_text(entry.record, json.dumps({"key": entry.key, "components": components,
                                             "seconds": round(seconds, 2),
                                             "stored": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                     time.gmtime())}, indent=1))
@@ -452,10 +428,10 @@ def restore(entry: Entry, dest: Path, notebook: Path | None = None) -> None:
     """Write a cached executed notebook to ``dest`` (atomically); with ``notebook`` (the
     current source), its text cells replace the stored ones (:func:`merge_text`)."""
     if notebook is None:
-        _atomic_copy(entry.notebook, Path(dest))
+        atomic_copy(entry.notebook, Path(dest))
         return
     import nbformat
 
     merged = merge_text(nbformat.read(str(entry.notebook), as_version=4),
                         nbformat.read(str(notebook), as_version=4))
-    _atomic_write(Path(dest), nbformat.writes(merged))
+    atomic_write_text(Path(dest), nbformat.writes(merged))

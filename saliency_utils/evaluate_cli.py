@@ -531,12 +531,12 @@ def _check_out(out: Path, protect: Sequence[Path]) -> None:
 
 
 def write_csv(df, out: str | Path) -> None:
-    """Write ``df`` to ``out`` all at once (:func:`saliency_utils.predict.atomic_write`: a
+    """Write ``df`` to ``out`` all at once (:func:`saliency_utils.fileio.atomic_write`: a
     hidden temporary file in the same folder, then ``os.replace``; the temporary file never
     survives a failure)."""
     import io
 
-    from .predict import atomic_write
+    from .fileio import atomic_write
 
     def write(f):
         text = io.TextIOWrapper(f, encoding="utf-8", newline="")

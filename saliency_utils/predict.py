@@ -56,6 +56,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .fileio import atomic_write, umask
+
 __all__ = ["IMAGE_EXTENSIONS", "Plan", "PredictError", "PredictReport", "list_images", "main",
            "one_line_errors", "atomic_write",
            "output_names", "plan_folder", "predict_folder", "read_image", "saliency_png",
@@ -278,32 +280,6 @@ def _load_model(checkpoint):
     return _default_model()
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(target: str | Path, write, mode: int | None = None) -> None:
-    """Write a file all at once: ``write(f)`` fills a hidden temporary file (binary) in
-    ``target``'s folder, which is then given ``mode`` (default: 0o666 less the umask) and
-    renamed onto ``target`` (``os.replace``); the temporary file never survives a failure and an
-    existing ``target`` stays as it was. The one way the book's commands write outputs."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _write_png(values: np.ndarray, target: Path, mode: int) -> None:
     """Write ``values`` to ``target`` as an 8-bit grey PNG (:func:`atomic_write`)."""
     if target.is_dir():
@@ -348,7 +324,7 @@ def predict_folder(images: str | Path, out: str | Path, model=None,
         except Exception as e:  # a bad checkpoint, failed training: one line, no traceback
             msg = " ".join(str(e).split()) or type(e).__name__
             raise PredictError(f"cannot load the model: {msg}") from e
-    mode = 0o666 & ~_umask()
+    mode = 0o666 & ~umask()
     for path in tqdm(plan.files, desc="saliency maps", disable=not progress):
         target = plan.out / plan.names[path]
         try:

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .predict import atomic_write
+from .fileio import atomic_write
 from .receptive_fields import Unit, cell_centres, cell_pixel, layer_outputs, nearest_cells
 
 #: Bump when :func:`size_tuning` changes what it measures (invalidates the on-disk cache).

@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 
 from . import training
+from .fileio import atomic_write, atomic_write_text
 from .models import default_device
 from .saliency_model import MODEL_VERSION, SaliencyModel
 
@@ -267,12 +267,11 @@ def load_or_train_task(config: TaskConfig | str = "offline", progress: bool = Tr
         print(f"fine-tuning for {config.task} classification; cached as {path}", flush=True)
     model, history = train_task(config, progress=progress, device=dev)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                "meta": json.dumps({"config": config.to_dict(), "history": history})}, tmp)
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps({"config": config.to_dict(),
-                                                     "history": history}, indent=1))
+    blob = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "meta": json.dumps({"config": config.to_dict(), "history": history})}
+    atomic_write(path, lambda f: torch.save(blob, f))
+    atomic_write_text(path.with_suffix(".json"), json.dumps({"config": config.to_dict(),
+                                                             "history": history}, indent=1))
     model.from_cache = False
     return model
 

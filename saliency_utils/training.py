@@ -76,6 +76,7 @@ import numpy as np
 import torch
 
 from . import anchors, data, maps, metrics
+from .fileio import atomic_write, atomic_write_text
 from .models import backbone_weights, default_device, resolve_weights
 from .saliency_model import MODEL_VERSION, OUTPUTS, SaliencyModel
 
@@ -621,10 +622,8 @@ def save_checkpoint(model: SaliencyModel, config: TrainConfig, path: str | Path,
             "training_version": TRAINING_VERSION, "history": history}
     blob = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "meta": json.dumps(meta)}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    atomic_write(path, lambda f: torch.save(blob, f))
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
     return path
 
 

@@ -169,11 +169,11 @@ def test_entries_are_written_atomically(tmp_path, monkeypatch):
     comp = _components(nb, pkg, tmp_path)
     cache = tmp_path / "cache"
 
-    def broken_copy(src, dst):
-        Path(dst).write_text("{partial")
+    def broken_copy(src, dst, *args):
+        dst.write(b"{partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(shutil, "copyfile", broken_copy)
+    monkeypatch.setattr(shutil, "copyfileobj", broken_copy)  # inside fileio.atomic_copy
     with pytest.raises(OSError, match="disk full"):
         buildcache.store(cache, nb, comp, nb, 1.0)
     monkeypatch.undo()

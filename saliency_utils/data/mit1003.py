@@ -34,14 +34,13 @@ images found and the loaders read them. See ``data/README.md``.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from ..fileio import atomic_write
 from ._io import image_size, read_gray, read_mat, read_rgb
 from .errors import DataNotFoundError
 from .fixations import Fixations
@@ -202,17 +201,8 @@ def _write_table_cache(path: Path, table: dict) -> None:
     bounds = np.cumsum([0] + [len(table[n][0]) for n in names])
     cols = {c: np.concatenate([table[n][j] for n in names])
             for j, c in enumerate(("x", "y", "observer", "first"))}
-    # written like predict.atomic_write, which the data layer does not import (it would make
-    # every chapter that reads data depend on the model code, buildcache's import closure)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, names=np.array(names), bounds=bounds, **cols)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: np.savez(f, names=np.array(names), bounds=bounds, **cols))
 
 
 @lru_cache(maxsize=1)

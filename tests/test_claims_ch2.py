@@ -123,10 +123,31 @@ def test_sr_faithful_directions():
         c.decide({"deletion": faithful["deletion"]})
 
 
-@pytest.mark.parametrize("claim_id", ["li2019.right_wrong", "li2019.vgg_over_alexnet"])
-def test_not_tested_claims_say_what_would_test_them(claim_id):
-    v = claims.get(claim_id).decide()
+def test_right_wrong_is_not_tested_and_says_what_would_test_it():
+    v = claims.get("li2019.right_wrong").decide()
     assert v.verdict == claims.NOT_TESTED and "What would test it" in v.row()["rule"]
+
+
+def test_vgg_over_alexnet_is_paired_between_networks():
+    """Tested in the paper profile (both networks): VGG-16 − AlexNet over the same images, the
+    three localisation parts with Bonferroni; a profile with one network says why it is not."""
+    rng = _rng(7)
+    c = claims.get("li2019.vgg_over_alexnet")
+    assert [t.name for t in c.tests] == ["pointing", "energy", "box"]
+    assert all("VGG-16 SR map − AlexNet SR map" in t.measure for t in c.tests)
+    assert {t.n_offline for t in c.tests} == {li2019.N_IMAGES}
+    alex_hit, alex_energy, alex_box = _hits(rng, 0.5), rng.uniform(0.2, 0.6, N), _hits(rng, 0.3)
+    vgg_better = {"pointing": li2019.paired(np.maximum(alex_hit, _hits(rng, 0.5)), alex_hit),
+                  "energy": li2019.paired(alex_energy + rng.normal(0.15, 0.05, N), alex_energy),
+                  "box": li2019.paired(np.maximum(alex_box, _hits(rng, 0.5)), alex_box)}
+    assert c.decide(vgg_better, power=False).verdict == claims.REPRODUCED
+    alex_better = {k: -v for k, v in vgg_better.items()}
+    assert c.decide(alex_better, power=False).verdict == claims.NOT_REPRODUCED
+    noise = {"pointing": li2019.paired(_hits(rng, 0.5, 30), _hits(rng, 0.5, 30)),
+             "energy": rng.normal(0, 0.3, 30), "box": li2019.paired(_hits(rng, 0.3, 30), _hits(rng, 0.3, 30))}
+    assert c.decide(noise, power=False).verdict == claims.INCONCLUSIVE
+    v = c.not_tested_here("one network in this run")
+    assert v.verdict == claims.NOT_TESTED and v.note == "one network in this run"
 
 
 def test_sr_beyond_image_is_judged_on_the_control_subset():

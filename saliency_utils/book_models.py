@@ -41,6 +41,7 @@ __all__ = [
     "book_models",
     "chapter_models",
     "checkpoint_digest",
+    "saliency_config",
     "train_models",
 ]
 
@@ -74,11 +75,17 @@ class ModelSpec:
         return load_or_train_task(self.config, progress=progress)
 
 
-def _saliency_config(cfg):
+def saliency_config(cfg):
+    """The training configuration of a chapter's saliency model under its settings ``cfg``:
+    the preset ``cfg["preset"]``, switched to the full SALICON train split when
+    ``cfg["salicon_if_available"]`` (chapters 3 and 4, ``paper`` profile: the papers' training
+    data) and a local copy exists (:func:`saliency_utils.data.salicon_full_ids`). The chapters
+    call it too, so a chapter and the model step train the same model; a chapter's controls
+    (fixed encoder, classification twin) start from it, so they see the same images."""
     from . import training
 
     config = training.PRESETS[cfg["preset"]]
-    if cfg.get("salicon_if_available"):  # ch3, paper profile: as the chapter decides
+    if cfg.get("salicon_if_available"):
         from . import data
 
         try:
@@ -97,19 +104,19 @@ def _preset_label(cfg) -> str:
 
 
 def _ch3(cfg):
-    from . import task_training, training
+    from . import task_training
 
-    task = task_training.TaskConfig(base=training.PRESETS[cfg["preset"]])
-    return [ModelSpec(f"saliency model ({_preset_label(cfg)})", "saliency",
-                      _saliency_config(cfg)),
+    config = saliency_config(cfg)
+    task = task_training.TaskConfig(base=config)  # the same images as the saliency model
+    return [ModelSpec(f"saliency model ({_preset_label(cfg)})", "saliency", config),
             ModelSpec(f"{task.task} classifier, control fine-tuning ({_preset_label(cfg)})", "task",
                       task)]
 
 
 def _ch4(cfg):
-    from . import task_training, training
+    from . import task_training
 
-    preset = training.PRESETS[cfg["preset"]]
+    preset = saliency_config(cfg)
     labels = cfg.get("scene_labels_csv") or os.environ.get("SCENE_LABELS_CSV")
     task = (task_training.TaskConfig(base=preset, task="csv", labels_csv=labels) if labels
             else task_training.TaskConfig(base=preset))

@@ -74,8 +74,10 @@ _SETTINGS = {
                       ig_steps=32, n_cascade=16, cascade_depth=None, workers=4),
     },
     "ch2_lrp_salient_relevance": {
-        # networks: the first is the scored one; the paper profile loads AlexNet too, for the
-        # paper's selection (images VGG-16 gets right and AlexNet wrong, counted and shown);
+        # networks: the first is the one every section scores; the paper profile loads AlexNet
+        # too: the paper's selection (images VGG-16 gets right and AlexNet wrong, counted and
+        # shown) and AlexNet's LRP and SR maps scored on the same images (section 4, claim
+        # li2019.vgg_over_alexnet);
         # n_score: images for localisation scores (None = all 1300); n_curves / curve_steps:
         # deletion and insertion curves; ca: context-aware saliency parameters (context_saliency);
         # tolerance_px: pointing-game tolerance in original-image pixels (Zhang et al.);
@@ -142,7 +144,9 @@ _SETTINGS = {
         # classification twin are derived from it); dissect_layers: friendly layer names;
         # mask_size: FIGRIM mask side (px); osie_sr_folder / scene_labels_csv: optional local
         # files (paper profile; None = not used); n_osie / n_mit: natural images scored;
-        # n_arrays: search arrays per feature; n_cka: OSIE test images for CKA.
+        # n_arrays: search arrays per feature; n_cka: OSIE test images for CKA;
+        # salicon_if_available (paper): train the three models on the full SALICON train split
+        # when a local copy exists, as the authors' demo did (book_models.saliency_config).
         "smoke": dict(preset="smoke", n_figrim=3, mask_size=64,
                       dissect_layers=("stage2", "stage5", "head"), quantiles=(0.99, 0.995),
                       quantile=0.995, cutoffs=(0.02, 0.04, 0.08), cutoff=0.04,
@@ -156,7 +160,7 @@ _SETTINGS = {
                         scene_labels_csv=None, n_osie=50, n_mit=50,
                         nat_metrics=("AUC-Judd", "sAUC", "NSS", "CC", "KLD"), n_arrays=25,
                         n_cka=50),
-        "paper": dict(preset="paper", n_figrim=None, mask_size=112,
+        "paper": dict(preset="paper", salicon_if_available=True, n_figrim=None, mask_size=112,
                       dissect_layers=("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_1",
                                       "conv5_2", "conv5_3"),
                       quantiles=(0.99, 0.995, 0.999), quantile=0.995,
@@ -273,8 +277,9 @@ PAPER_KEYS: dict[str, tuple[str, ...]] = {
     "appendix_data": ("backbone",),
     "ch1_gradient_saliency": ("backbone",),
     "ch2_lrp_salient_relevance": ("networks",),
-    "ch3_centre_surround": ("rf_layers", "rf_readout_layers", "planted_stride"),
-    "ch4_task_vs_domain": ("dissect_layers",),
+    "ch3_centre_surround": ("rf_layers", "rf_readout_layers", "planted_stride",
+                            "salicon_if_available"),
+    "ch4_task_vs_domain": ("dissect_layers", "salicon_if_available"),
     "ch5_loggabor_explanation": ("layers", "main_layer", "context", "unisal_run"),
     "ch6_cross_paper": ("backbone",),
 }

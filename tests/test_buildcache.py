@@ -287,6 +287,31 @@ def test_the_model_registry_lists_every_chapter_that_loads_a_model():
     assert book_models.chapter_models("appendix_data", "smoke") == []
 
 
+@pytest.mark.parametrize("chapter", ["ch3_centre_surround", "ch4_task_vs_domain"])
+def test_with_full_salicon_the_paper_models_and_their_controls_train_on_it(chapter, tmp_path,
+                                                                           monkeypatch):
+    """Paper profile, a local full SALICON copy: the saliency model, the fixed-encoder twin and
+    the classification control all train on its train split (controls change one thing); the
+    notebook builds its models with the same function. Without it, on OSIE."""
+    import numpy as np
+    from PIL import Image
+
+    def datasets():
+        return {m.config.base.dataset if m.kind == "task" else m.config.dataset
+                for m in book_models.chapter_models(chapter, "paper")}
+
+    monkeypatch.setenv("SALIENCY_NO_BUNDLE", "1")
+    monkeypatch.setenv("SALIENCY_DATA", str(tmp_path))
+    assert datasets() == {"osie"}
+    folder = tmp_path / "salicon" / "images" / "train"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(folder / "COCO_train2014_000000000009.jpg")
+    assert datasets() == {"salicon"}
+    assert book_models.chapter_models(chapter, "offline")[0].config.dataset == "osie"
+    assert "book_models.saliency_config(cfg)" in _code(chapter)
+    assert "PRESETS[" not in _code(chapter)
+
+
 def test_train_models_reports_each_model_once(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(book_models.ModelSpec, "load_or_train", lambda self, progress: None)
     monkeypatch.setenv("SALIENCY_CACHE", str(tmp_path))

@@ -325,9 +325,9 @@ def _environment() -> dict[str, str]:
 
 
 def _has_settings(chapter: str) -> bool:
-    from .profiles import _SETTINGS
+    from .profiles import CHAPTERS
 
-    return chapter in _SETTINGS
+    return chapter in CHAPTERS
 
 
 def cache_key(components: dict) -> str:

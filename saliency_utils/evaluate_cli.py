@@ -249,7 +249,7 @@ def _read_csv(path: Path, files: dict) -> dict:
 
 
 def _mat_map(path: Path) -> np.ndarray:
-    from .data._io import read_mat
+    from .data import read_mat
 
     try:
         mat = read_mat(path)
@@ -659,10 +659,10 @@ def evaluate(args, log=None) -> Result:
         maps_src = MapFolder([found[i] for i in ds.ids])
         source = f"maps in {args.maps}"
     else:
-        from .predict import _load_model
+        from .predict import load_model
 
         try:
-            model = _load_model(args.checkpoint)
+            model = load_model(args.checkpoint)
         except Exception as e:  # a bad checkpoint, failed training: one line, no traceback
             raise EvaluateError(f"cannot load the model: {_one_line(e)}") from e
         maps_src = model_maps(model)

@@ -44,7 +44,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .loggabor import LogGaborBank, _check_images, _check_shape, fft_energy, fft_responses
+from .loggabor import LogGaborBank, check_images, check_shape, fft_energy, fft_responses
 
 __all__ = ["RandomFilterBank", "GaborBank", "BlurBank", "CONTROL_KINDS", "control_bank"]
 
@@ -71,8 +71,8 @@ class _MatchedBank:
 
     def responses(self, x: torch.Tensor) -> torch.Tensor:
         """Responses ``N x C x S x O x H x W`` (periodic convolution)."""
-        x = _check_images(x)
-        return fft_responses(x, _torch_filters(self, _check_shape(x.shape[-2:]), x.device,
+        x = check_images(x)
+        return fft_responses(x, _torch_filters(self, check_shape(x.shape[-2:]), x.device,
                                                x.dtype))
 
 
@@ -88,12 +88,12 @@ class _KernelBank(_MatchedBank):
     def filters(self, shape) -> np.ndarray:
         """Transfer functions on the FFT grid of an ``H x W`` image: complex128
         ``S x O x H x W`` (``fft2`` of the kernels centred at ``[0, 0]``)."""
-        return _grid_filters(self, _check_shape(shape))
+        return _grid_filters(self, check_shape(shape))
 
     def energy(self, x: torch.Tensor, chunk: int = 1) -> torch.Tensor:
         """Modulus of the complex responses, ``N x C x S x O x H x W`` real."""
-        x = _check_images(x)
-        return fft_energy(x, _torch_filters(self, _check_shape(x.shape[-2:]), x.device,
+        x = check_images(x)
+        return fft_energy(x, _torch_filters(self, check_shape(x.shape[-2:]), x.device,
                                             x.dtype), chunk)
 
 
@@ -199,17 +199,17 @@ class BlurBank(_MatchedBank):
 
     def filters(self, shape) -> np.ndarray:
         """Gaussian transfer functions ``exp(-2 π² σ² f²)`` on the FFT grid, ``S x O x H x W``."""
-        h, w = _check_shape(shape)
+        h, w = check_shape(shape)
         fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
         f2 = fy ** 2 + fx ** 2
         return np.exp(-2 * math.pi ** 2 * self.sigmas[..., None, None] ** 2 * f2)
 
     def energy(self, x: torch.Tensor, chunk: int = 1) -> torch.Tensor:
         """The blurred channels ``N x C x S x O x H x W`` (real, signed)."""
-        x = _check_images(x)
+        x = check_images(x)
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
-        filt = _torch_filters(self, _check_shape(x.shape[-2:]), x.device, x.dtype)
+        filt = _torch_filters(self, check_shape(x.shape[-2:]), x.device, x.dtype)
         out = torch.empty(*x.shape[:2], *filt.shape, dtype=x.dtype, device=x.device)
         for i in range(0, x.shape[0], chunk):
             spec = torch.fft.fft2(x[i:i + chunk])[:, :, None]

@@ -42,8 +42,8 @@ def conv_groups(encoder: nn.Module, backbone: str) -> dict[str, list[str]]:
             groups.setdefault(name, []).append(path)
         return groups
     if backbone == "vgg16":
-        from .models import _layers
-        by_path = {p: n for n, p in _layers("vgg16").items() if n.startswith("conv")}
+        from .models import layer_names
+        by_path = {p: n for n, p in layer_names("vgg16").items() if n.startswith("conv")}
         for path, m in encoder.named_modules():
             if isinstance(m, nn.Conv2d):
                 # torchvision's features.N (or N when given features itself); the friendly

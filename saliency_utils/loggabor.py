@@ -42,7 +42,8 @@ import numpy as np
 import torch
 from phasecongruency import filtergrids, gaussianangularfilter, loggabor, lowpassfilter
 
-__all__ = ["LogGaborBank", "OPPONENT_CHANNELS", "opponent_channels", "fft_energy", "fft_responses"]
+__all__ = ["LogGaborBank", "OPPONENT_CHANNELS", "opponent_channels", "fft_energy", "fft_responses",
+           "check_images", "check_shape"]
 
 OPPONENT_CHANNELS = ("L", "RG", "BY")
 
@@ -136,7 +137,7 @@ class LogGaborBank:
         """Transfer functions on the FFT grid of an ``H x W`` image (zero frequency at
         ``[0, 0]``, as ``numpy.fft``): float64 ``n_scales x n_orientations x H x W``
         (read-only, cached per shape)."""
-        return _filters(self, _check_shape(shape))
+        return _filters(self, check_shape(shape))
 
     def spatial_kernels(self, shape) -> np.ndarray:
         """Complex impulse responses on an ``H x W`` periodic grid, centred at ``[0, 0]``
@@ -148,15 +149,15 @@ class LogGaborBank:
         """Complex responses of ``N x C x H x W`` real images: ``N x C x S x O x H x W``
         (``real`` = even filter, ``imag`` = odd filter). Computed in ``x``'s precision
         (float64 input gives complex128) on ``x``'s device."""
-        x = _check_images(x)
-        return fft_responses(x, _torch_filters(self, _check_shape(x.shape[-2:]), x.device,
+        x = check_images(x)
+        return fft_responses(x, _torch_filters(self, check_shape(x.shape[-2:]), x.device,
                                                x.dtype))
 
     def energy(self, x: torch.Tensor, chunk: int = 1) -> torch.Tensor:
         """Local energy ``|response|`` of ``N x C x H x W`` images, ``N x C x S x O x H x W``
         real, computed ``chunk`` images at a time to bound memory."""
-        x = _check_images(x)
-        return fft_energy(x, _torch_filters(self, _check_shape(x.shape[-2:]), x.device,
+        x = check_images(x)
+        return fft_energy(x, _torch_filters(self, check_shape(x.shape[-2:]), x.device,
                                             x.dtype), chunk)
 
     def names(self) -> list[tuple[int, int]]:
@@ -188,7 +189,8 @@ def fft_energy(x: torch.Tensor, filt: torch.Tensor, chunk: int = 1) -> torch.Ten
     return out
 
 
-def _check_shape(shape) -> tuple[int, int]:
+def check_shape(shape) -> tuple[int, int]:
+    """``(H, W)`` as ints, at least 2 x 2; ``ValueError`` otherwise."""
     try:
         h, w = (int(v) for v in shape)
     except (TypeError, ValueError):
@@ -198,7 +200,9 @@ def _check_shape(shape) -> tuple[int, int]:
     return h, w
 
 
-def _check_images(x) -> torch.Tensor:
+def check_images(x) -> torch.Tensor:
+    """``x`` if it is a finite, non-empty, real floating-point ``N x C x H x W`` tensor;
+    ``TypeError`` / ``ValueError`` naming what is wrong otherwise."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"images must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 4:
@@ -207,7 +211,7 @@ def _check_images(x) -> torch.Tensor:
         raise TypeError(f"images must be a real floating-point tensor, got {x.dtype}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"empty batch: shape {tuple(x.shape)}")
-    _check_shape(x.shape[-2:])
+    check_shape(x.shape[-2:])
     if not torch.isfinite(x).all():
         raise ValueError("images contain NaN or infinite values")
     return x

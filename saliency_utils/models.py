@@ -42,6 +42,7 @@ __all__ = [
     "WeightsUnavailableError",
     "layer_module",
     "load_backbone",
+    "layer_names",
     "resolve_weights",
     "backbone_weights",
     "WEIGHTS_ENV",
@@ -347,7 +348,9 @@ def _torchvision(name: str, weights, seed: int) -> tuple[nn.Module, str]:
     return model, f"state dict {weights}"
 
 
-def _layers(name: str) -> dict[str, str]:
+def layer_names(name: str) -> dict[str, str]:
+    """Friendly layer name -> module path of backbone ``name`` (``Backbone.layers``; e.g.
+    ``"conv5_3"`` -> ``"features.29"``, after the ReLU)."""
     if name == "efficientnet_lite0":
         layers = {"stem": "act_stem"}
         layers.update({f"block{i}": f"_blocks.{i}" for i in range(16)})
@@ -400,4 +403,4 @@ def load_backbone(name: str = "efficientnet_lite0", weights="imagenet",
     for p in model.parameters():
         p.requires_grad_(False)
     return Backbone(name=name, model=model, input_size=224, mean=mean, std=std,
-                    layers=_layers(name), weights=source, device=dev)
+                    layers=layer_names(name), weights=source, device=dev)

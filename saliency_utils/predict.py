@@ -59,7 +59,7 @@ from PIL import Image
 from .fileio import atomic_write, umask
 
 __all__ = ["IMAGE_EXTENSIONS", "Plan", "PredictError", "PredictReport", "list_images", "main",
-           "one_line_errors", "atomic_write",
+           "one_line_errors", "atomic_write", "load_model",
            "output_names", "plan_folder", "predict_folder", "read_image", "saliency_png",
            "to_png_array"]
 
@@ -272,7 +272,9 @@ def _default_model():
     return training.load_or_train("offline", progress=True)
 
 
-def _load_model(checkpoint):
+def load_model(checkpoint):
+    """The model ``predict`` and ``evaluate`` use: the checkpoint file if given, else the
+    offline preset's (trained on first use)."""
     if checkpoint is not None:
         from .training import load_checkpoint
 
@@ -320,7 +322,7 @@ def predict_folder(images: str | Path, out: str | Path, model=None,
                 f"writing {name}")
     if model is None:
         try:
-            model = _load_model(checkpoint)
+            model = load_model(checkpoint)
         except Exception as e:  # a bad checkpoint, failed training: one line, no traceback
             msg = " ".join(str(e).split()) or type(e).__name__
             raise PredictError(f"cannot load the model: {msg}") from e

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-__all__ = ["PROFILES", "DEFAULT_PROFILE", "PAPER_KEYS", "WEIGHTS", "settings", "random_weights"]
+__all__ = ["PROFILES", "DEFAULT_PROFILE", "PAPER_KEYS", "WEIGHTS", "CHAPTERS", "settings",
+           "random_weights"]
 
 PROFILES = ("smoke", "offline", "paper", "paper-smoke")
 DEFAULT_PROFILE = "offline"
@@ -300,6 +301,10 @@ def _paper_smoke(chapter: str) -> dict:
 
 for _ch in _SETTINGS:
     _SETTINGS[_ch]["paper-smoke"] = _paper_smoke(_ch)
+
+
+#: The chapters (notebook stems) that have settings.
+CHAPTERS: tuple[str, ...] = tuple(_SETTINGS)
 
 
 def settings(chapter: str, profile: str = DEFAULT_PROFILE) -> MappingProxyType:

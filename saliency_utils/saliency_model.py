@@ -108,7 +108,7 @@ def _random_vgg16_features(seed: int = 0):
 
     from torchvision.models.vgg import cfgs, make_layers
 
-    from .models import IMAGENET_MEAN, IMAGENET_STD, _layers
+    from .models import IMAGENET_MEAN, IMAGENET_STD, layer_names
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -119,7 +119,7 @@ def _random_vgg16_features(seed: int = 0):
                 nn.init.constant_(m.bias, 0)
     return SimpleNamespace(model=SimpleNamespace(features=features),
                            weights=f"random initialisation (seed {seed})", mean=IMAGENET_MEAN,
-                           std=IMAGENET_STD, layers=_layers("vgg16"))
+                           std=IMAGENET_STD, layers=layer_names("vgg16"))
 
 
 class CentreBiasPrior(nn.Module):

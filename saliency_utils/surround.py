@@ -440,7 +440,7 @@ def readout_weight(model, layer: str) -> np.ndarray:
     if layer not in model.readout_layers:
         raise ValueError(f"the readout does not read {layer}; it reads {', '.join(model.readout_layers)}")
     with torch.no_grad():
-        feats = model._encode(torch.zeros(1, 3, 64, 64, device=model.device))
+        feats = model.features(torch.zeros(1, 3, 64, 64, device=model.device))
     sizes = [f.shape[1] for f in feats]
     i = model.readout_layers.index(layer)
     start = sum(sizes[:i])

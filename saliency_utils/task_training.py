@@ -176,8 +176,8 @@ def train_task(config: TaskConfig, progress: bool = True, device=None):
     history = {"config": config.to_dict(), "classes": classes, "epochs": [], "n_images": n,
                "device": str(dev), "task_version": TASK_VERSION}
     t0 = time.perf_counter()
-    with training._deterministic(dev):
-        training._seed_all(base.seed)
+    with training.deterministic(dev):
+        training.seed_all(base.seed)
         model = TaskModel(base, len(classes), device=dev)
         gen = torch.Generator().manual_seed(base.seed)
         enc = [p for n_, p in model.net.encoder.named_parameters()
@@ -194,10 +194,10 @@ def train_task(config: TaskConfig, progress: bool = True, device=None):
         for ep in range(config.n_epochs):
             te = time.perf_counter()
             loss_sum, correct, count = 0.0, 0, 0
-            for idx, flips in training._batches(n, base.batch_size, base.flip, gen):
+            for idx, flips in training.epoch_batches(n, base.batch_size, base.flip, gen):
                 for g, lr in zip(opt.param_groups, base_lrs):
                     g["lr"] = lr * training.lr_factor(base, step, per_epoch, total)
-                x = training._images(model.net, d, idx, flips)
+                x = training.batch_images(model.net, d, idx, flips)
                 if config.task == "rotation":
                     x = _square(x, torch.rand(len(idx), generator=gen))
                     y = torch.randint(0, 4, (len(idx),), generator=gen)

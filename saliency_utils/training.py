@@ -83,7 +83,8 @@ from .saliency_model import MODEL_VERSION, OUTPUTS, SaliencyModel
 __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "train",
            "load_or_train", "checkpoint_path", "config_hash", "save_checkpoint",
            "load_checkpoint", "models_dir", "training_data", "training_targets", "summarise",
-           "kl_loss", "osie_center_bias", "lr_factor", "NEW_KEY_FIELDS"]
+           "kl_loss", "osie_center_bias", "lr_factor", "NEW_KEY_FIELDS", "seed_all",
+           "deterministic", "epoch_batches", "batch_images"]
 
 #: Bumped when the training procedure changes in a way that changes the trained weights.
 TRAINING_VERSION = "1"
@@ -220,7 +221,8 @@ class CheckpointError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------ determinism
-def _seed_all(seed: int) -> None:
+def seed_all(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (the trainers call it first)."""
     import random
 
     random.seed(seed)
@@ -229,7 +231,9 @@ def _seed_all(seed: int) -> None:
 
 
 @contextmanager
-def _deterministic(device: torch.device):
+def deterministic(device: torch.device):
+    """Deterministic algorithms on ``device`` inside the block (warn-only on CUDA, whose
+    workspace is configured), restored afterwards; both trainers train inside it."""
     prev = torch.are_deterministic_algorithms_enabled()
     prev_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     prev_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
@@ -412,7 +416,9 @@ def lr_factor(config: TrainConfig, step: int, steps_per_epoch: int, total: int) 
     return float(config.lr_decay) ** (step // max(1, steps_per_epoch))
 
 
-def _batches(n: int, batch_size: int, flip: bool, gen: torch.Generator):
+def epoch_batches(n: int, batch_size: int, flip: bool, gen: torch.Generator):
+    """One epoch of ``(indices, flips)`` batches: a permutation of ``n`` items drawn from
+    ``gen``, and per item a horizontal flip with probability 0.5 if ``flip`` (else none)."""
     order = torch.randperm(n, generator=gen)
     flips = (torch.rand(n, generator=gen) < 0.5) if flip else torch.zeros(n, dtype=torch.bool)
     for s in range(0, n, batch_size):
@@ -432,7 +438,9 @@ def _targets(d: dict, idx, flips, device):
     return dens.to(device), fix.to(device)
 
 
-def _images(model: SaliencyModel, d: dict, idx, flips) -> torch.Tensor:
+def batch_images(model: SaliencyModel, d: dict, idx, flips) -> torch.Tensor:
+    """The preprocessed images ``idx`` of :func:`training_data` ``d`` (flipped where
+    ``flips``), on the model's device."""
     imgs = np.asarray(d["images"][np.sort(idx.numpy())])
     order = np.argsort(np.argsort(idx.numpy()))  # memory maps are read in sorted order
     x = model.preprocess(list(imgs[order]))
@@ -460,7 +468,7 @@ def _feature_cache(model: SaliencyModel, d: dict, flip: bool, batch_size: int, p
         desc = "encoder features" + (" (mirrored)" if mirrored else "")
         for s in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
             idx = torch.arange(s, min(n, s + batch_size))
-            x = _images(model, d, idx, torch.full((len(idx),), mirrored))
+            x = batch_images(model, d, idx, torch.full((len(idx),), mirrored))
             feats = [f.half().cpu() for f in model.features(x)]
             if per_layer is None:
                 per_image = sum(f[0].numel() * 2 for f in feats)
@@ -507,8 +515,8 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                "torch_threads": torch.get_num_threads(), "epochs": [],
                "centre_bias_init": list(sigma_frac), "model_version": MODEL_VERSION,
                "training_version": TRAINING_VERSION}
-    with _deterministic(dev):
-        _seed_all(config.seed)
+    with deterministic(dev):
+        seed_all(config.seed)
         model = build_model(config, weights=config.weights, centre_bias_init=sigma_frac,
                             device=dev)
         gen = torch.Generator().manual_seed(config.seed)
@@ -521,7 +529,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
             for ep in range(n_epochs):
                 t0 = time.perf_counter()
                 sums, count = {}, 0
-                bar = tqdm(list(_batches(n, config.batch_size, config.flip, gen)),
+                bar = tqdm(list(epoch_batches(n, config.batch_size, config.flip, gen)),
                            desc=f"{phase} epoch {ep + 1}/{n_epochs}", disable=not progress,
                            leave=False)
                 for idx, flips in bar:
@@ -559,7 +567,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                 if cache is None:  # too big to cache: frozen features on the fly
                     model.eval()
                     with torch.no_grad():
-                        feats = model.features(_images(model, d, idx, flips))
+                        feats = model.features(batch_images(model, d, idx, flips))
                     model.train()
                     return model.head(feats, size)
                 feats = []
@@ -583,7 +591,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
 
             def full_step(idx, flips):
                 model.train()
-                return model(_images(model, d, idx, flips))
+                return model(batch_images(model, d, idx, flips))
 
             run_epochs("end-to-end", config.epochs, opt, [config.lr_encoder, config.lr],
                        full_step)

@@ -333,7 +333,7 @@ def test_bad_input_exits_two_with_one_line_and_writes_nothing(toy, case, capsys,
     cases = _bad_cases(toy)
     assert len(cases) == 23
     name, breaker, extra, wanted = cases[case]
-    monkeypatch.setattr("saliency_utils.predict._load_model",
+    monkeypatch.setattr("saliency_utils.predict.load_model",
                         lambda *a: pytest.fail("a model was loaded"))
     breaker()
     rc, text, err = run(capsys, *_args(toy, **extra))

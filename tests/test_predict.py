@@ -169,7 +169,7 @@ def test_usage_and_io_errors_exit_two_before_loading_a_model(folder, tmp_path, m
     def no_model(*_a, **_k):
         raise AssertionError("a model was loaded before the arguments were checked")
 
-    monkeypatch.setattr(predict, "_load_model", no_model)
+    monkeypatch.setattr(predict, "load_model", no_model)
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
     empty = tmp_path / "empty"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .cat2000 import (CAT2000_PX_PER_DEGREE, CAT2000_SHAPE, CAT2000_SIGMA_DEG, CAT2000_SIGMA_PX,
                       cat2000_ids, load_cat2000_density, load_cat2000_fixation_map,
                       load_cat2000_fixations, load_cat2000_image)
+from ._io import read_mat
 from .catalog import DATASETS
 from .errors import ChecksumError, DataFileError, DataNotFoundError
 from .figrim import (FIGRIM_PX_PER_DEGREE, FIGRIM_SHAPE, FIGRIM_SIGMA_DEG, FIGRIM_SIGMA_PX,
@@ -37,7 +38,7 @@ from .store import cache_dir, data_roots, ensure_dataset, fetch, locate, verify
 __all__ = [
     # resolution, manifest, checksums
     "DATASETS", "Entry", "manifest", "fetch", "ensure_dataset", "verify", "locate", "data_roots",
-    "cache_dir", "DataNotFoundError", "ChecksumError", "DataFileError",
+    "cache_dir", "DataNotFoundError", "ChecksumError", "DataFileError", "read_mat",
     # fixations
     "Fixations",
     # OSIE

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import maps
 
-__all__ = ["fit_center_bias", "center_bias", "other_fixation_map", "FAST_METRICS"]
+__all__ = ["fit_center_bias", "center_bias", "other_fixation_map", "gap_closed", "FAST_METRICS"]
 
 # Deterministic and cheap: what the smoke profile computes.
 FAST_METRICS = ("AUC-Judd", "NSS", "CC", "SIM", "KLD")
@@ -64,3 +64,27 @@ def other_fixation_map(fixation_sets: Sequence, index: int, shape, n_other: int 
         c = np.clip(np.rint((np.asarray(f.x) + 0.5) * w / fw - 0.5), 0, w - 1).astype(int)
         out[r, c] = True
     return out
+
+
+def gap_closed(model, centre, limit, level: float = 0.95, seed: int = 0):
+    """Share of the gap between the centre bias and the inter-observer limit that a model
+    closes, ``(mean(model) - mean(centre)) / (mean(limit) - mean(centre))``, from per-image
+    scores of the three on the same images (higher-is-better metrics, e.g. NSS under
+    :func:`saliency_utils.evaluation.score_leave_one_out`), with a BCa bootstrap CI over images
+    (:class:`saliency_utils.stats.Estimate`; 1 = as good as another observer, 0 = no better
+    than the centre bias). Raises ``ValueError`` when the limit does not beat the centre bias
+    on these images (no gap to close) or the inputs do not pair up."""
+    from . import stats
+
+    v = np.column_stack([np.asarray(a, dtype=np.float64) for a in (model, centre, limit)])
+    if v.shape[0] < 2 or not np.isfinite(v).all():
+        raise ValueError(f"need finite paired scores of at least 2 images, got shape {v.shape}")
+    if v[:, 2].mean() <= v[:, 1].mean():
+        raise ValueError(f"the inter-observer limit ({v[:, 2].mean():.3f}) does not beat the "
+                         f"centre bias ({v[:, 1].mean():.3f}): no gap to close")
+
+    def share(rows):
+        gap = rows[:, 2].mean() - rows[:, 1].mean()
+        return (rows[:, 0].mean() - rows[:, 1].mean()) / gap if gap > 0 else np.nan
+
+    return stats.bootstrap_ci(v, share, level=level, seed=seed)

@@ -140,6 +140,7 @@ CHAPTER_MODELS: dict[str, Callable] = {
     "ch4_task_vs_domain": _ch4,
     "ch5_loggabor_explanation": _preset_only,
     "ch6_cross_paper": _preset_only,
+    "appendix_shapes": _preset_only,
 }
 
 

@@ -16,6 +16,9 @@
   shuffled AUC against the fixations of ``n_other`` other images of the same set
   (:func:`saliency_utils.anchors.other_fixation_map`), IG against a centre-bias baseline.
 * :func:`score_leave_one_out`: the leave-one-observer-out protocol (inter-observer limit).
+* :meth:`FixationDataset.reshaped`: the same set with every image centre-cropped to a square or
+  to a 3:4 portrait, or downscaled (fixations transformed with the images), for measuring how a
+  model trained on one shape holds up on others (:data:`SHAPE_VERSIONS`).
 * :func:`score_image`: the chosen metrics of one map against one image's human data.
 
 **Failure policy** (one for the whole book). A map is unscorable when it is not a finite 2-D
@@ -40,7 +43,12 @@ from . import anchors, data, maps, metrics
 
 __all__ = [
     "DATASET_NAMES",
+    "DENSITY_METRICS",
     "FAILURE_POLICIES",
+    "SHAPE_VERSIONS",
+    "shape_window",
+    "reshape_image",
+    "reshape_fixations",
     "METRIC_CALLS",
     "check_failure_policy",
     "score_frame",
@@ -52,12 +60,68 @@ __all__ = [
     "score_maps",
 ]
 
+#: The image versions of :meth:`FixationDataset.reshaped`: the images as they are, centre-cropped
+#: to a square, centre-cropped to a 3:4 portrait (width:height), downscaled to 256 px on the long
+#: side.
+SHAPE_VERSIONS = ("original", "square", "portrait", "small")
+
+
+def shape_window(shape, version: str, long_side: int = 256) -> tuple[int, int, int, int, float]:
+    """``(top, left, height, width, scale)`` of ``version`` (:data:`SHAPE_VERSIONS`) of an image
+    of ``shape`` ``(H, W)``: the centred crop, then the scale applied to it."""
+    h, w = (int(v) for v in shape)
+    if version == "original":
+        return 0, 0, h, w, 1.0
+    if version == "square":
+        s = min(h, w)
+        return (h - s) // 2, (w - s) // 2, s, s, 1.0
+    if version == "portrait":  # the largest centred 3:4 (width:height) window
+        ch, cw = (h, int(round(h * 3 / 4))) if w * 4 >= h * 3 else (int(round(w * 4 / 3)), w)
+        return (h - ch) // 2, (w - cw) // 2, ch, cw, 1.0
+    if version == "small":
+        if long_side < 8:
+            raise ValueError(f"long_side must be >= 8 px, got {long_side}")
+        return 0, 0, h, w, long_side / max(h, w)
+    raise ValueError(f"unknown version {version!r}; choose one of {', '.join(SHAPE_VERSIONS)}")
+
+
+def _scaled(n: int, scale: float) -> int:
+    return max(1, int(round(n * scale)))
+
+
+def reshape_image(image: np.ndarray, window) -> np.ndarray:
+    """``image`` cropped to ``window`` (:func:`shape_window`) and resized by its scale (PIL's
+    antialiased Lanczos filter)."""
+    from PIL import Image
+
+    top, left, h, w, scale = window
+    out = np.ascontiguousarray(image[top:top + h, left:left + w])
+    if scale != 1.0:
+        out = np.asarray(Image.fromarray(out).resize((_scaled(w, scale), _scaled(h, scale)),
+                                                     Image.Resampling.LANCZOS))
+    return out
+
+
+def reshape_fixations(fix, window):
+    """``fix`` (:class:`~saliency_utils.data.Fixations`) in the frame of ``window``: shifted by
+    the crop and scaled about pixel centres (``x' = (x - left + 0.5) * scale - 0.5``); points
+    outside the crop are dropped and counted (``n_dropped``), as :meth:`Fixations.from_points`
+    does."""
+    top, left, h, w, scale = window
+    x = (fix.x - left + 0.5) * scale - 0.5
+    y = (fix.y - top + 0.5) * scale - 0.5
+    return data.Fixations.from_points(x, y, fix.observer, (_scaled(h, scale), _scaled(w, scale)))
+
+
 #: Names accepted by :meth:`FixationDataset.named`.
 DATASET_NAMES = ("osie_test", "osie_train", "osie", "mit1003", "figrim", "salicon_train",
                  "salicon_val", "cat2000")
 
 #: ``"raise"``: an unscorable map is an error; ``"miss"``: NaN scores, counted in ``attrs``.
 FAILURE_POLICIES = ("raise", "miss")
+
+#: The metrics that compare with the human density (the others need only the fixations).
+DENSITY_METRICS = ("CC", "SIM", "KLD")
 
 #: Every metric the scorers know, by name: ``call(sal, fixmap, density, other_fixmap,
 #: baseline_map, seed) -> float`` (the book's one way to call a metric of :mod:`metrics`).
@@ -112,6 +176,30 @@ class FixationDataset:
             raise ValueError(f"n must be positive, got {n}")
         return FixationDataset(self.name, self.ids[:n], self.load_image, self.load_fixations,
                                self.sigma_px, self.px_per_degree)
+
+    def reshaped(self, version: str, long_side: int = 256) -> FixationDataset:
+        """The same images and fixations in another shape (:data:`SHAPE_VERSIONS`,
+        :func:`shape_window`): each image and its fixations get the window computed from the
+        image's own shape; the density width and the pixels per degree follow the scale."""
+        shape_window((100, 100), version, long_side)  # checks version and long_side
+        if version == "original":
+            return self
+        load_image, load_fixations = self.load_image, self.load_fixations
+
+        def image(i):
+            img = load_image(i)
+            return reshape_image(img, shape_window(img.shape[:2], version, long_side))
+
+        def fixations(i):
+            f = load_fixations(i)
+            return reshape_fixations(f, shape_window(f.shape, version, long_side))
+
+        # the density width and geometry of a downscaled set scale with its images; images of
+        # different sizes (MIT1003) get one width, that of the first image's scale
+        first = self.load_fixations(self.ids[0]).shape
+        scale = shape_window(first, version, long_side)[4]
+        return FixationDataset(f"{self.name} ({version})", self.ids, image, fixations,
+                               self.sigma_px * scale, self.px_per_degree * scale)
 
     def image(self, i: int) -> np.ndarray:
         """The ``i``-th image."""
@@ -365,6 +453,7 @@ def score_leave_one_out(predict: Callable[[int, object], np.ndarray], dataset,
 
     ds = _dataset(dataset)
     wanted = _check_metrics(metrics, centre_bias)
+    needs_density = any(m in DENSITY_METRICS for m in wanted)  # the blur is the costly part
     fixsets = ds.fixation_sets()
     rows = []
     for k, (i, f) in enumerate(zip(ds.ids, fixsets)):
@@ -380,8 +469,8 @@ def score_leave_one_out(predict: Callable[[int, object], np.ndarray], dataset,
             sal = np.asarray(predict(k, rest), dtype=np.float64)
             try:
                 sal = _prepare(sal, f.shape, False)
-                per_obs.append(score_image(sal, held.fixation_map(), held.density(ds.sigma_px),
-                                           other, base, w, seed))
+                dens = held.density(ds.sigma_px) if needs_density else None
+                per_obs.append(score_image(sal, held.fixation_map(), dens, other, base, w, seed))
             except ValueError as err:
                 raise ValueError(f"{ds.name} image {i}, observer {o}: {err}") from err
         if not per_obs:

@@ -257,3 +257,64 @@ def test_the_uniform_map_gets_the_uniform_scores_and_a_plain_constant_map_still_
     assert type(maps.uniform_map(SHAPE) + 0) is np.ndarray
     with pytest.raises(ValueError, match="positive shape"):
         maps.uniform_map((0, 5))
+
+
+# ------------------------------------------------------------------ other image shapes (issue 15)
+def test_shape_windows():
+    from saliency_utils.evaluation import SHAPE_VERSIONS, shape_window
+
+    assert SHAPE_VERSIONS == ("original", "square", "portrait", "small")
+    assert shape_window((600, 800), "original") == (0, 0, 600, 800, 1.0)
+    assert shape_window((600, 800), "square") == (0, 100, 600, 600, 1.0)
+    assert shape_window((600, 800), "portrait") == (0, 175, 600, 450, 1.0)
+    assert shape_window((600, 800), "small") == (0, 0, 600, 800, 0.32)
+    assert shape_window((800, 600), "square") == (100, 0, 600, 600, 1.0)
+    assert shape_window((800, 600), "portrait") == (0, 0, 800, 600, 1.0)  # already 3:4
+    assert shape_window((1000, 600), "portrait") == (100, 0, 800, 600, 1.0)
+    with pytest.raises(ValueError, match="unknown version 'wide'"):
+        shape_window((600, 800), "wide")
+
+
+def test_reshaped_images_and_fixations_stay_in_register():
+    """A fixation on a bright dot is still on the dot after every crop and the downscale; points
+    outside a crop are dropped and counted; the density width follows the scale."""
+    h, w = 120, 160
+    img = np.zeros((h, w, 3), np.uint8)
+    img[59:62, 99:102] = 255  # a dot centred on (x=100, y=60)
+    fix = data.Fixations.from_points([100.0, 5.0], [60.0, 60.0], [0, 1], (h, w))
+    ds = FixationDataset("dot", ["a"], lambda i: img, lambda i: fix, 4.0, 20.0)
+    for version in ("square", "portrait", "small"):
+        r = ds.reshaped(version, long_side=80)
+        im, f = r.image(0), r.fixations(0)
+        assert im.shape[:2] == f.shape
+        yy, xx = np.unravel_index(np.argmax(im[..., 0].astype(float)), im.shape[:2])
+        on_dot = np.flatnonzero(f.observer == 0)
+        assert on_dot.size == 1
+        assert abs(f.x[on_dot[0]] - xx) <= 1 and abs(f.y[on_dot[0]] - yy) <= 1, version
+    sq = ds.reshaped("square")
+    assert sq.fixations(0).n_dropped == 1 and len(sq.fixations(0)) == 1  # x=5 is outside
+    assert ds.reshaped("small", long_side=80).sigma_px == pytest.approx(2.0)
+    assert ds.reshaped("original") is ds
+
+
+def test_leave_one_out_without_density_metrics_gives_the_same_nss():
+    ds = _toy()
+    pred = lambda i, rest: _blob(ds.image(i))  # noqa: E731
+    nss_only = score_leave_one_out(pred, ds, ["NSS"])
+    with_cc = score_leave_one_out(pred, ds, ["NSS", "CC"])
+    assert np.array_equal(nss_only["NSS"].to_numpy(), with_cc["NSS"].to_numpy())
+
+
+def test_gap_closed_recovers_a_planted_share():
+    rng = np.random.default_rng(3)
+    cb = rng.normal(1.0, 0.3, 200)
+    io = cb + rng.normal(1.5, 0.3, 200)
+    model = cb + 0.6 * (io - cb) + rng.normal(0, 0.1, 200)
+    est = anchors.gap_closed(model, cb, io)
+    assert est.lo < 0.6 < est.hi and est.hi - est.lo < 0.1
+    assert anchors.gap_closed(io, cb, io).value == pytest.approx(1.0)
+    assert anchors.gap_closed(cb, cb, io).value == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="does not beat the centre bias"):
+        anchors.gap_closed(model, io, cb)
+    with pytest.raises(ValueError):
+        anchors.gap_closed(model[:5], cb, io)

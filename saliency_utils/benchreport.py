@@ -149,6 +149,31 @@ BUILD_TARGETS = {"cold": "<= 45 min", "warm": "<= 25 min",
                  "incremental": "<= the edited chapter's time + the render"}
 
 
+#: The fixed build targets in seconds (the incremental one depends on the edited chapter).
+BUILD_TARGETS_S = {"cold": 45 * 60, "warm": 25 * 60}
+
+
+def build_verdict(kind: str, build: dict) -> str:
+    """Whether a measured build (``kind`` of one profile's ``build`` entry) met its target:
+    ``"met"`` or ``"missed by N s (slowest step: ...)"``; the incremental target is the edited
+    chapter's time in the cold build plus the render. ``""`` where it cannot be told."""
+    r = build.get(kind)
+    if not r or r.get("seconds") is None:
+        return ""
+    if kind == "incremental":
+        ch = (build.get("cold") or {}).get("chapters", {}).get(build.get("edited chapter"), {})
+        if ch.get("seconds") is None:
+            return ""
+        limit = ch["seconds"] + r.get("steps", {}).get("render", 0.0)
+    else:
+        limit = BUILD_TARGETS_S[kind]
+    if r["seconds"] <= limit:
+        return "met"
+    steps = r.get("steps", {})
+    slow = max(steps, key=steps.get) if steps else "?"
+    return f"missed by {r['seconds'] - limit:.0f} s (longest step: {slow}, {steps.get(slow, 0):.0f} s)"
+
+
 def build_table(res: dict | None, profiles: Sequence[str]):
     """Cold, warm and incremental build times per profile (``results.json``'s ``build``
     section): total and per step (models, chapters, render) in seconds, with the target; a build
@@ -165,7 +190,7 @@ def build_table(res: dict | None, profiles: Sequence[str]):
             rows.append({"profile": prof, "build": kind,
                          "total (s)": (r or {}).get("seconds"), "models (s)": st.get("models"),
                          "chapters (s)": st.get("chapters"), "render (s)": st.get("render"),
-                         "target": BUILD_TARGETS[kind],
+                         "target": BUILD_TARGETS[kind], "met?": build_verdict(kind, b),
                          "status": f"measured {b.get('when', '?')}" if r else NOT_MEASURED,
                          "note": b.get("note", "") if r else ""})
     return pd.DataFrame(rows).set_index(["profile", "build"])

@@ -113,3 +113,18 @@ def test_the_committed_results_file_reads():
     res = benchreport.load_results(path)
     t = benchreport.chapter_table(res, ["appendix_data"], ["smoke"])
     assert ("appendix_data", "smoke") in t.index
+
+
+def test_build_verdicts_say_met_or_by_how_much_a_target_is_missed():
+    from saliency_utils.benchreport import build_verdict
+
+    run = lambda total, ch=100.0: {"seconds": total, "steps": {"models": 10.0, "chapters": total - 20.0,  # noqa: E731
+                                                               "render": 10.0},
+                                   "chapters": {"ch": {"seconds": ch}}}
+    b = {"cold": run(3622.5), "warm": run(21.2), "incremental": run(105.0), "edited chapter": "ch"}
+    assert build_verdict("cold", b) == "missed by 922 s (longest step: chapters, 3602 s)"
+    assert build_verdict("warm", b) == "met"
+    assert build_verdict("incremental", b) == "met"  # 105 <= 100 (the chapter, cold) + 10 (render)
+    b["incremental"] = run(140.0)
+    assert build_verdict("incremental", b).startswith("missed by 30 s")
+    assert build_verdict("cold", {}) == "" and build_verdict("incremental", {"incremental": run(5)}) == ""

@@ -300,11 +300,10 @@ ENV_INPUTS = ("SALIENCY_WEIGHTS_EFFICIENTNET_LITE0", "SALIENCY_WEIGHTS_VGG16",
 
 @lru_cache(maxsize=32)
 def _file_digest(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:24]
+    """sha256 of a file, read once per (path, size, mtime) in a process (weights can be large)."""
+    from .data.manifest import sha256_file
+
+    return sha256_file(path)[:24]
 
 
 def _environment() -> dict[str, str]:

@@ -53,12 +53,12 @@ def _stream_to(url: str, tmp: Path) -> tuple[int, str]:
     return n, h.hexdigest()
 
 
-def _download(url: str, dest: Path, cache: Path, label: str, dataset: str, relpath: str,
-              check) -> Path:
+def _download(url: str, cache: Path, dataset: str, relpath: str, check) -> Path:
     """Stream ``url`` into a temporary file under ``<cache>/.partial/``, retrying network errors
     and HTTP 5xx; ``check(tmp, size, sha256)`` returns ``None`` if the bytes are right, else
     what differs (then :class:`ChecksumError`, nothing kept); only then the file is renamed to
-    ``dest``."""
+    ``<cache>/<dataset>/<relpath>``."""
+    dest, label = cache / dataset / relpath, f"{dataset}/{relpath}"
     partial = cache / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=partial, prefix=Path(relpath).name + ".", suffix=".part")
@@ -105,8 +105,7 @@ def download_entry(entry: Entry, cache: Path) -> Path:
         return (f"does not match the manifest (got {size} bytes, sha256 {sha[:12]}…; expected "
                 f"{entry.bytes} bytes, sha256 {entry.sha256[:12]}…)")
 
-    return _download(source_url(entry), cache / entry.dataset / entry.path, cache,
-                     f"{entry.dataset}/{entry.path}", entry.dataset, entry.path, check)
+    return _download(source_url(entry), cache, entry.dataset, entry.path, check)
 
 
 def git_blob_id(path: str | Path) -> str:
@@ -133,5 +132,4 @@ def download_git_file(repo: str, commit: str, relpath: str, blob_id: str, datase
         return None if got == blob_id else (f"is not the file of {repo}@{commit[:12]} (git blob "
                                             f"id {got[:12]}…, expected {blob_id[:12]}…)")
 
-    return _download(url, cache / dataset / relpath, cache, f"{dataset}/{relpath}", dataset,
-                     relpath, check)
+    return _download(url, cache, dataset, relpath, check)

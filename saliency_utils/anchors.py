@@ -20,7 +20,8 @@ import numpy as np
 
 from . import maps
 
-__all__ = ["fit_center_bias", "center_bias", "other_fixation_map", "gap_closed", "FAST_METRICS"]
+__all__ = ["fit_center_bias", "center_bias", "other_fixation_map", "gap_closed", "gap_share",
+           "FAST_METRICS"]
 
 # Deterministic and cheap: what the smoke profile computes.
 FAST_METRICS = ("AUC-Judd", "NSS", "CC", "SIM", "KLD")
@@ -83,8 +84,12 @@ def gap_closed(model, centre, limit, level: float = 0.95, seed: int = 0):
         raise ValueError(f"the inter-observer limit ({v[:, 2].mean():.3f}) does not beat the "
                          f"centre bias ({v[:, 1].mean():.3f}): no gap to close")
 
-    def share(rows):
-        gap = rows[:, 2].mean() - rows[:, 1].mean()
-        return (rows[:, 0].mean() - rows[:, 1].mean()) / gap if gap > 0 else np.nan
+    return stats.bootstrap_ci(v, lambda r: gap_share(r[:, 0], r[:, 1], r[:, 2]), level=level,
+                              seed=seed)
 
-    return stats.bootstrap_ci(v, share, level=level, seed=seed)
+
+def gap_share(model, centre, limit) -> float:
+    """The point value of :func:`gap_closed`: ``(mean(model) - mean(centre)) / (mean(limit) -
+    mean(centre))``; NaN where the limit does not beat the centre bias (e.g. in a resample)."""
+    m, c, i = (float(np.mean(a)) for a in (model, centre, limit))
+    return (m - c) / (i - c) if i > c else np.nan

@@ -60,7 +60,8 @@ class ClassifierExplainer:
     ``backbone``: a :class:`saliency_utils.models.Backbone`; ``sg_samples`` / ``sg_stdev``:
     SmoothGrad's noisy copies and noise level (:func:`saliency_utils.attribution.smoothgrad`);
     ``ca``: keywords of :func:`saliency_utils.context_saliency.context_aware_saliency` for the
-    SR map; ``workers``: threads of the SR step."""
+    SR map (with a backbone on a CUDA device, ``device`` defaults to that device);
+    ``workers``: threads of the SR step."""
 
     backbone: object
     sg_samples: int = 25
@@ -73,6 +74,11 @@ class ClassifierExplainer:
         if self.sg_samples < 1:
             raise ValueError(f"sg_samples must be >= 1, got {self.sg_samples}")
         self.canonical = lrp.canonise(self.backbone.model)
+        dev = getattr(self.backbone, "device", None)
+        if dev is not None and torch.device(dev).type == "cuda" and "device" not in self.ca:
+            # the SR step's distance search follows the classifier onto the GPU (chapter 2
+            # does the same); dense SR maps take seconds each on a CPU
+            self.ca = {**self.ca, "device": torch.device(dev)}
 
     @classmethod
     def from_settings(cls, cfg: Mapping) -> "ClassifierExplainer":

@@ -14,7 +14,8 @@ Every chapter's settings carry ``weights``: ``"imagenet"`` in the first three pr
 ``"random"`` in ``paper-smoke`` (see :func:`saliency_utils.models.resolve_weights`).
 
 A chapter asks ``settings("appendix_data", profile)`` in its parameters cell and gets a read-only
-mapping; individual values can still be overridden with papermill ``-p``.
+mapping. The notebooks' only papermill parameter is ``profile``: to change a setting, edit it
+here (the execution cache sees the change and re-executes that chapter).
 """
 from __future__ import annotations
 

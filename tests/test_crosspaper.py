@@ -1,5 +1,7 @@
 """The cross-paper comparison (every explanation on the same images), plus two helpers it uses:
 ``evaluation.score_image`` and ``loggabor_explain.fit_explainable``."""
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -944,3 +946,15 @@ def test_one_image_examples_are_the_scorers_examples(fix_data, fix_run, box_data
         np.testing.assert_allclose(b["maps"][k], want["maps"][k], rtol=1e-4, atol=1e-6, err_msg=k)
     with pytest.raises(ValueError, match="size"):
         cp.box_example(recs[0], None, sal_b, blur_px=3.0)
+
+
+def test_explainer_sends_the_sr_search_to_the_backbones_cuda_device():
+    """With the classifier on a GPU, the SR maps' distance search goes there too (dense SR maps
+    take seconds each on a CPU); an explicit ``device`` in ``ca`` wins; on the CPU nothing is
+    added. Only the configuration is checked here: no CUDA device is needed."""
+    bb = tiny_backbone()
+    on_gpu = dataclasses.replace(bb, device=torch.device("cuda", 0))
+    assert cp.ClassifierExplainer(on_gpu, ca=CA).ca["device"] == torch.device("cuda", 0)
+    assert cp.ClassifierExplainer(on_gpu, ca={**CA, "device": "cpu"}).ca["device"] == "cpu"
+    assert "device" not in cp.ClassifierExplainer(bb, ca=CA).ca
+    assert "device" not in CA  # the caller's dict is not changed

@@ -408,6 +408,13 @@ def write_markdown(res: dict) -> None:
         lines += ["## Throughput", "", "| what | value | unit | conditions |", "|---|---|---|---|"]
         lines += [f"| {k} | {v['value']} | {v['unit']} | {v['what']} |" for k, v in tp.items()]
         lines.append("")
+    pe = res.get("paper_estimate")
+    if pe:
+        from saliency_utils import benchreport
+
+        lines += ["## The `paper` profile on one GPU (estimate)", "",
+                  f"{benchreport.PAPER_ESTIMATE_NOTE} Unit costs measured {pe['when']}.", ""]
+        lines += benchreport.paper_estimate_markdown(pe) + [""]
     lines += _speed_sections()
     (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
 

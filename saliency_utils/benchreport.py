@@ -17,7 +17,8 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["NOT_MEASURED", "load_results", "conditions", "chapter_table", "metric_table",
-           "throughput_table"]
+           "throughput_table", "PAPER_ESTIMATE_NOTE", "GPU_SCENARIOS", "term_seconds", "paper_estimate",
+           "paper_estimate_table", "paper_estimate_markdown"]
 
 NOT_MEASURED = "not measured"
 
@@ -194,3 +195,126 @@ def build_table(res: dict | None, profiles: Sequence[str]):
                          "status": f"measured {b.get('when', '?')}" if r else NOT_MEASURED,
                          "note": b.get("note", "") if r else ""})
     return pd.DataFrame(rows).set_index(["profile", "build"])
+
+
+# ------------------------------------------------------------------------------ paper estimate
+#: How a GPU is modelled in the `paper` profile's time estimate (benchmarks/paper_estimate.py;
+#: no GPU was measured). ``tflops``: sustained rate of the networks' convolutions and matrix
+#: products; ``call_ms``: fixed cost per batch (kernel launches, Python, transfers);
+#: ``speedup``: over this machine's 2 CPU cores for other GPU work (FFT filter banks, the SR
+#: distance search). *fast*: an H100/H200-class GPU with TF32 convolutions at about a fifth of
+#: its dense peak (495 TFLOP/s); *slow*: an A100-class GPU in plain FP32 (19.5 TFLOP/s peak) or
+#: a small GPU with TF32. Host work (image resizing, metric scoring, GrabCut, SR patch
+#: extraction) keeps its measured CPU time in both.
+#: What the estimate is, in one paragraph (the benchmarks page, RESULTS.md and the README say it).
+PAPER_ESTIMATE_NOTE = (
+    "An estimate, not a measurement: no GPU was available to this book's builds. "
+    "`benchmarks/paper_estimate.py` counts each chapter's dominant work in the `paper` profile "
+    "(forward and backward passes of VGG-16 / AlexNet / the saliency model, training images, SR "
+    "maps, filter banks, GrabCut calls, metric scorings), read from the notebooks' code and the "
+    "`paper` settings; times each unit on this machine's CPU, with the FLOPs of each network unit "
+    "counted by `torch.utils.flop_counter`; and models a GPU in two scenarios: network work at "
+    "100 (fast) or 15 (slow) TFLOP/s sustained plus 1 or 5 ms per batch, other GPU work (FFT "
+    "filter banks, the SR distance search) 100 or 20 times faster than these 2 CPU cores, host "
+    "work (resizing, metric scoring, GrabCut, SR patch extraction) at its measured CPU time. "
+    "Terms under about 1 % of a chapter are left out (named in the table), so the estimate leans "
+    "low. Trained models: the `models` row, OSIE training images (full SALICON, when present, "
+    "is about 17 times as many).")
+
+GPU_SCENARIOS = {
+    "fast": {"tflops": 100.0, "call_ms": 1.0, "speedup": 100.0},
+    "slow": {"tflops": 15.0, "call_ms": 5.0, "speedup": 20.0},
+}
+
+
+def term_seconds(term: dict, unit: dict, scenario: dict | None) -> float:
+    """Seconds of one workload ``term`` (``count`` units in batches of ``batch``, ``parallel``
+    host threads) with ``unit``'s measured costs: on this CPU (``scenario`` None) or on the
+    modelled GPU. Network units (``kind`` "net") take FLOPs / rate + ``call_ms`` per batch, other
+    GPU work (``kind`` "gpu") its CPU time / ``speedup``; host work (``host_s``, and every ``kind``
+    "cpu" unit) its CPU time, divided by ``parallel``."""
+    count = float(term["count"])
+    if count < 0:
+        raise ValueError(f"negative count in {term}")
+    host = float(unit.get("host_s") or 0.0)
+    kind = unit["kind"]
+    if kind not in ("net", "gpu", "cpu"):
+        raise ValueError(f"unknown unit kind {kind!r}")
+    if scenario is None or kind == "cpu":
+        return count * (float(unit["cpu_s"]) + host) / max(1, int(term.get("parallel", 1)))
+    if kind == "net":
+        calls = np.ceil(count / max(1, int(term.get("batch", 1))))
+        dev = (count * float(unit["gflop"]) * 1e9 / (scenario["tflops"] * 1e12)
+               + calls * scenario["call_ms"] / 1e3)
+    else:
+        dev = count * float(unit["cpu_s"]) / scenario["speedup"]
+    return float(dev + count * host)
+
+
+def paper_estimate(terms: Sequence[dict], units: dict, scenarios: dict | None = None) -> dict:
+    """Per chapter (in the order first seen): the estimated seconds on this CPU and in each GPU
+    scenario, and the term that dominates the slow-GPU time. Raises ``KeyError`` naming a unit
+    that was not measured."""
+    scenarios = GPU_SCENARIOS if scenarios is None else scenarios
+    out: dict = {}
+    for t in terms:
+        if t["unit"] not in units:
+            raise KeyError(f"unit {t['unit']!r} of {t['chapter']} / {t['what']} was not measured")
+        u = units[t["unit"]]
+        ch = out.setdefault(t["chapter"], {"cpu": 0.0, **{s: 0.0 for s in scenarios},
+                                           "dominant": None, "_top": -1.0})
+        ch["cpu"] += term_seconds(t, u, None)
+        for s, sc in scenarios.items():
+            sec = term_seconds(t, u, sc)
+            ch[s] += sec
+            if s == list(scenarios)[-1] and sec > ch["_top"]:
+                ch["_top"], ch["dominant"] = sec, t["what"]
+    for ch in out.values():
+        ch.pop("_top")
+    return out
+
+
+def _duration(s: float) -> str:
+    """Seconds as a rounded human duration (``"40 s"``, ``"12 min"``, ``"3.4 h"``, ``"2.1 days"``)."""
+    if s < 90:
+        return f"{s:.0f} s"
+    if s < 90 * 60:
+        return f"{s / 60:.0f} min"
+    if s < 48 * 3600:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def paper_estimate_table(res: dict | None):
+    """The `paper` profile's estimated time per chapter (``results.json``'s ``paper_estimate``):
+    one GPU (fast .. slow scenario) and this CPU, with the dominant term; empty when not
+    estimated."""
+    import pandas as pd
+
+    est = (res or {}).get("paper_estimate")
+    if not est:
+        return pd.DataFrame()
+    rows = []
+    for ch, e in est["chapters"].items():
+        rows.append({"chapter": ch,
+                     "one GPU (estimate)": f"{_duration(e['fast'])} – {_duration(e['slow'])}",
+                     "this CPU (estimate)": _duration(e["cpu"]),
+                     "dominant term (slow GPU)": e["dominant"],
+                     "left out": est.get("omitted", {}).get(ch, "")})
+    tot = {k: sum(e[k] for e in est["chapters"].values()) for k in ("fast", "slow", "cpu")}
+    rows.append({"chapter": "all",
+                 "one GPU (estimate)": f"{_duration(tot['fast'])} – {_duration(tot['slow'])}",
+                 "this CPU (estimate)": _duration(tot["cpu"]), "dominant term (slow GPU)": "",
+                 "left out": ""})
+    return pd.DataFrame(rows).set_index("chapter")
+
+
+def paper_estimate_markdown(est: dict) -> list[str]:
+    """The estimate as a Markdown table (README, RESULTS.md)."""
+    t = paper_estimate_table({"paper_estimate": est})
+    lines = ["| chapter | one GPU (estimate) | this 2-core CPU (estimate) | dominant term |",
+             "|---|---|---|---|"]
+    for ch, r in t.iterrows():
+        lines.append(f"| {ch} | {r['one GPU (estimate)']} | {r['this CPU (estimate)']} | "
+                     f"{r['dominant term (slow GPU)']} |")
+    return lines

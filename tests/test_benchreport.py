@@ -128,3 +128,125 @@ def test_build_verdicts_say_met_or_by_how_much_a_target_is_missed():
     b["incremental"] = run(140.0)
     assert build_verdict("incremental", b).startswith("missed by 30 s")
     assert build_verdict("cold", {}) == "" and build_verdict("incremental", {"incremental": run(5)}) == ""
+
+
+# ------------------------------------------------------------------------------ paper estimate
+SC = {"fast": {"tflops": 1.0, "call_ms": 10.0, "speedup": 50.0},
+      "slow": {"tflops": 0.5, "call_ms": 20.0, "speedup": 10.0}}
+UNITS = {"net": {"kind": "net", "cpu_s": 2.0, "gflop": 10.0, "host_s": 0.5},
+         "gpu": {"kind": "gpu", "cpu_s": 5.0, "host_s": 1.0},
+         "cpu": {"kind": "cpu", "cpu_s": 3.0}}
+
+
+def test_term_seconds_models_network_gpu_and_host_work():
+    t = {"count": 100, "batch": 10}
+    # network: 100 x 10 GFLOP at 1 TFLOP/s = 1 s, 10 calls x 10 ms, host 100 x 0.5 s
+    assert benchreport.term_seconds(t, UNITS["net"], SC["fast"]) == pytest.approx(1.0 + 0.1 + 50.0)
+    assert benchreport.term_seconds(t, UNITS["net"], SC["slow"]) == pytest.approx(2.0 + 0.2 + 50.0)
+    # on the CPU: measured seconds, network and host
+    assert benchreport.term_seconds(t, UNITS["net"], None) == pytest.approx(250.0)
+    # other GPU work: CPU time / speed-up, plus host
+    assert benchreport.term_seconds(t, UNITS["gpu"], SC["fast"]) == pytest.approx(10.0 + 100.0)
+    # host-only work is the same everywhere, shared by parallel threads
+    for sc in (None, SC["fast"]):
+        assert benchreport.term_seconds({**t, "parallel": 2}, UNITS["cpu"], sc) == pytest.approx(150.0)
+    # a partial last batch is a call
+    assert benchreport.term_seconds({"count": 11, "batch": 10}, {**UNITS["net"], "host_s": 0},
+                                    SC["fast"]) == pytest.approx(0.11 + 0.02)
+
+
+def test_term_seconds_rejects_bad_terms_and_units():
+    with pytest.raises(ValueError, match="negative"):
+        benchreport.term_seconds({"count": -1}, UNITS["cpu"], None)
+    with pytest.raises(ValueError, match="kind"):
+        benchreport.term_seconds({"count": 1}, {"kind": "tpu", "cpu_s": 1.0}, None)
+
+
+def test_paper_estimate_sums_terms_per_chapter_and_names_the_dominant_one():
+    terms = [{"chapter": "a", "what": "small", "unit": "cpu", "count": 1},
+             {"chapter": "a", "what": "big", "unit": "net", "count": 100, "batch": 10},
+             {"chapter": "b", "what": "only", "unit": "gpu", "count": 2}]
+    est = benchreport.paper_estimate(terms, UNITS, SC)
+    assert list(est) == ["a", "b"]
+    assert est["a"]["cpu"] == pytest.approx(3.0 + 250.0)
+    assert est["a"]["fast"] == pytest.approx(3.0 + 51.1)
+    assert est["a"]["slow"] == pytest.approx(3.0 + 52.2)
+    assert est["a"]["dominant"] == "big"
+    assert est["b"]["slow"] == pytest.approx(2 * (0.5 + 1.0))
+    with pytest.raises(KeyError, match="'missing' of a / x was not measured"):
+        benchreport.paper_estimate([{"chapter": "a", "what": "x", "unit": "missing", "count": 1}], UNITS)
+
+
+def test_paper_estimate_table_and_markdown():
+    assert benchreport.paper_estimate_table(None).empty
+    assert benchreport.paper_estimate_table({}).empty
+    chapters = {"a": {"cpu": 7200.0, "fast": 30.0, "slow": 600.0, "dominant": "big"},
+                "b": {"cpu": 3 * 86400.0, "fast": 5400.0, "slow": 4 * 3600.0, "dominant": "x"}}
+    est = {"chapters": chapters, "omitted": {"a": "figures"}}
+    t = benchreport.paper_estimate_table({"paper_estimate": est})
+    assert list(t.index) == ["a", "b", "all"]
+    assert t.loc["a", "one GPU (estimate)"] == "30 s – 10 min"
+    assert t.loc["a", "this CPU (estimate)"] == "2.0 h"
+    assert t.loc["b", "this CPU (estimate)"] == "3.0 days"
+    assert t.loc["a", "left out"] == "figures"
+    assert t.loc["all", "one GPU (estimate)"] == "1.5 h – 4.2 h"
+    md = benchreport.paper_estimate_markdown(est)
+    assert md[0].startswith("| chapter |") and len(md) == 2 + 3
+    assert "| a | 30 s – 10 min | 2.0 h | big |" in md
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _estimate_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("paper_estimate",
+                                                  ROOT / "benchmarks" / "paper_estimate.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_table_is_the_results_files_estimate():
+    """The README's estimate table is written from benchmarks/results.json by the script, and
+    its paragraph quotes the GPU scenarios the estimate used."""
+    pe = _estimate_script()
+    readme = (ROOT / "README.md").read_text()
+    res = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+    est = res.get("paper_estimate")
+    if est is None:
+        pytest.skip("no paper-profile estimate in results.json yet")
+    assert pe.readme_with_estimate(readme, est) == readme
+    for name, sc in est["scenarios"].items():
+        assert sc == benchreport.GPU_SCENARIOS[name]
+        assert f"{sc['tflops']:g} TFLOP/s" in readme and f"{sc['call_ms']:g} ms per batch" in readme
+
+
+def test_readme_with_estimate_replaces_only_between_the_markers():
+    pe = _estimate_script()
+    est = {"chapters": {"a": {"cpu": 10.0, "fast": 1.0, "slow": 2.0, "dominant": "x"}}}
+    text = f"intro\n{pe.README_START}\nold\n{pe.README_END}\noutro\n"
+    new = pe.readme_with_estimate(text, est)
+    assert new.startswith(f"intro\n{pe.README_START}\n| chapter |")
+    assert new.endswith(f"{pe.README_END}\noutro\n") and "old" not in new
+    assert "| a | 1 s – 2 s | 10 s | x |" in new
+    with pytest.raises(ValueError, match="markers"):
+        pe.readme_with_estimate("no markers", est)
+
+
+def test_workload_counts_follow_the_paper_settings():
+    """The estimate's workload is counted from the `paper` settings (not typed in): every
+    chapter of the book with work is there, every count is positive, and a setting changes its
+    term."""
+    from saliency_utils import profiles
+
+    pe = _estimate_script()
+    terms, omitted = pe.workload()
+    chapters = {t["chapter"] for t in terms}
+    assert chapters | {"appendix_calibration", "appendix_benchmarks"} == set(profiles.CHAPTERS) | {"models"}
+    assert all(t["count"] > 0 and t["batch"] >= 1 for t in terms)
+    assert set(omitted) >= chapters
+    sg = [t for t in terms if t["chapter"] == "ch6_cross_paper" and t["what"] == "SmoothGrad"][0]
+    cfg = profiles.settings("ch6_cross_paper", "paper")
+    assert sg["count"] == cfg["sg_samples"] * (100 + 100 + 1300)

@@ -312,7 +312,7 @@ def paper_estimate_table(res: dict | None):
 def paper_estimate_markdown(est: dict) -> list[str]:
     """The estimate as a Markdown table (README, RESULTS.md)."""
     t = paper_estimate_table({"paper_estimate": est})
-    lines = ["| chapter | one GPU (estimate) | this 2-core CPU (estimate) | dominant term |",
+    lines = ["| chapter | one GPU (estimate) | this 2-core CPU (estimate) | dominant term (slow GPU) |",
              "|---|---|---|---|"]
     for ch, r in t.iterrows():
         lines.append(f"| {ch} | {r['one GPU (estimate)']} | {r['this CPU (estimate)']} | "

@@ -71,6 +71,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -84,7 +85,7 @@ __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "tra
            "load_or_train", "checkpoint_path", "config_hash", "save_checkpoint",
            "load_checkpoint", "models_dir", "training_data", "training_targets", "summarise",
            "kl_loss", "osie_center_bias", "lr_factor", "NEW_KEY_FIELDS", "seed_all",
-           "deterministic", "epoch_batches", "batch_images"]
+           "deterministic", "epoch_batches", "batch_images", "prefetched"]
 
 #: Bumped when the training procedure changes in a way that changes the trained weights.
 TRAINING_VERSION = "1"
@@ -449,6 +450,32 @@ def batch_images(model: SaliencyModel, d: dict, idx, flips) -> torch.Tensor:
     return x
 
 
+def prefetched(items, prepare: Callable, enabled: bool = True):
+    """``(item, prepare(item))`` for each of ``items``, in order. With ``enabled``, the next
+    item's ``prepare`` runs in a background thread while the caller works on the current one
+    (the trainers' host work, such as target densities and image preprocessing, overlaps the
+    GPU's step); the results are the same as without. An exception in ``prepare`` is raised in
+    the caller at that item."""
+    items = iter(items)
+    if not enabled:
+        for it in items:
+            yield it, prepare(it)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            cur = next(items)
+        except StopIteration:
+            return
+        fut = pool.submit(prepare, cur)
+        for nxt in items:
+            nxt_fut = pool.submit(prepare, nxt)
+            yield cur, fut.result()
+            cur, fut = nxt, nxt_fut
+        yield cur, fut.result()
+
+
 #: Phase 1 caches encoder features in memory up to this size; beyond, it recomputes them.
 FEATURE_CACHE_BYTES = 3 * 2 ** 30
 
@@ -522,7 +549,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
         gen = torch.Generator().manual_seed(config.seed)
         size = config.image_size
 
-        def run_epochs(phase, n_epochs, optimiser, base_lrs, step_fn):
+        def run_epochs(phase, n_epochs, optimiser, base_lrs, step_fn, prepare):
             per_epoch = math.ceil(n / config.batch_size)
             total = n_epochs * per_epoch
             step = 0
@@ -532,11 +559,14 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                 bar = tqdm(list(epoch_batches(n, config.batch_size, config.flip, gen)),
                            desc=f"{phase} epoch {ep + 1}/{n_epochs}", disable=not progress,
                            leave=False)
-                for idx, flips in bar:
+                # on a GPU the next batch's host work (targets, images) runs in a thread while
+                # the GPU trains on this one; the same numbers either way
+                for (idx, flips), (inputs, dens, fix) in prefetched(
+                        bar, lambda b: (prepare(*b), *_targets(d, *b, dev)),
+                        enabled=dev.type == "cuda"):
                     for g, lr in zip(optimiser.param_groups, base_lrs):
                         g["lr"] = lr * lr_factor(config, step, per_epoch, total)
-                    logp = step_fn(idx, flips)
-                    dens, fix = _targets(d, idx, flips, dev)
+                    logp = step_fn(idx, flips, inputs)
                     loss, parts = _loss(logp, dens, fix, config)
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
@@ -563,11 +593,14 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
             history["feature_seconds"] = round(time.perf_counter() - t0, 2)
             opt = torch.optim.Adam(head_params, lr=config.lr, weight_decay=config.weight_decay)
 
-            def head_step(idx, flips):
+            def head_inputs(idx, flips):  # the images, when the features are not cached
+                return batch_images(model, d, idx, flips) if cache is None else None
+
+            def head_step(idx, flips, x):
                 if cache is None:  # too big to cache: frozen features on the fly
                     model.eval()
                     with torch.no_grad():
-                        feats = model.features(batch_images(model, d, idx, flips))
+                        feats = model.features(x)
                     model.train()
                     return model.head(feats, size)
                 feats = []
@@ -579,7 +612,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                 model.train()
                 return model.head(feats, size)
 
-            run_epochs("readout", config.readout_epochs, opt, [config.lr], head_step)
+            run_epochs("readout", config.readout_epochs, opt, [config.lr], head_step, head_inputs)
             del cache
         # phase 2: end to end
         if config.epochs > 0 and not config.freeze_encoder:
@@ -589,12 +622,12 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                                     {"params": head_params, "lr": config.lr}],
                                    weight_decay=config.weight_decay)
 
-            def full_step(idx, flips):
+            def full_step(idx, flips, x):
                 model.train()
-                return model(batch_images(model, d, idx, flips))
+                return model(x)
 
             run_epochs("end-to-end", config.epochs, opt, [config.lr_encoder, config.lr],
-                       full_step)
+                       full_step, lambda idx, flips: batch_images(model, d, idx, flips))
     model.eval()
     history["seconds"] = round(time.perf_counter() - t_start, 2)
     history["cpu_seconds"] = round(time.process_time() - cpu_start, 2)

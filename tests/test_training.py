@@ -321,3 +321,58 @@ def test_paper_smoke_trains_the_demo_architecture(cache):
     assert back.train_config == cfg
     img = training.training_data(cfg)["images"][0]
     np.testing.assert_allclose(back.predict(np.asarray(img)), model.predict(np.asarray(img)))
+
+
+def test_prefetched_keeps_order_and_results_and_raises_where_prepare_fails():
+    import threading
+
+    from saliency_utils.training import prefetched
+
+    main = threading.get_ident()
+    seen = []
+
+    def prep(i):
+        seen.append(threading.get_ident())
+        return i * i
+
+    for enabled in (False, True):
+        seen.clear()
+        assert list(prefetched(range(5), prep, enabled=enabled)) == [(i, i * i) for i in range(5)]
+        assert (set(seen) == {main}) is (not enabled)  # prefetching prepares in another thread
+    assert list(prefetched([], prep)) == []
+
+    def bad(i):
+        if i == 2:
+            raise RuntimeError("broken batch 2")
+        return i
+
+    got = []
+    with pytest.raises(RuntimeError, match="broken batch 2"):
+        for item, _ in prefetched(range(4), bad):
+            got.append(item)
+    assert got == [0, 1]
+
+
+@pytest.mark.parametrize("cached_features", [True, False])
+def test_prefetching_the_next_batch_trains_the_same_model(trained, monkeypatch, cached_features):
+    """The GPU path prepares each next batch (targets, images) in a thread; forced on here on
+    the CPU, it gives the same weights as the sequential path, with features cached or not."""
+    if not cached_features:
+        monkeypatch.setattr(training, "FEATURE_CACHE_BYTES", 0)
+    plain = training.prefetched
+    calls = []
+
+    def forced(items, prepare, enabled=True):
+        calls.append(enabled)
+        return plain(items, prepare, enabled=True)
+
+    monkeypatch.setattr(training, "prefetched", forced)
+    again, _ = training.train(SMOKE, progress=False, device="cpu")
+    assert calls and not any(calls)  # on the CPU the trainer asks for no thread
+    if cached_features:
+        ref = trained.state_dict()
+    else:
+        monkeypatch.setattr(training, "prefetched", plain)
+        ref = training.train(SMOKE, progress=False, device="cpu")[0].state_dict()
+    got = again.state_dict()
+    assert all(torch.equal(ref[k], got[k]) for k in ref)

@@ -17,7 +17,8 @@ from typing import Sequence
 import numpy as np
 
 __all__ = ["NOT_MEASURED", "load_results", "conditions", "chapter_table", "metric_table",
-           "throughput_table", "PAPER_ESTIMATE_NOTE", "GPU_SCENARIOS", "term_seconds", "paper_estimate",
+           "throughput_table", "build_table", "build_notes", "build_verdict",
+           "PAPER_ESTIMATE_NOTE", "GPU_SCENARIOS", "term_seconds", "paper_estimate",
            "paper_estimate_table", "paper_estimate_markdown"]
 
 NOT_MEASURED = "not measured"
@@ -192,9 +193,16 @@ def build_table(res: dict | None, profiles: Sequence[str]):
                          "total (s)": (r or {}).get("seconds"), "models (s)": st.get("models"),
                          "chapters (s)": st.get("chapters"), "render (s)": st.get("render"),
                          "target": BUILD_TARGETS[kind], "met?": build_verdict(kind, b),
-                         "status": f"measured {b.get('when', '?')}" if r else NOT_MEASURED,
-                         "note": b.get("note", "") if r else ""})
+                         "status": f"measured {b.get('when', '?')}" if r else NOT_MEASURED})
     return pd.DataFrame(rows).set_index(["profile", "build"])
+
+
+def build_notes(res: dict | None, profiles: Sequence[str]) -> list[str]:
+    """One line per measured profile of the build section: when, and the conditions of the run
+    (its ``note``), shown once under the build table rather than in every row."""
+    build = (res or {}).get("build", {})
+    return [f"{prof} (measured {build[prof].get('when', '?')}): {build[prof].get('note') or 'no note'}"
+            for prof in profiles if prof in build]
 
 
 # ------------------------------------------------------------------------------ paper estimate

@@ -250,3 +250,15 @@ def test_workload_counts_follow_the_paper_settings():
     sg = [t for t in terms if t["chapter"] == "ch6_cross_paper" and t["what"] == "SmoothGrad"][0]
     cfg = profiles.settings("ch6_cross_paper", "paper")
     assert sg["count"] == cfg["sg_samples"] * (100 + 100 + 1300)
+
+
+def test_build_table_keeps_conditions_out_of_the_rows():
+    run = {"seconds": 9.0, "steps": {"models": 1.0, "chapters": 7.0, "render": 1.0},
+           "chapters": {"ch": {"seconds": 7.0, "status": "ok"}}}
+    res = {"build": {"offline": {"when": "today", "note": "idle machine", "cold": run}}}
+    t = benchreport.build_table(res, ["smoke", "offline"])
+    assert "note" not in t.columns and len(t) == 6
+    assert t.loc[("offline", "cold"), "total (s)"] == 9.0
+    assert t.loc[("smoke", "cold"), "status"] == NOT_MEASURED
+    assert benchreport.build_notes(res, ["smoke", "offline"]) == ["offline (measured today): idle machine"]
+    assert benchreport.build_notes(None, ["offline"]) == []

@@ -27,3 +27,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def benchmark_script():
+    """Load a script of ``benchmarks/`` as a module: ``benchmark_script("run_benchmarks")``
+    (the scripts are not a package; their own folder is on ``sys.path`` only when run)."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, root / "benchmarks" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    return load

@@ -198,20 +198,10 @@ def test_paper_estimate_table_and_markdown():
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _estimate_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("paper_estimate",
-                                                  ROOT / "benchmarks" / "paper_estimate.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_readme_table_is_the_results_files_estimate():
+def test_readme_table_is_the_results_files_estimate(benchmark_script):
     """The README's estimate table is written from benchmarks/results.json by the script, and
     its paragraph quotes the GPU scenarios the estimate used."""
-    pe = _estimate_script()
+    pe = benchmark_script("paper_estimate")
     readme = (ROOT / "README.md").read_text()
     res = json.loads((ROOT / "benchmarks" / "results.json").read_text())
     est = res.get("paper_estimate")
@@ -223,8 +213,8 @@ def test_readme_table_is_the_results_files_estimate():
         assert f"{sc['tflops']:g} TFLOP/s" in readme and f"{sc['call_ms']:g} ms per batch" in readme
 
 
-def test_readme_with_estimate_replaces_only_between_the_markers():
-    pe = _estimate_script()
+def test_readme_with_estimate_replaces_only_between_the_markers(benchmark_script):
+    pe = benchmark_script("paper_estimate")
     est = {"chapters": {"a": {"cpu": 10.0, "fast": 1.0, "slow": 2.0, "dominant": "x"}}}
     text = f"intro\n{pe.README_START}\nold\n{pe.README_END}\noutro\n"
     new = pe.readme_with_estimate(text, est)
@@ -235,13 +225,13 @@ def test_readme_with_estimate_replaces_only_between_the_markers():
         pe.readme_with_estimate("no markers", est)
 
 
-def test_workload_counts_follow_the_paper_settings():
+def test_workload_counts_follow_the_paper_settings(benchmark_script):
     """The estimate's workload is counted from the `paper` settings (not typed in): every
     chapter of the book with work is there, every count is positive, and a setting changes its
     term."""
     from saliency_utils import profiles
 
-    pe = _estimate_script()
+    pe = benchmark_script("paper_estimate")
     terms, omitted = pe.workload()
     chapters = {t["chapter"] for t in terms}
     assert chapters | {"appendix_calibration", "appendix_benchmarks"} == set(profiles.CHAPTERS) | {"models"}

@@ -342,18 +342,8 @@ def test_a_chapter_without_a_cache_key_still_runs_and_reports_its_error(tmp_path
     assert not (out / ".cache" / "syntax").exists()
 
 
-def _bench():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("run_benchmarks",
-                                                  ROOT / "benchmarks" / "run_benchmarks.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_the_benchmark_page_says_build_times_are_pending_until_measured():
-    bench = _bench()
+def test_the_benchmark_page_says_build_times_are_pending_until_measured(benchmark_script):
+    bench = benchmark_script("run_benchmarks")
     md = "\n".join(bench._build_markdown({}))
     assert "not measured yet (pending)" in md and "cold <= 45 min" in md
     run = {"seconds": 9.0, "steps": {"models": 1.0, "chapters": 7.0, "render": 1.0},

@@ -270,8 +270,8 @@ def empirical_rfs(model: nn.Module, images: torch.Tensor, modules: Mapping[str, 
     else:
         lo, hi = (torch.as_tensor(v, dtype=images.dtype).reshape(3, 1, 1) for v in fill)
     big = max(sizes.values())
-    patch = lo + (hi - lo) * torch.rand(3, big, big, generator=gen)
-    patch = patch.to(images.device, images.dtype)
+    noise = torch.rand(3, big, big, generator=gen)  # a CPU generator: the same patch on any device
+    patch = (lo.cpu() + (hi - lo).cpu() * noise).to(images.device, images.dtype)
 
     need = {name: modules[name] for name in layers}
     # map shapes and the unoccluded activations of the top images

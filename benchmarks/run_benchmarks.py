@@ -28,7 +28,6 @@ from saliency_utils.benchreport import BUILD_TARGETS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
 
 
 def machine() -> dict:

@@ -19,7 +19,8 @@ estimate has three parts, each stated on the benchmarks page and in the README:
 
     python benchmarks/paper_estimate.py            # measure the units (~3 min on 2 cores), write
                                                    # the estimate into benchmarks/results.json
-    python benchmarks/paper_estimate.py --from-results   # only rewrite RESULTS.md and the README
+    python benchmarks/paper_estimate.py --from-results   # the stored unit costs, the current
+                                                         # settings' workload (nothing measured)
 
 The chapter page ``appendix_benchmarks`` and ``benchmarks/RESULTS.md`` show the table; the README
 quotes it.
@@ -28,6 +29,7 @@ quotes it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -438,10 +440,16 @@ def workload() -> tuple[list[dict], dict]:
         ch,
         "GrabCut, hard seeds (threads on 2 cores)",
         "grabcut:hard",
-        n_loc + c["n_check"] * (5 + err5),
+        n_loc + c["n_check"] * (5 + err5) + (c["n_gc_seeds"] or n_loc) * (c["gc_seeds"] - 1),
         parallel=2,
     )
-    add(ch, "GrabCut, soft seeds (threads on 2 cores)", "grabcut:soft", n_loc, parallel=2)
+    add(
+        ch,
+        "GrabCut, soft seeds (threads on 2 cores)",
+        "grabcut:soft",
+        n_loc + (c["n_gc_seeds"] or n_loc) * (c["gc_seeds"] - 1),
+        parallel=2,
+    )
     add(
         ch,
         "Spearman correlations",
@@ -625,25 +633,34 @@ def readme_with_estimate(text: str, est: dict) -> str:
 
 
 def main(argv=None) -> int:
+    """Measure the units (or, with ``--from-results``, take those stored in results.json), count
+    the workload at the current `paper` settings, and write the estimate into results.json,
+    RESULTS.md and the README."""
+    import platform
+
+    import run_benchmarks  # this folder: the script's own directory is on sys.path
+
     from saliency_utils import benchreport
+    from saliency_utils.fileio import atomic_write_text
+    from saliency_utils.profiles import settings
 
     res_path = HERE / "results.json"
     res = json.loads(res_path.read_text()) if res_path.exists() else {}
     if "--from-results" in (sys.argv[1:] if argv is None else argv):
-        # rewrite RESULTS.md and the README's table from results.json, measuring nothing
-        import run_benchmarks
-        from saliency_utils.fileio import atomic_write_text
+        if "paper_estimate" not in res:
+            raise SystemExit("results.json holds no measured units: run without --from-results first")
+        prev = res["paper_estimate"]
+        units = {k: v for k, v in prev["units"].items() if k != "calibration:offline"}
+        when, mach = prev["when"], prev["machine"]
+    else:
+        import torch
 
-        run_benchmarks.write_markdown(res)
-        readme = ROOT / "README.md"
-        atomic_write_text(readme, readme_with_estimate(readme.read_text(), res["paper_estimate"]))
-        return 0
-    units = measure_units()
+        units = measure_units()
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        mach = {"cpus": os.cpu_count(), "torch": torch.__version__, "platform": platform.platform()}
     terms, omitted = workload()
-    # the calibration appendix is CPU-only simulation: its offline time scaled by n_sim
-    from saliency_utils.profiles import settings
-
-    # the latest offline time: the cold build's, else the per-chapter benchmark's
+    # the calibration appendix is CPU-only simulation: its latest offline time (the cold
+    # build's, else the per-chapter benchmark's) scaled by the profiles' n_sim
     cold = res.get("build", {}).get("offline", {}).get("cold", {}).get("chapters", {})
     cal = cold.get("appendix_calibration", {}).get("seconds") or res.get("chapters", {}).get(
         "offline", {}
@@ -665,29 +682,16 @@ def main(argv=None) -> int:
                 batch=1,
             )
         )
-    est = benchreport.paper_estimate(terms, units)
-    import platform
-
-    import torch
-
     res["paper_estimate"] = dict(
-        when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        machine={
-            "cpus": __import__("os").cpu_count(),
-            "torch": torch.__version__,
-            "platform": platform.platform(),
-        },
+        when=when,
+        machine=mach,
         scenarios=benchreport.GPU_SCENARIOS,
         units=units,
         terms=terms,
         omitted=omitted,
-        chapters=est,
+        chapters=benchreport.paper_estimate(terms, units),
     )
-    from saliency_utils.fileio import atomic_write_text
-
     atomic_write_text(res_path, json.dumps(res, indent=1) + "\n")
-    import run_benchmarks  # this folder: the script's own directory is on sys.path
-
     run_benchmarks.write_markdown(res)
     readme = ROOT / "README.md"
     atomic_write_text(readme, readme_with_estimate(readme.read_text(), res["paper_estimate"]))

@@ -260,6 +260,7 @@ def _cpu_units(units: dict) -> None:
     recs = data.imagenet_val()[:4]
     imgs = [data.load_imagenet_image(r) for r in recs]
     maps_ = [resize_map(np.abs(rng.normal(size=(224, 224))).astype(np.float32), im.shape[:2]) for im in imgs]
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         t = _best(lambda: [localisation.saliency_box(im, m) for im, m in zip(imgs, maps_)], 1)
@@ -271,7 +272,7 @@ def _cpu_units(units: dict) -> None:
             kind="cpu", cpu_s=t / len(imgs), what="GrabCut, soft seeds, 227x227, one thread"
         )
     finally:
-        torch.set_num_threads(2)
+        torch.set_num_threads(threads)
     ds = evaluation.FixationDataset.named("osie_test", n=3)
     fixsets = ds.fixation_sets()
     f = fixsets[0]
@@ -284,8 +285,6 @@ def _cpu_units(units: dict) -> None:
     units["score:8"] = dict(kind="cpu", cpu_s=t, what="one OSIE-size map, all 8 metrics (density given)")
     t = _best(lambda: evaluation.score_image(sal, fm, dens, other, sal, anchors.FAST_METRICS, 0), 2)
     units["score:fast"] = dict(kind="cpu", cpu_s=t, what="one OSIE-size map, the 5 fast metrics")
-    t = _best(lambda: f.density(ds.sigma_px), 2)
-    units["density"] = dict(kind="cpu", cpu_s=t, what="one OSIE density (1-degree Gaussian)")
     one = evaluation.FixationDataset.named("osie_test", n=2)  # sAUC needs another image
     t = _best(
         lambda: evaluation.score_leave_one_out(

@@ -214,7 +214,14 @@ def build_notes(res: dict | None, profiles: Sequence[str]) -> list[str]:
 #: its dense peak (495 TFLOP/s); *slow*: an A100-class GPU in plain FP32 (19.5 TFLOP/s peak) or
 #: a small GPU with TF32. Host work (image resizing, metric scoring, GrabCut, SR patch
 #: extraction) keeps its measured CPU time in both.
-#: What the estimate is, in one paragraph (the benchmarks page, RESULTS.md and the README say it).
+GPU_SCENARIOS = {
+    "fast": {"tflops": 100.0, "call_ms": 1.0, "speedup": 100.0},
+    "slow": {"tflops": 15.0, "call_ms": 5.0, "speedup": 20.0},
+}
+_fast, _slow = GPU_SCENARIOS["fast"], GPU_SCENARIOS["slow"]
+
+#: What the estimate is, in one paragraph (the benchmarks page and RESULTS.md show it; the
+#: README says it in its own words, and a test checks it quotes the scenarios' numbers).
 PAPER_ESTIMATE_NOTE = (
     "An estimate, not a measurement: no GPU was available to this book's builds. "
     "`benchmarks/paper_estimate.py` counts each chapter's dominant work in the `paper` profile "
@@ -222,17 +229,13 @@ PAPER_ESTIMATE_NOTE = (
     "maps, filter banks, GrabCut calls, metric scorings), read from the notebooks' code and the "
     "`paper` settings; times each unit on this machine's CPU, with the FLOPs of each network unit "
     "counted by `torch.utils.flop_counter`; and models a GPU in two scenarios: network work at "
-    "100 (fast) or 15 (slow) TFLOP/s sustained plus 1 or 5 ms per batch, other GPU work (FFT "
-    "filter banks, the SR distance search) 100 or 20 times faster than these 2 CPU cores, host "
-    "work (resizing, metric scoring, GrabCut, SR patch extraction) at its measured CPU time. "
-    "Terms under about 1 % of a chapter are left out (named in the table), so the estimate leans "
-    "low. Trained models: the `models` row, OSIE training images (full SALICON, when present, "
-    "is about 17 times as many).")
-
-GPU_SCENARIOS = {
-    "fast": {"tflops": 100.0, "call_ms": 1.0, "speedup": 100.0},
-    "slow": {"tflops": 15.0, "call_ms": 5.0, "speedup": 20.0},
-}
+    f"{_fast['tflops']:g} (fast) or {_slow['tflops']:g} (slow) TFLOP/s sustained plus "
+    f"{_fast['call_ms']:g} or {_slow['call_ms']:g} ms per batch, other GPU work (FFT filter "
+    f"banks, the SR distance search) {_fast['speedup']:g} or {_slow['speedup']:g} times faster "
+    "than these 2 CPU cores, host work (resizing, metric scoring, GrabCut, SR patch extraction) "
+    "at its measured CPU time. Terms under about 1 % of a chapter are left out (named in the "
+    "table), so the estimate leans low. Trained models: the `models` row, OSIE training images "
+    "(full SALICON, when present, is about 17 times as many).")
 
 
 def term_seconds(term: dict, unit: dict, scenario: dict | None) -> float:
@@ -264,6 +267,7 @@ def paper_estimate(terms: Sequence[dict], units: dict, scenarios: dict | None = 
     scenario, and the term that dominates the slow-GPU time. Raises ``KeyError`` naming a unit
     that was not measured."""
     scenarios = GPU_SCENARIOS if scenarios is None else scenarios
+    last = list(scenarios)[-1]  # the slowest: it names the dominant term
     out: dict = {}
     for t in terms:
         if t["unit"] not in units:
@@ -275,7 +279,7 @@ def paper_estimate(terms: Sequence[dict], units: dict, scenarios: dict | None = 
         for s, sc in scenarios.items():
             sec = term_seconds(t, u, sc)
             ch[s] += sec
-            if s == list(scenarios)[-1] and sec > ch["_top"]:
+            if s == last and sec > ch["_top"]:
                 ch["_top"], ch["dominant"] = sec, t["what"]
     for ch in out.values():
         ch.pop("_top")

@@ -43,6 +43,7 @@ __all__ = [
     "layer_module",
     "load_backbone",
     "layer_names",
+    "display_name",
     "resolve_weights",
     "backbone_weights",
     "WEIGHTS_ENV",
@@ -64,6 +65,12 @@ BACKBONES = {
     "vgg16": "VGG-16, torchvision IMAGENET1K_V1 weights (downloaded once; needs internet)",
     "alexnet": "AlexNet, torchvision IMAGENET1K_V1 weights (downloaded once; needs internet)",
 }
+
+
+def display_name(name: str) -> str:
+    """A backbone's name as the book's text writes it (``"VGG-16"``, ``"EfficientNet-Lite0"``):
+    the start of its :data:`BACKBONES` entry; a name not there is returned unchanged."""
+    return BACKBONES[name].split(",")[0] if name in BACKBONES else name
 
 
 class WeightsUnavailableError(RuntimeError):

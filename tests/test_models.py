@@ -164,3 +164,12 @@ def test_weights_choice_is_explicit_and_random_is_seeded():
     wa, wb, wc = (m.model.features[0].weight for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
     assert c.weights == "random initialisation (seed 1)"
+
+
+def test_display_names_come_from_the_backbone_table():
+    from saliency_utils.models import BACKBONES, display_name
+
+    assert [display_name(n) for n in ("vgg16", "alexnet", "efficientnet_lite0")] == \
+        ["VGG-16", "AlexNet", "EfficientNet-Lite0"]
+    assert set(BACKBONES) == {"vgg16", "alexnet", "efficientnet_lite0"}
+    assert display_name("tiny") == "tiny"

@@ -423,7 +423,10 @@ def workload() -> tuple[list[dict], dict]:
     c = settings("ch1_gradient_saliency", "paper")
     ch = "ch1_gradient_saliency"
     n_loc = c["n_loc"] or n["imagenet"]
-    add(ch, "class models (2 variants)", "grad:vgg16@224", c["cm_classes"] * 2 * c["cm_steps"], 1)
+    # class-model sets: the paper's method, jitter + blur, the random-class-layer control, the lambda sweep
+    n_sets = 3 + len(set(c["cm_lambdas"]) - {c["cm_weight_decay"]})
+    n_cm = c["cm_classes"] * n_sets * c["cm_steps"]
+    add(ch, f"class models ({n_sets} sets)", "grad:vgg16@224", n_cm, c["cm_classes"])
     add(ch, "true-class gradient maps", "grad:vgg16@224", n_loc, 16)
     add(ch, "top-5 guesses' maps", "grad:vgg16@224", c["n_check"] * (5 + err5), 16)
     add(ch, "gradient / DeconvNet / guided backprop, two classes", "grad:vgg16@224", c["n_compare"] * 6, 200)
@@ -435,6 +438,8 @@ def workload() -> tuple[list[dict], dict]:
         32,
     )
     add(ch, "cascading randomisation (16 layers, 2 methods)", "grad:vgg16@224", 2 * 17 * c["n_cascade"], 16)
+    n_lg = 2 * c["n_logit"] * (1 + c["logit_seeds"])  # the claim's test: logit layer, several seeds
+    add(ch, "logit-layer randomisation (2 methods, seeds)", "grad:vgg16@224", n_lg, 16)
     add(
         ch,
         "GrabCut, hard seeds (threads on 2 cores)",
@@ -453,7 +458,7 @@ def workload() -> tuple[list[dict], dict]:
         ch,
         "Spearman correlations",
         "spearman:224",
-        c["n_compare"] * 6 + c["n_beyond"] * 2 + 2 * 17 * c["n_cascade"],
+        c["n_compare"] * 6 + c["n_beyond"] * 2 + 2 * 17 * c["n_cascade"] + n_lg,
     )
 
     c = settings("ch2_lrp_salient_relevance", "paper")

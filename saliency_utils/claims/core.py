@@ -255,7 +255,7 @@ class Verdict:
                                               self.level))
                 for p in self.parts if p.verdict == INCONCLUSIVE]
         need = [(k, n) for k, n in need if n]
-        return "; ".join(f"{k}: about {n} {p_unit(self.claim, k)}s for 80 % power"
+        return "; ".join(f"{k}: about {n} {plural(p_unit(self.claim, k))} for 80 % power"
                          for k, n in need)
 
     def row(self) -> dict:
@@ -263,6 +263,11 @@ class Verdict:
                 "estimate [CI]": self.estimate_text, "n": self.n_text,
                 "rule": self.claim.rule_text(), "power": self.power_text,
                 "note": " ".join(x for x in (self.note, self.decides_with) if x)}
+
+
+def plural(unit: str) -> str:
+    """A unit of analysis in the plural ("image" -> "images", "class" -> "classes")."""
+    return unit + ("es" if unit.endswith(("s", "x", "ch", "sh")) else "s")
 
 
 def p_unit(claim: "Claim", part_name: str) -> str:
@@ -298,7 +303,7 @@ class Claim:
         if not self.tests:
             return f"not tested here: {self.not_tested}"
         lv = self.level
-        parts = [f"{t.name} ({t.unit}s): " + t.rule.text(t.measure, lv) for t in self.tests]
+        parts = [f"{t.name} ({plural(t.unit)}): " + t.rule.text(t.measure, lv) for t in self.tests]
         if len(parts) == 1:
             return parts[0]
         return (" | ".join(parts) + f" | Claim: reproduced if every part is; partly if at "

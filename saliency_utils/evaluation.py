@@ -114,7 +114,7 @@ def reshape_fixations(fix, window):
 
 
 #: Names accepted by :meth:`FixationDataset.named`.
-DATASET_NAMES = ("osie_test", "osie_train", "osie", "mit1003", "figrim", "salicon_train",
+DATASET_NAMES = ("osie_test", "osie_val", "osie_train", "osie", "mit1003", "figrim", "salicon_train",
                  "salicon_val", "cat2000")
 
 #: ``"raise"``: an unscorable map is an error; ``"miss"``: NaN scores, counted in ``attrs``.
@@ -216,17 +216,20 @@ class FixationDataset:
     # ---------------------------------------------------------------- constructors
     @classmethod
     def osie(cls, split: str = "test", n: int | None = None, split_seed: int = 0,
-             n_test: int = 100) -> FixationDataset:
-        """OSIE (Xu et al. 2014): ``split`` ``"test"`` / ``"train"`` of the package's fixed split
-        (:func:`saliency_utils.data.osie_split` with ``n_test`` and ``split_seed``; the
-        defaults are the book's split, on which the saliency model is trained) or ``"all"``."""
+             n_test: int = 100, n_val: int = data.OSIE_N_VAL) -> FixationDataset:
+        """OSIE (Xu et al. 2014): ``split`` ``"test"`` / ``"val"`` / ``"train"`` of the
+        package's fixed split (:func:`saliency_utils.data.osie_splits` with ``n_val``,
+        ``n_test`` and ``split_seed``; the defaults are the book's 500 / 100 / 100 split, whose
+        training images train the saliency model and whose validation images choose its
+        settings), ``"train+val"`` (the 600 non-test images) or ``"all"``."""
         if split == "all":
             ids = data.osie_ids()
-        elif split in ("train", "test"):
-            train, test = data.osie_split(n_test=n_test, seed=split_seed)
-            ids = test if split == "test" else train
+        elif split in ("train", "val", "test"):
+            ids = data.osie_splits(n_val=n_val, n_test=n_test, seed=split_seed)[split]
+        elif split == "train+val":
+            ids = data.osie_split(n_test=n_test, seed=split_seed)[0]
         else:
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+            raise ValueError(f"split must be 'train', 'val', 'test', 'train+val' or 'all', got {split!r}")
         name = "osie" if split == "all" else f"osie_{split}"
         return cls(name, ids, data.load_osie_image, data.load_osie_fixations,
                    data.OSIE_SIGMA_PX, data.OSIE_PX_PER_DEGREE).head(n)
@@ -271,7 +274,7 @@ class FixationDataset:
     @classmethod
     def named(cls, name: str, n: int | None = None) -> FixationDataset:
         """The set called ``name`` in the book (:data:`DATASET_NAMES`), first ``n`` images."""
-        if name in ("osie_test", "osie_train"):
+        if name in ("osie_test", "osie_val", "osie_train"):
             return cls.osie(name.removeprefix("osie_"), n)
         if name == "osie":
             return cls.osie("all", n)
@@ -291,16 +294,14 @@ def _dataset(dataset) -> FixationDataset:
 
 
 # ------------------------------------------------------------------------------ map sources
-def model_maps(model, flip_average: bool = True,
+def model_maps(model, flip_average: bool | None = None,
                exponent: float | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """``image -> map`` of a :class:`~saliency_utils.saliency_model.SaliencyModel` (or anything
     with its ``predict(image, flip_average=, exponent=)``): the density at the input size for
-    the image, mirror-averaged unless ``flip_average=False``, raised to ``exponent`` (default
-    :data:`saliency_model.MAP_EXPONENT`), resized to the image."""
-    from .saliency_model import MAP_EXPONENT
-
-    exp = MAP_EXPONENT if exponent is None else exponent
-    return lambda image: model.predict(image, flip_average=flip_average, exponent=exp)
+    the image, mirror-averaged or not (``flip_average``), raised to ``exponent``, resized to the
+    image. ``None`` keeps the model's own defaults (for a model trained with validation images,
+    the post-processing chosen on them; see :meth:`SaliencyModel.predict`)."""
+    return lambda image: model.predict(image, flip_average=flip_average, exponent=exponent)
 
 
 def centre_bias_maps(dataset: FixationDataset, sigma_frac: tuple[float, float]) -> list:

@@ -26,8 +26,10 @@ resized (bicubic) to the network's input size for its aspect ratio
 (:meth:`~saliency_utils.saliency_model.SaliencyModel.input_shape_for`); large JPEGs are decoded
 directly at a reduced scale no smaller than that size (PIL's draft mode), which is much faster
 and gives the same input up to resampling. The network's density at its input size (image and
-mirror image averaged) is raised to
-:data:`~saliency_utils.saliency_model.MAP_EXPONENT`, as
+mirror image averaged, unless the model's validation choice says otherwise) is raised to the
+model's exponent (chosen on the validation images for the book's models, see
+:func:`saliency_utils.training.choose_postprocessing`; else
+:data:`~saliency_utils.saliency_model.MAP_EXPONENT`), as
 :meth:`~saliency_utils.saliency_model.SaliencyModel.predict` does (a model with
 ``output="minmax"`` gives its min-max map instead, as ``predict`` does), scaled to 255 at its maximum
 and resized (bicubic, PIL) to the image size; PNG values are the map divided by its maximum,
@@ -148,20 +150,27 @@ def to_png_array(density: np.ndarray) -> np.ndarray:
 
 def saliency_png(model, path: str | Path, exponent: float | None = None) -> np.ndarray:
     """The ``uint8 H x W`` PNG values :func:`predict_folder` writes for the image at ``path``
-    (see the module docstring); ``exponent`` default
-    :data:`~saliency_utils.saliency_model.MAP_EXPONENT` (read at call time)."""
+    (see the module docstring); ``exponent`` and mirror averaging default to the model's
+    (``model.map_exponent``, chosen on the validation images for a model trained with them,
+    else :data:`~saliency_utils.saliency_model.MAP_EXPONENT`, read at call time;
+    ``model.flip_average``)."""
     from . import saliency_model
 
-    exponent = saliency_model.MAP_EXPONENT if exponent is None else float(exponent)
+    own = getattr(model, "map_exponent", None)
+    if exponent is None:
+        exponent = saliency_model.MAP_EXPONENT if own is None else float(own)
+    exponent = float(exponent)
+    flip = bool(getattr(model, "flip_average", True))
     (h, w), small = _read_for_model(Path(path), model.input_shape_for)
     if getattr(model, "output", "density") == "minmax":  # as SaliencyModel.predict, max 1
         lp = np.asarray(model.predict_log_density(small, size=small.shape[:2]), np.float64)
-        mirror = np.ascontiguousarray(small[:, ::-1])
-        lp = 0.5 * (lp + model.predict_log_density(mirror, size=small.shape[:2])[:, ::-1])
+        if flip:
+            mirror = np.ascontiguousarray(small[:, ::-1])
+            lp = 0.5 * (lp + model.predict_log_density(mirror, size=small.shape[:2])[:, ::-1])
         low = saliency_model.log_density_to_minmax_map(lp, lp.shape)
         low = low / low.max()
     else:
-        logp = model.predict_log_density(small, size=small.shape[:2], flip_average=True)
+        logp = model.predict_log_density(small, size=small.shape[:2], flip_average=flip)
         lp = exponent * np.asarray(logp, dtype=np.float64)
         low = np.exp(lp - lp.max())  # max 1
     if low.shape == (h, w):

@@ -261,7 +261,8 @@ _SETTINGS = {
 
 _SETTINGS["ch3_centre_surround"] = {
     # preset: training.PRESETS entry; n_eval: scored images per dataset (None = all 100);
-    # n_loo: images for the leave-one-observer-out comparison with the inter-observer anchor;
+    # n_loo: images per set of the leave-one-observer-out comparison with the inter-observer
+    # anchor (model_quality.LOO_METRICS; None = all); n_eval_figrim: FIGRIM images (None = all 30);
     # n_cka: held-out images for CKA. Size tuning (saliency_utils.surround), at the model's
     # training resolution: rf_pool OSIE test images, each probed at a rf_grid (rows, cols) of
     # centres with soft-edged discs of rf_radii pixels (edge rf_edge px) and whole; rf_units
@@ -273,21 +274,23 @@ _SETTINGS["ch3_centre_surround"] = {
     # occ_step px, occluder occ_step px, csi_radius grid steps. grad_units: units per deep
     # layer (the readout's most-weighted first) whose gradient field is compared. n_am / am_*:
     # activation maximisation.
-    "smoke": dict(preset="smoke", n_eval=3, n_loo=2, n_show=2, n_cka=4, rf_pool=4,
+    "smoke": dict(preset="smoke", n_eval=3, n_loo=2, n_eval_figrim=3, n_show=2, n_cka=4, rf_pool=4,
                   rf_layers=("stage3", "stage5", "head"),
                   rf_readout_layers=("readout_hidden", "readout"), rf_grid=(1, 2),
                   rf_radii=(8, 16, 32), rf_edge=2.0, rf_units=3, rf_k=2, planted_stride=32,
                   planted_sigmas=((1.0, 3.0),),
                   occ_units=2, occ_k=2, occ_radius=2, occ_step=8, csi_radius=1.5, grad_units=2,
                   n_am=1, am_size=(48, 48), am_steps=3),
-    "offline": dict(preset="offline", n_eval=None, n_loo=8, n_show=4, n_cka=24, rf_pool=32,
+    "offline": dict(preset="offline", n_eval=None, n_loo=None, n_eval_figrim=None, n_show=4,
+                    n_cka=24, rf_pool=32,
                     rf_layers=("stage3", "stage5", "head"),
                     rf_readout_layers=("readout_hidden", "readout"), rf_grid=(2, 3),
                     rf_radii=(16, 32, 64, 128), rf_edge=4.0, rf_units=100, rf_k=10,
                     planted_stride=32, planted_sigmas=((2.0, 5.0), (5.0, 12.0)), occ_units=12,
                     occ_k=4, occ_radius=4, occ_step=16, grad_units=50,
                     csi_radius=1.5, n_am=4, am_size=(96, 96), am_steps=48),
-    "paper": dict(preset="paper", salicon_if_available=True, n_eval=None, n_loo=25, n_show=4,
+    "paper": dict(preset="paper", salicon_if_available=True, n_eval=None, n_loo=None,
+                  n_eval_figrim=None, n_show=4,
                   n_cka=48, rf_pool=100, rf_layers=("conv3_3", "conv4_3", "conv5_3"),
                   rf_readout_layers=("readout",), rf_grid=(2, 3), rf_radii=(16, 32, 64, 128),
                   rf_edge=4.0, rf_units=100, rf_k=10, planted_stride=16,

@@ -74,16 +74,14 @@ DEFAULT_READOUT_LAYERS = {
     "vgg16": ("conv5_3",),
 }
 
-#: Default exponent of the saliency maps of :meth:`SaliencyModel.predict` (the ``predict``
-#: command, :func:`saliency_utils.evaluation.model_maps`): ``p ** 0.8``, renormalised. The MIT
-#: metrics disagree on the best map for a given density (Kümmerer et al., ECCV 2018): NSS
-#: rewards peaked maps, AUC-Borji (thresholds every 0.1 of the min-max-normalised map) flat
-#: ones. The offline model, trained with an NSS term, is peaked: with exponent 1 its AUC-Borji
-#: on MIT1003 (0.77) is below the centre bias (0.80); 0.8 trades a little NSS for it (OSIE test
-#: NSS 3.04 -> 2.97, AUC-Borji 0.81 -> 0.86; MIT1003 AUC-Borji 0.77 -> 0.81, CC and KLD
-#: better too). This value was chosen by looking at those OSIE-test and MIT1003 scores (0.4 to
-#: 1 were tried), so those scores are not an unbiased estimate for it; the forward pass and
-#: :meth:`SaliencyModel.predict_log_density` always give the trained density itself.
+#: Default exponent of the saliency maps of :meth:`SaliencyModel.predict` for a model whose
+#: checkpoint carries no choice of its own (one trained without validation images): ``p ** 0.8``,
+#: renormalised. The MIT metrics disagree on the best map for a given density (Kümmerer et al.,
+#: ECCV 2018): NSS rewards peaked maps, AUC-Borji flat ones. This value was chosen, in an earlier
+#: version of the book, by looking at OSIE-test and MIT1003 scores; the book's models now choose
+#: their exponent and mirror averaging on validation images
+#: (:func:`saliency_utils.training.choose_postprocessing`, :attr:`SaliencyModel.map_exponent`).
+#: The forward pass and :meth:`SaliencyModel.predict_log_density` always give the trained density.
 MAP_EXPONENT = 0.8
 
 #: The saliency maps :meth:`SaliencyModel.predict` can give (see the module docstring).
@@ -229,6 +227,10 @@ class SaliencyModel(nn.Module):
         self.readout_hidden = int(readout_hidden)
         self.readout_bias = bool(readout_bias)
         self.output = output
+        # predict's defaults; a trained checkpoint with validation images sets both to the
+        # choice made on them (training.choose_postprocessing); None: MAP_EXPONENT at call time
+        self.map_exponent: float | None = None
+        self.flip_average: bool = True
         if self.readout_hidden > 0:
             self.readout = nn.Sequential(OrderedDict([
                 ("conv1", nn.Conv2d(channels, self.readout_hidden, 1)),
@@ -390,8 +392,8 @@ class SaliencyModel(nn.Module):
             self.train(was)
         return out.double().cpu().numpy()
 
-    def predict(self, image, size=None, flip_average: bool = True,
-                exponent: float = MAP_EXPONENT) -> np.ndarray:
+    def predict(self, image, size=None, flip_average: bool | None = None,
+                exponent: float | None = None) -> np.ndarray:
         """Saliency map of one image as a probability density at the image's own size
         (float64 ``H x W`` summing to 1): the network's density ``p`` (by default the mean over
         the image and its mirror image, a test-time augmentation matching the training flips;
@@ -402,7 +404,16 @@ class SaliencyModel(nn.Module):
 
         With ``output="minmax"`` the map is :func:`log_density_to_minmax_map` of the
         log-density (mirror-averaged as log-maps, i.e. as the readouts), renormalised to sum 1;
-        ``exponent`` does not change it (the min-max of ``e * log p`` is that of ``log p``)."""
+        ``exponent`` does not change it (the min-max of ``e * log p`` is that of ``log p``).
+
+        ``flip_average`` and ``exponent`` default to the model's :attr:`flip_average` and
+        :attr:`map_exponent`: for a model trained with validation images, the choice made on
+        them (:func:`saliency_utils.training.choose_postprocessing`); otherwise mirror
+        averaging and :data:`MAP_EXPONENT`."""
+        if flip_average is None:
+            flip_average = self.flip_average
+        if exponent is None:
+            exponent = MAP_EXPONENT if self.map_exponent is None else self.map_exponent
         arr = to_uint8_rgb(image)
         if self.output == "minmax":
             size = size or self.input_shape_for(arr.shape[:2])

@@ -5,8 +5,9 @@
     from saliency_utils.evaluation import FixationDataset, model_maps, score_maps
     scores = score_maps(model_maps(model), FixationDataset.osie("test"))  # a row per image
 
-**Data.** OSIE (Xu et al. 2014) with the book's fixed split (:func:`saliency_utils.data.osie_split`,
-600 training / 100 test images, seed 0). Targets are built at the training resolution: the
+**Data.** OSIE (Xu et al. 2014) with the book's fixed split
+(:func:`saliency_utils.data.osie_splits`, 500 training / 100 validation / 100 test images, seed
+0; ``n_val`` in :class:`TrainConfig`). Targets are built at the training resolution: the
 fixations are rescaled to it and blurred with the dataset's one-degree Gaussian, rescaled too
 (OSIE: 24 px at 800x600, 9.6 px at 320x240). Horizontal flips (``flip=True``) flip the image and
 its targets together, so fixations stay aligned. Resized images and fixation counts are cached in
@@ -48,12 +49,19 @@ and the training history, written with ``torch.save`` and read back with
 ``torch.load(weights_only=True)``; a ``.json`` file beside it has the same configuration and
 history for reading. A GPU is used when present, never required.
 
+**Validation.** With ``n_val > 0`` (every preset) the loss on the validation images is recorded
+after every epoch, the final phase keeps the weights of its epoch of lowest validation loss
+(``history["kept_epoch"]``), and :func:`choose_postprocessing` chooses the map's exponent and
+mirror averaging on the validation images by :data:`POSTPROCESSING_RULE`
+(``history["postprocessing"]``); the checkpoint carries the choice, and
+:meth:`~saliency_utils.saliency_model.SaliencyModel.predict` applies it by default. The loss
+weights, the readout and the schedule were not chosen on validation (earlier versions of the book
+set them looking at OSIE test scores; chapter 3 says so).
+
 **Evaluation** is :func:`saliency_utils.evaluation.score_maps` with
 :func:`saliency_utils.evaluation.model_maps` (OSIE test images, MIT1003 stimuli, FIGRIM; IG
-against the centre bias of :func:`osie_center_bias`). Predictions average the image and its
-mirror image (``flip_average``), which improved every metric of the offline model, and are
-raised to :data:`saliency_model.MAP_EXPONENT` (0.8; read its comment: it was chosen on the
-evaluation images).
+against the centre bias of :func:`osie_center_bias`), and
+:func:`saliency_utils.model_quality.evaluate_model` for the density scores and the anchors.
 
 **Speed on CPU.** Phase 2 dominates: about 6-10 training images/s at 240x320 on 2 cores.
 PyTorch's OpenMP threads spin while waiting; when another process keeps the cores busy that
@@ -127,6 +135,11 @@ class TrainConfig:
     loss_kl: float = 1.0  # weight of the KL term; 0: a metric-only loss
     output: str = "density"  # the predicted map: "density" or "minmax" (saliency_model.OUTPUTS)
     lr_decay: float | None = None  # None: cosine per phase; g: learning rates x g every epoch
+    # validation images carved from the non-test images (osie_splits; SALICON: the first n_val of
+    # its val split); 0: none (the older 600/100 split). With n_val > 0 the trainer keeps the
+    # final phase's epoch of lowest validation loss and choose_postprocessing picks the map's
+    # exponent and mirror averaging on them (the presets: 100, the book's 500/100/100 split)
+    n_val: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))
@@ -143,6 +156,8 @@ class TrainConfig:
             raise ValueError("loss weights (loss_kl, loss_cc, loss_nss) must be >= 0")
         if not (self.loss_kl or self.loss_cc or self.loss_nss):
             raise ValueError("the loss is empty: loss_kl, loss_cc and loss_nss are all 0")
+        if self.n_val < 0:
+            raise ValueError(f"n_val must be >= 0, got {self.n_val!r}")
         if self.lr_decay is not None and not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay must be None or in (0, 1], got {self.lr_decay!r}")
 
@@ -183,7 +198,7 @@ class TrainConfig:
 
 #: The :class:`TrainConfig` fields added after checkpoints were first keyed: each enters the
 #: cache key (:meth:`TrainConfig.key_dict`) only when it differs from its default.
-NEW_KEY_FIELDS = ("readout_bias", "loss_kl", "output", "lr_decay")
+NEW_KEY_FIELDS = ("readout_bias", "loss_kl", "output", "lr_decay", "n_val")
 _FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 #: ``smoke``: a few seconds, for tests (8 images, 96x128, one epoch per phase).
@@ -202,17 +217,17 @@ _FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 #: never a result.
 PRESETS: dict[str, TrainConfig] = {
     "smoke": TrainConfig(image_size=(96, 128), readout_hidden=8, readout_epochs=1, epochs=1,
-                         batch_size=4, n_train=8),
-    "offline": TrainConfig(),
+                         batch_size=4, n_train=8, n_val=4),
+    "offline": TrainConfig(n_val=data.OSIE_N_VAL),
     "paper": TrainConfig(backbone="vgg16", image_size=(224, 224), readout_layers=("conv5_3",),
                          readout_hidden=0, readout_bias=False, centre_bias="none",
                          readout_epochs=5, epochs=20, batch_size=20, lr=5e-3, lr_encoder=1e-5,
                          lr_decay=0.8, flip=False, loss_kl=0.0, loss_cc=0.0, loss_nss=1.0,
-                         output="minmax"),
+                         output="minmax", n_val=data.OSIE_N_VAL),
 }
 
 #: The fields the ``paper-smoke`` preset takes from ``smoke`` (sizes); all others from ``paper``.
-SMOKE_SIZE_FIELDS = ("image_size", "readout_epochs", "epochs", "batch_size", "n_train")
+SMOKE_SIZE_FIELDS = ("image_size", "readout_epochs", "epochs", "batch_size", "n_train", "n_val")
 PRESETS["paper-smoke"] = PRESETS["paper"].replace(
     weights="random", **{f: getattr(PRESETS["smoke"], f) for f in SMOKE_SIZE_FIELDS})
 
@@ -262,16 +277,31 @@ def _source(dataset: str):
     if dataset == "salicon":
         return (lambda i: data.load_salicon_full_image(i, "train"),
                 lambda i: data.load_salicon_full_fixations(i, "train"), data.SALICON_SIGMA_PX)
+    if dataset == "salicon_val":
+        return (lambda i: data.load_salicon_full_image(i, "val"),
+                lambda i: data.load_salicon_full_fixations(i, "val"), data.SALICON_SIGMA_PX)
     raise ValueError(dataset)
 
 
 def train_ids(config: TrainConfig) -> list[str]:
-    """The training image ids of ``config`` (``n_train`` first ones of the training split)."""
+    """The training image ids of ``config`` (``n_train`` first ones of the training split; OSIE:
+    :func:`saliency_utils.data.osie_splits` with ``n_val``, so never a validation image)."""
     if config.dataset == "osie":
-        ids, _ = data.osie_split(n_test=config.n_test, seed=config.split_seed)
+        ids = data.osie_splits(n_val=config.n_val, n_test=config.n_test, seed=config.split_seed)["train"]
     else:
         ids = data.salicon_full_ids("train")
     return ids[: config.n_train] if config.n_train else ids
+
+
+def val_ids(config: TrainConfig) -> list[str]:
+    """The validation image ids of ``config`` (empty when ``n_val`` is 0): OSIE's validation
+    part of :func:`saliency_utils.data.osie_splits`; SALICON: the first ``n_val`` of its val
+    split."""
+    if not config.n_val:
+        return []
+    if config.dataset == "osie":
+        return data.osie_splits(n_val=config.n_val, n_test=config.n_test, seed=config.split_seed)["val"]
+    return data.salicon_full_ids("val")[: config.n_val]
 
 
 def _scaled_counts(fix, size) -> np.ndarray:
@@ -291,20 +321,24 @@ def _resize_rgb(img: np.ndarray, size) -> np.ndarray:
     return np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC))
 
 
-def training_data(config: TrainConfig, progress: bool = False) -> dict:
-    """Resized training images and fixation counts of ``config``, cached on disk.
+def training_data(config: TrainConfig, progress: bool = False, split: str = "train") -> dict:
+    """Resized training images and fixation counts of ``config`` (``split="val"``: its
+    validation images, :func:`val_ids`), cached on disk.
 
     Returns ``{"ids", "images" (uint8 N x H x W x 3), "counts" (uint16 N x H x W, fixations per
     pixel of the training grid), "sigma" (the density's Gaussian sigma on that grid)}`` at
     ``config.image_size``; the arrays are memory-mapped ``.npy`` files in
     ``<cache>/models/data/``. :func:`training_targets` turns counts into densities.
     """
-    ids = train_ids(config)
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    ids = train_ids(config) if split == "train" else val_ids(config)
     size = tuple(config.image_size)
-    load_image, load_fix, sigma = _source(config.dataset)
-    key = hashlib.sha256(json.dumps([config.dataset, list(size), ids, TRAINING_VERSION])
+    source = config.dataset + ("_val" if split == "val" and config.dataset == "salicon" else "")
+    load_image, load_fix, sigma = _source(source)
+    key = hashlib.sha256(json.dumps([source, list(size), ids, TRAINING_VERSION])
                          .encode()).hexdigest()[:12]
-    folder = models_dir() / "data" / f"{config.dataset}-{size[0]}x{size[1]}-{len(ids)}-{key}"
+    folder = models_dir() / "data" / f"{source}-{size[0]}x{size[1]}-{len(ids)}-{key}"
     meta_path = folder / "meta.json"
     try:
         meta = json.loads(meta_path.read_text())
@@ -439,6 +473,29 @@ def _targets(d: dict, idx, flips, device):
     return dens.to(device), fix.to(device)
 
 
+@torch.no_grad()
+def validation_loss(model: SaliencyModel, vd: dict, config: TrainConfig, device=None) -> dict:
+    """The loss of ``config`` and its parts (``kl``, ``cc``, ``nss``, ``loss``), averaged over the
+    images of :func:`training_data` ``vd`` (no flips), with the model in eval mode (then restored)."""
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    was = model.training
+    model.eval()
+    sums, count = {}, 0
+    try:
+        n = len(vd["ids"])
+        for start in range(0, n, 2 * config.batch_size):
+            idx = torch.arange(start, min(n, start + 2 * config.batch_size))
+            flips = torch.zeros(len(idx), dtype=torch.bool)
+            dens, fix = _targets(vd, idx, flips, dev)
+            _, parts = _loss(model(batch_images(model, vd, idx, flips)), dens, fix, config)
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v * len(idx)
+            count += len(idx)
+    finally:
+        model.train(was)
+    return {k: v / count for k, v in sums.items()}
+
+
 def batch_images(model: SaliencyModel, d: dict, idx, flips) -> torch.Tensor:
     """The preprocessed images ``idx`` of :func:`training_data` ``d`` (flipped where
     ``flips``), on the model's device."""
@@ -538,7 +595,11 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
         d["density"], d["fixmap"] = training_targets(d)
     load_fix = _source(config.dataset)[1]
     sigma_frac = anchors.fit_center_bias([load_fix(i) for i in d["ids"]])
+    vd = training_data(config, progress=progress, split="val") if config.n_val else None
+    if vd is not None:
+        vd["density"], vd["fixmap"] = training_targets(vd)
     history = {"config": config.to_dict(), "device": str(dev), "n_images": n,
+               "n_val_images": len(vd["ids"]) if vd is not None else 0,
                "torch_threads": torch.get_num_threads(), "epochs": [],
                "centre_bias_init": list(sigma_frac), "model_version": MODEL_VERSION,
                "training_version": TRAINING_VERSION}
@@ -548,6 +609,9 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                             device=dev)
         gen = torch.Generator().manual_seed(config.seed)
         size = config.image_size
+        final_phase = ("end-to-end" if config.epochs > 0 and not config.freeze_encoder
+                       else "readout")
+        best = {"loss": math.inf, "state": None, "epoch": None}
 
         def run_epochs(phase, n_epochs, optimiser, base_lrs, step_fn, prepare):
             per_epoch = math.ceil(n / config.batch_size)
@@ -579,6 +643,12 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                 dt = time.perf_counter() - t0
                 row = {"phase": phase, "epoch": ep + 1, **{k: v / count for k, v in sums.items()},
                        "seconds": round(dt, 2), "images_per_s": round(count / dt, 2)}
+                if vd is not None:  # the validation loss; the final phase keeps its best epoch
+                    row.update({f"val_{k}": v for k, v in
+                                validation_loss(model, vd, config, dev).items()})
+                    if phase == final_phase and row["val_loss"] < best["loss"]:
+                        best.update(loss=row["val_loss"], epoch=ep + 1,
+                                    state={k: v.detach().clone() for k, v in model.state_dict().items()})
                 history["epochs"].append(row)
                 if progress:
                     print(f"{phase} epoch {ep + 1}/{n_epochs}: loss {row['loss']:.4f} "
@@ -628,7 +698,16 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
 
             run_epochs("end-to-end", config.epochs, opt, [config.lr_encoder, config.lr],
                        full_step, lambda idx, flips: batch_images(model, d, idx, flips))
+        if best["state"] is not None:  # the epoch of lowest validation loss of the final phase
+            model.load_state_dict(best["state"])
+            history["kept_epoch"] = {"phase": final_phase, "epoch": best["epoch"],
+                                     "val_loss": best["loss"],
+                                     "rule": "lowest validation loss of the final phase"}
     model.eval()
+    if vd is not None:
+        history["postprocessing"] = choose_postprocessing(model, config, sigma_frac,
+                                                          progress=progress)
+        apply_postprocessing(model, history["postprocessing"])
     history["seconds"] = round(time.perf_counter() - t_start, 2)
     history["cpu_seconds"] = round(time.process_time() - cpu_start, 2)
     model.history = history
@@ -704,6 +783,7 @@ def load_checkpoint(path: str | Path, device=None) -> SaliencyModel:
     model.to(torch.device(device) if device is not None else default_device()).eval()
     model.history = meta.get("history", {})
     model.train_config = config
+    apply_postprocessing(model, model.history.get("postprocessing"))
     return model
 
 
@@ -752,3 +832,161 @@ def summarise(rows) -> dict:
     out = {k: float(np.mean([r[k] for r in rows if k in r])) for k in keys}
     out["images"] = len(rows)
     return out
+
+
+# ------------------------------------------------------------------------------ post-processing
+#: The map exponents :func:`choose_postprocessing` tries (a density model; a ``"minmax"`` model
+#: has no exponent to choose).
+EXPONENT_GRID = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+#: The rule of :func:`choose_postprocessing`, fixed before any model was trained with it.
+POSTPROCESSING_RULE = ("on the validation images, every (mirror averaging, exponent) pair is "
+                       "scored with the eight MIT metrics (IG against the centre bias fitted to "
+                       "the training fixations) and ranked per metric; the pair of best mean rank "
+                       "is kept (ties: the exponent closest to 1, then mirror averaging on)")
+
+
+class _LazyMaps:
+    """``maps[k]``: the map of log-density ``logps[k]`` raised to ``exponent`` at ``shapes[k]``."""
+
+    def __init__(self, logps, shapes, exponent):
+        self.logps, self.shapes, self.exponent = logps, shapes, exponent
+
+    def __len__(self):
+        return len(self.logps)
+
+    def __getitem__(self, k):
+        from .saliency_model import log_density_to_map
+
+        return log_density_to_map(self.exponent * self.logps[k], self.shapes[k])
+
+
+def choose_postprocessing(model: SaliencyModel, config: TrainConfig, centre_bias,
+                          progress: bool = False, exponents=EXPONENT_GRID) -> dict:
+    """Choose the map's post-processing of a trained ``model`` on the validation images of
+    ``config`` by :data:`POSTPROCESSING_RULE`. Returns ``{"exponent", "flip_average", "rule",
+    "n_images", "table"}``; ``table`` has one row per candidate: its settings, the mean of each
+    metric, its mean rank and ``"best_for"`` (the metrics on which it scores best: the
+    per-metric choice, for comparison). ``centre_bias``: the IG baseline's widths."""
+    import pandas as pd
+
+    from . import evaluation
+
+    ids = val_ids(config)
+    if not ids:
+        raise ValueError("config has no validation images (n_val=0)")
+    load_image, load_fix, sigma = _source("salicon_val" if config.dataset == "salicon" else "osie")
+    fixsets = [load_fix(i) for i in ids]
+    exps = tuple(float(e) for e in exponents) if model.output == "density" else (1.0,)
+    sources = {}
+    for flip in (True, False):
+        if model.output == "density":
+            logps = [model.predict_log_density(load_image(i), flip_average=flip) for i in ids]
+            for e in exps:
+                sources[f"{flip}|{e}"] = _LazyMaps(logps, [f.shape for f in fixsets], e)
+        else:
+            sources[f"{flip}|1.0"] = [model.predict(load_image(i), flip_average=flip) for i in ids]
+    # scored as evaluation.score_maps does (all observers' fixations; sAUC's negatives from
+    # other validation images; IG against the centre bias), without its dataset class
+    scored = {name: [] for name in sources}
+    for k, f in enumerate(fixsets):
+        fixmap, density = f.fixation_map(), f.density(sigma)
+        other = anchors.other_fixation_map(fixsets, k, f.shape, seed=config.seed)
+        base = anchors.center_bias(f.shape, tuple(centre_bias))
+        for name, src in sources.items():
+            sal = maps.check_saliency_map(src[k])
+            scored[name].append(evaluation.score_image(sal, fixmap, density, other, base,
+                                                       metrics.METRIC_NAMES, config.seed))
+    scored = {name: pd.DataFrame(rows) for name, rows in scored.items()}
+    means = pd.DataFrame({name: df[list(metrics.METRIC_NAMES)].mean() for name, df in scored.items()}).T
+    rows, best = rank_candidates(means)
+    return {"exponent": best["exponent"], "flip_average": best["flip_average"],
+            "rule": POSTPROCESSING_RULE, "n_images": len(ids), "table": rows}
+
+
+def rank_candidates(means) -> tuple[list[dict], dict]:
+    """:data:`POSTPROCESSING_RULE` on ``means`` (a DataFrame: one row per candidate, indexed
+    ``"<flip_average>|<exponent>"``, one column per metric of
+    :data:`saliency_utils.metrics.METRIC_NAMES`): ``(rows, best)``, a dict per candidate (its
+    settings, means, mean rank, ``best_for``) and the chosen one."""
+    ranks = metric_ranks(means)
+    rows = []
+    for name in means.index:
+        flip, e = name.split("|")
+        best_for = [m for m in metrics.METRIC_NAMES if ranks.loc[name, m] == ranks[m].min()]
+        rows.append({"flip_average": flip == "True", "exponent": float(e),
+                     **{m: float(means.loc[name, m]) for m in metrics.METRIC_NAMES},
+                     "mean_rank": float(ranks.loc[name].mean()), "best_for": best_for})
+    best = min(rows, key=lambda r: (r["mean_rank"], abs(r["exponent"] - 1.0), not r["flip_average"]))
+    return rows, best
+
+
+def metric_ranks(means):
+    """Rank of every row of ``means`` (one column per metric of
+    :data:`saliency_utils.metrics.METRIC_NAMES`) on every metric, 1 = best in the metric's
+    direction (lower KLD is better), ties averaged."""
+    import pandas as pd
+
+    return pd.DataFrame({m: means[m].rank(ascending=not metrics.HIGHER_IS_BETTER[m])
+                         for m in metrics.METRIC_NAMES})
+
+
+#: The loss weights compared on the validation images (chapter 3, §1.1): the KL divergence
+#: alone, the offline preset's KL - CC - 0.5 NSS, and KL - CC - NSS. Each is a full training of
+#: the preset with only the loss changed.
+LOSS_CANDIDATES = {
+    "KL": dict(loss_kl=1.0, loss_cc=0.0, loss_nss=0.0),
+    "KL − CC − 0.5 NSS": dict(loss_kl=1.0, loss_cc=1.0, loss_nss=0.5),
+    "KL − CC − NSS": dict(loss_kl=1.0, loss_cc=1.0, loss_nss=1.0),
+}
+
+#: The rule of :func:`compare_losses`, fixed before the candidates were trained.
+LOSS_RULE = ("each candidate is trained with everything else the preset's, its post-processing "
+             "chosen on the validation images by the post-processing rule; the candidates' "
+             "validation scores at their own choice are ranked per metric, and the loss of best "
+             "mean rank is the one validation picks (ties: the preset's own)")
+
+
+def loss_candidates(config: TrainConfig) -> dict[str, TrainConfig]:
+    """:data:`LOSS_CANDIDATES` applied to ``config`` (a density model with validation images;
+    an empty dict otherwise: the ``paper`` preset's NSS-only loss is the authors' and is not
+    chosen)."""
+    if config.output != "density" or not config.n_val:
+        return {}
+    return {name: config.replace(**w) for name, w in LOSS_CANDIDATES.items()}
+
+
+def compare_losses(models: dict, preset: TrainConfig) -> tuple[list[dict], str]:
+    """:data:`LOSS_RULE` on ``models`` (``{candidate name: trained model}`` of
+    :func:`loss_candidates`): ``(rows, picked)``, one row per candidate (its loss weights, its
+    chosen post-processing, its validation means and mean rank) and the name validation picks."""
+    import pandas as pd
+
+    rows = {}
+    for name, model in models.items():
+        pp = model.history["postprocessing"]
+        own = next(r for r in pp["table"]
+                   if (r["flip_average"], r["exponent"]) == (pp["flip_average"], pp["exponent"]))
+        cfg = model.train_config
+        rows[name] = {"loss": name, "loss_kl": cfg.loss_kl, "loss_cc": cfg.loss_cc,
+                      "loss_nss": cfg.loss_nss, "exponent": pp["exponent"],
+                      "flip_average": pp["flip_average"],
+                      **{m: own[m] for m in metrics.METRIC_NAMES},
+                      "is_preset": (cfg.loss_kl, cfg.loss_cc, cfg.loss_nss)
+                      == (preset.loss_kl, preset.loss_cc, preset.loss_nss)}
+    means = pd.DataFrame({n: {m: r[m] for m in metrics.METRIC_NAMES} for n, r in rows.items()}).T
+    mean_rank = metric_ranks(means).mean(axis=1)
+    for n in rows:
+        rows[n]["mean_rank"] = float(mean_rank[n])
+    picked = min(rows, key=lambda n: (rows[n]["mean_rank"], not rows[n]["is_preset"]))
+    return list(rows.values()), picked
+
+
+def apply_postprocessing(model: SaliencyModel, choice: dict | None) -> SaliencyModel:
+    """Make ``choice`` (of :func:`choose_postprocessing`) ``model``'s default for
+    :meth:`~saliency_utils.saliency_model.SaliencyModel.predict`; ``None`` leaves the package
+    defaults (a checkpoint trained without validation images)."""
+    if choice:
+        model.map_exponent = float(choice["exponent"])
+        model.flip_average = bool(choice["flip_average"])
+    return model

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from saliency_utils import book, book_models, buildcache
+from saliency_utils import book, book_models, buildcache, training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -281,7 +281,12 @@ def test_the_model_registry_lists_every_chapter_that_loads_a_model():
     assert "freeze_encoder=True" in _code("ch4_task_vs_domain") and ch4[1].config.freeze_encoder
     assert "load_or_train_task" in _code("ch4_task_vs_domain")
     shared = book_models.book_models("smoke")
-    assert len(shared) == 3  # the preset's model is shared by chapters 3 to 6
+    # the preset's model (shared by chapters 3 to 6), the rotation control, the fixed-encoder
+    # twin, and chapter 3's two other loss candidates (compared on validation)
+    assert len(shared) == 5
+    ch3 = book_models.chapter_models("ch3_centre_surround", "smoke")
+    assert {m.config for m in ch3 if m.kind == "saliency"} == set(
+        training.loss_candidates(training.PRESETS["smoke"]).values())
     first = next(iter(shared.values()))
     assert first[1] == list(book_models.CHAPTER_MODELS)
     assert book_models.chapter_models("appendix_data", "smoke") == []
@@ -316,10 +321,11 @@ def test_train_models_reports_each_model_once(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(book_models.ModelSpec, "load_or_train", lambda self, progress: None)
     monkeypatch.setenv("SALIENCY_CACHE", str(tmp_path))
     report = book_models.train_models("smoke")
-    assert len(report) == 3
+    n = len(book_models.book_models("smoke"))
+    assert len(report) == n == 5
     assert all(r["trained"] for r in report.values())
     log = capsys.readouterr().out
-    assert log.count("training ") == 3 and "[model 3/3]" in log
+    assert log.count("training ") == n and f"[model {n}/{n}]" in log
 
 
 def test_log_output_shows_what_a_chapter_prints(tmp_path, caplog):

@@ -118,6 +118,23 @@ def test_output_exponent_is_applied(folder, model, monkeypatch):
         assert not _close(png, _model_png(model, path, 1.0)), exponent
 
 
+def test_the_checkpoints_own_choice_is_applied(folder, model, monkeypatch):
+    """A checkpoint trained with validation images carries its exponent and mirror averaging;
+    predict's PNG and SaliencyModel.predict both follow them."""
+    images, _ = folder
+    path = images / "rgb_odd.png"
+    monkeypatch.setattr(model, "map_exponent", 1.6)
+    png = predict.saliency_png(model, path)
+    assert _close(png, predict.to_png_array(model.predict(predict.read_image(path), exponent=1.6)))
+    assert not _close(png, _model_png(model, path, saliency_model.MAP_EXPONENT))
+    monkeypatch.setattr(model, "flip_average", False)
+    img = predict.read_image(path)
+    np.testing.assert_allclose(model.predict(img), model.predict(img, flip_average=False, exponent=1.6))
+    assert not np.allclose(model.predict(img), model.predict(img, flip_average=True, exponent=1.6))
+    png = predict.saliency_png(model, path)
+    assert _close(png, predict.to_png_array(model.predict(img)))
+
+
 def test_large_jpeg_is_decoded_in_draft_mode_and_matches(tmp_path, model):
     rng = np.random.default_rng(1)
     arr = ndimage.zoom(rng.integers(0, 256, (60, 80, 3)).astype(np.uint8), (20, 20, 1), order=1)

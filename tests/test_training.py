@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_utils import training
+from saliency_utils import data, metrics, training
 from saliency_utils.training import PRESETS, CheckpointError, TrainConfig
 
 SMOKE = PRESETS["smoke"]
@@ -200,13 +200,13 @@ EXISTING_HASHES = {("smoke", False): "27077afcad9578d3", ("smoke", True): "1d608
 
 @pytest.mark.parametrize("preset,frozen", sorted(EXISTING_HASHES))
 def test_new_fields_keep_existing_checkpoint_names(preset, frozen):
-    cfg = PRESETS[preset].replace(freeze_encoder=frozen)
+    cfg = PRESETS[preset].replace(freeze_encoder=frozen, n_val=0)  # the presets before the validation split
     assert training.config_hash(cfg) == EXISTING_HASHES[(preset, frozen)]
     assert not set(training.NEW_KEY_FIELDS) & set(cfg.key_dict())
 
 
 @pytest.mark.parametrize("change", [dict(readout_bias=False), dict(loss_kl=0.5),
-                                    dict(output="minmax"), dict(lr_decay=0.8)])
+                                    dict(output="minmax"), dict(lr_decay=0.8), dict(n_val=7)])
 def test_new_fields_enter_the_key_when_not_default(change):
     cfg = SMOKE.replace(**change)
     assert training.config_hash(cfg) != training.config_hash(SMOKE)
@@ -376,3 +376,122 @@ def test_prefetching_the_next_batch_trains_the_same_model(trained, monkeypatch, 
         ref = training.train(SMOKE, progress=False, device="cpu")[0].state_dict()
     got = again.state_dict()
     assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
+# ------------------------------------------------------------------------------ validation protocol
+def test_presets_hold_out_validation_images_from_training():
+    for name in ("smoke", "offline", "paper", "paper-smoke"):
+        cfg = PRESETS[name]
+        assert cfg.n_val > 0, name
+        tr, va = set(training.train_ids(cfg)), set(training.val_ids(cfg))
+        assert va and not tr & va
+        assert not (tr | va) & set(data.osie_split()[1])  # never a test image
+    assert training.val_ids(PRESETS["offline"]) == data.osie_splits()["val"]
+    assert len(training.train_ids(PRESETS["offline"])) == 500
+    assert training.val_ids(SMOKE.replace(n_val=0)) == []
+
+
+def test_training_keeps_the_epoch_of_lowest_validation_loss(trained):
+    rows = [e for e in trained.history["epochs"] if e["phase"] == "end-to-end"]
+    assert all("val_loss" in e for e in trained.history["epochs"])
+    kept = trained.history["kept_epoch"]
+    assert kept["phase"] == "end-to-end"
+    assert kept["val_loss"] == min(e["val_loss"] for e in rows)
+    assert rows[kept["epoch"] - 1]["val_loss"] == kept["val_loss"]
+    # the weights are that epoch's: their validation loss is the one recorded
+    vd = training.training_data(SMOKE, split="val")
+    vd["density"], vd["fixmap"] = training.training_targets(vd)
+    again = training.validation_loss(trained, vd, SMOKE, "cpu")["loss"]
+    assert again == pytest.approx(kept["val_loss"], rel=1e-5)
+
+
+def test_a_later_worse_epoch_is_not_kept(cache, monkeypatch):
+    cfg = SMOKE.replace(epochs=3, n_train=4)
+    losses = iter([5.0, 1.0, 3.0, 2.0])  # readout, then three end-to-end epochs
+
+    def fake(model, vd, config, device=None):
+        return {"loss": next(losses)}
+
+    monkeypatch.setattr(training, "validation_loss", fake)
+    monkeypatch.setattr(training, "choose_postprocessing", lambda *a, **k: None)
+    model, hist = training.train(cfg, progress=False, device="cpu")
+    assert hist["kept_epoch"]["epoch"] == 1 and hist["kept_epoch"]["val_loss"] == 1.0
+
+
+def test_postprocessing_is_chosen_on_validation_by_the_rule(trained):
+    pp = trained.history["postprocessing"]
+    assert pp["n_images"] == SMOKE.n_val and pp["rule"] == training.POSTPROCESSING_RULE
+    table = pp["table"]
+    assert {(r["flip_average"], r["exponent"]) for r in table} == {
+        (f, e) for f in (True, False) for e in training.EXPONENT_GRID}
+    best = min(r["mean_rank"] for r in table)
+    chosen = [r for r in table if (r["flip_average"], r["exponent"]) == (pp["flip_average"], pp["exponent"])]
+    assert chosen and chosen[0]["mean_rank"] == best
+    for m in ("NSS", "KLD"):  # "best_for" follows each metric's direction
+        pick = max if m == "NSS" else min
+        assert m in pick(table, key=lambda r: r[m])["best_for"]
+    # the model predicts with the choice, and a reloaded checkpoint too
+    assert (trained.map_exponent, trained.flip_average) == (pp["exponent"], pp["flip_average"])
+    again = training.load_checkpoint(training.checkpoint_path(SMOKE), device="cpu")
+    assert (again.map_exponent, again.flip_average) == (pp["exponent"], pp["flip_average"])
+    img = data.load_osie_image(training.val_ids(SMOKE)[0])
+    np.testing.assert_allclose(trained.predict(img),
+                               trained.predict(img, flip_average=pp["flip_average"], exponent=pp["exponent"]))
+
+
+def test_rank_candidates_follows_the_rule():
+    import pandas as pd
+
+    def means(goodness):  # higher goodness: better on every metric, in its direction
+        return pd.DataFrame({m: {k: (g if metrics.HIGHER_IS_BETTER[m] else -g) for k, g in goodness.items()}
+                             for m in metrics.METRIC_NAMES})
+
+    rows, best = training.rank_candidates(means({"True|0.6": 1.0, "False|0.6": 2.0, "True|1.0": 0.5}))
+    assert (best["flip_average"], best["exponent"]) == (False, 0.6)
+    assert set(next(r for r in rows if not r["flip_average"])["best_for"]) == set(metrics.METRIC_NAMES)
+    # a tie in mean rank goes to the exponent closest to 1, then to mirror averaging
+    _, best = training.rank_candidates(means({"True|0.6": 1.0, "True|0.9": 1.0, "False|0.9": 1.0}))
+    assert (best["flip_average"], best["exponent"]) == (True, 0.9)
+    # metrics that disagree: the mean rank decides
+    m = means({"True|0.5": 0.0, "True|1.0": 0.0})
+    m.loc["True|0.5", ["NSS", "CC", "SIM"]] = 1.0  # 0.5 better on three metrics
+    m.loc["True|1.0", ["AUC-Judd"]] = 1.0  # 1.0 better on one
+    _, best = training.rank_candidates(m)
+    assert best["exponent"] == 0.5
+
+
+def test_choose_postprocessing_needs_validation_images(trained):
+    with pytest.raises(ValueError, match="no validation images"):
+        training.choose_postprocessing(trained, SMOKE.replace(n_val=0), (0.2, 0.2))
+
+
+def test_loss_candidates_change_only_the_loss():
+    cands = training.loss_candidates(PRESETS["offline"])
+    assert set(cands) == set(training.LOSS_CANDIDATES)
+    assert PRESETS["offline"] in cands.values()  # the preset's own loss is one of them
+    for c in cands.values():
+        diff = {k for k, v in c.to_dict().items() if v != PRESETS["offline"].to_dict()[k]}
+        assert diff <= {"loss_kl", "loss_cc", "loss_nss"}
+    assert training.loss_candidates(PRESETS["paper"]) == {}  # the authors' loss
+    assert training.loss_candidates(PRESETS["offline"].replace(n_val=0)) == {}
+
+
+def test_compare_losses_picks_the_best_mean_rank_and_prefers_the_preset_on_ties():
+    import types
+
+    def fake(cfg, goodness):
+        row = {m: (goodness if metrics.HIGHER_IS_BETTER[m] else -goodness) for m in metrics.METRIC_NAMES}
+        pp = {"flip_average": True, "exponent": 0.8,
+              "table": [dict(flip_average=True, exponent=0.8, **row),
+                        dict(flip_average=False, exponent=0.8, **{m: 99.0 for m in metrics.METRIC_NAMES})]}
+        return types.SimpleNamespace(history={"postprocessing": pp}, train_config=cfg)
+
+    cands = training.loss_candidates(PRESETS["offline"])
+    names = list(cands)
+    rows, pick = training.compare_losses({n: fake(cands[n], g) for n, g in zip(names, (1.0, 2.0, 3.0))},
+                                         PRESETS["offline"])
+    assert pick == names[2]
+    assert [r["is_preset"] for r in rows] == [cands[n] == PRESETS["offline"] for n in names]
+    assert rows[0]["NSS"] == 1.0  # the candidate's own post-processing row, not another
+    _, pick = training.compare_losses({n: fake(cands[n], 1.0) for n in names}, PRESETS["offline"])
+    assert cands[pick] == PRESETS["offline"]

@@ -25,7 +25,7 @@ from .mit1003 import (MIT1003_PARTICIPANTS, MIT1003_PX_PER_DEGREE, MIT1003_SIGMA
                       MIT1003_SIGMA_PX, load_mit1003_density, load_mit1003_fixations,
                       load_mit1003_demo, load_mit1003_image, mit1003_all_names, mit1003_ids)
 from .osie import (OSIE_PX_PER_DEGREE, OSIE_SHAPE, OSIE_SIGMA_DEG, OSIE_SIGMA_PX,
-                   load_osie_fixations, load_osie_image, osie_ids, osie_split)
+                   load_osie_fixations, load_osie_image, osie_ids, osie_split, osie_splits, OSIE_N_VAL)
 from .osie_attrs import OsieObjects, load_osie_attributes, osie_attributes_path
 from .osie_sr import SEMANTIC_LABELS, load_osie_sr_example
 from .popout import load_o3_example, load_p3_example
@@ -43,7 +43,7 @@ __all__ = [
     "Fixations",
     # OSIE
     "OSIE_SHAPE", "OSIE_PX_PER_DEGREE", "OSIE_SIGMA_DEG", "OSIE_SIGMA_PX", "osie_ids",
-    "load_osie_image", "load_osie_fixations", "osie_split", "OsieObjects",
+    "load_osie_image", "load_osie_fixations", "osie_split", "osie_splits", "OSIE_N_VAL", "OsieObjects",
     "load_osie_attributes", "osie_attributes_path",
     # MIT1003
     "MIT1003_PX_PER_DEGREE", "MIT1003_SIGMA_DEG", "MIT1003_SIGMA_PX", "MIT1003_PARTICIPANTS",

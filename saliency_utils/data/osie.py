@@ -22,7 +22,7 @@ from .store import fetch
 from .viewing import OSIE_PX_PER_DEGREE, OSIE_SIGMA_DEG, OSIE_SIGMA_PX
 
 __all__ = ["OSIE_SHAPE", "OSIE_PX_PER_DEGREE", "OSIE_SIGMA_DEG", "OSIE_SIGMA_PX", "osie_ids",
-           "load_osie_image", "load_osie_fixations", "osie_split"]
+           "load_osie_image", "load_osie_fixations", "osie_split", "osie_splits", "OSIE_N_VAL"]
 
 DATASET = "osie"
 OSIE_SHAPE = (600, 800)  # (H, W) of every OSIE image
@@ -80,7 +80,9 @@ def load_osie_fixations(image_id) -> Fixations:
 def osie_split(n_test: int = 100, seed: int = 0) -> tuple[list[str], list[str]]:
     """A fixed train/test split of the 700 ids: ``numpy.random.default_rng(seed)`` permutes the
     sorted ids, the first ``n_test`` are the test set. Both lists are returned sorted. The
-    defaults (100 test images, seed 0) are the book's split."""
+    defaults (100 test images, seed 0) are the book's split. The "train" list here is every
+    image that is not a test image: :func:`osie_splits` divides it into the training and the
+    validation images."""
     ids = _ids()
     if not 0 < n_test < len(ids):
         raise ValueError(f"n_test must be between 1 and {len(ids) - 1}, got {n_test}")
@@ -88,3 +90,25 @@ def osie_split(n_test: int = 100, seed: int = 0) -> tuple[list[str], list[str]]:
     test = sorted(ids[i] for i in perm[:n_test])
     train = sorted(ids[i] for i in perm[n_test:])
     return train, test
+
+
+#: Validation images of the book's split (:func:`osie_splits`): 500 train / 100 val / 100 test.
+OSIE_N_VAL = 100
+
+
+def osie_splits(n_val: int = OSIE_N_VAL, n_test: int = 100, seed: int = 0) -> dict[str, list[str]]:
+    """The book's train / validation / test split of the 700 ids, ``{"train", "val", "test"}``
+    (each sorted): the same permutation as :func:`osie_split`, whose first ``n_test`` ids are
+    the test set (unchanged), the next ``n_val`` the validation set, the rest (500 with the
+    defaults) the training set. Every choice made for the book's saliency model (the epoch it
+    keeps, the map's exponent, mirror averaging) is made on the validation images; the test
+    images are scored once. ``n_val=0`` gives an empty validation set (the older 600/100 split)."""
+    ids = _ids()
+    if not 0 <= n_val < len(ids) - n_test:
+        raise ValueError(f"n_val must be between 0 and {len(ids) - n_test - 1} (with n_test="
+                         f"{n_test}), got {n_val}")
+    _, test = osie_split(n_test=n_test, seed=seed)
+    perm = np.random.default_rng(seed).permutation(len(ids))
+    val = sorted(ids[i] for i in perm[n_test:n_test + n_val])
+    train = sorted(ids[i] for i in perm[n_test + n_val:])
+    return {"train": train, "val": val, "test": test}

@@ -1,0 +1,114 @@
+"""Density scores, comparisons with an anchor and the quality target (saliency_utils.model_quality),
+and the validation protocol of the saliency model (data.osie_splits, training's validation choices)."""
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from saliency_utils import data, model_quality as mq, stats
+from saliency_utils.data import Fixations
+
+
+def _fix(xs, ys, shape):
+    return Fixations.from_points(np.asarray(xs, float), np.asarray(ys, float), np.zeros(len(xs), int), shape)
+
+
+# ------------------------------------------------------------------------------ split
+def test_osie_splits_partition_the_ids_and_keep_the_test_set():
+    s = data.osie_splits()
+    assert (len(s["train"]), len(s["val"]), len(s["test"])) == (500, 100, 100)
+    assert s["test"] == data.osie_split()[1]  # the test images of every earlier page
+    assert set(s["train"]) | set(s["val"]) == set(data.osie_split()[0])
+    assert not set(s["train"]) & set(s["val"])
+    assert data.osie_splits(n_val=0)["train"] == data.osie_split()[0]
+    assert data.osie_splits(seed=1)["val"] != s["val"]
+    with pytest.raises(ValueError, match="n_val"):
+        data.osie_splits(n_val=600)
+
+
+# ------------------------------------------------------------------------------ density gain
+def test_density_gain_is_zero_for_the_baseline_itself():
+    rng = np.random.default_rng(0)
+    p = rng.random((20, 30))
+    f = _fix(rng.uniform(0, 29, 50), rng.uniform(0, 19, 50), (20, 30))
+    assert mq.density_gain(np.ones((20, 30)), f) == pytest.approx(0.0, abs=1e-9)
+    assert mq.density_gain(p, f, baseline=p * 7.0) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_density_gain_matches_the_formula():
+    shape = (10, 10)
+    p = np.ones(shape)
+    p[2, 3] = 91.0  # sum 190
+    f = _fix([3, 3, 0], [2, 2, 0], shape)  # two fixations on the peak, one elsewhere
+    mix = mq.UNIFORM_MIX
+    q = (1 - mix) * p / p.sum() + mix / p.size
+    want = np.mean(np.log2([q[2, 3], q[2, 3], q[0, 0]]) + np.log2(100))
+    assert mq.density_gain(p, f) == pytest.approx(want, rel=1e-12)
+    # a point mass where every fixation falls: about log2(N) bits
+    point = np.zeros(shape)
+    point[2, 3] = 1.0
+    assert mq.density_gain(point, _fix([3], [2], shape)) == pytest.approx(math.log2(100), abs=1e-4)
+    # ... and finite (not -inf) where it puts no mass
+    assert np.isfinite(mq.density_gain(point, _fix([0], [0], shape)))
+
+
+@pytest.mark.parametrize("bad, match", [(np.zeros((5, 5)), "sums to 0"), (-np.ones((5, 5)), "non-negative"),
+                                        (np.ones(5), "2-D"), (np.full((5, 5), np.nan), "finite")])
+def test_density_gain_rejects_bad_densities(bad, match):
+    with pytest.raises(ValueError, match=match):
+        mq.density_gain(bad, _fix([1], [1], (5, 5)))
+
+
+def test_density_gain_rejects_empty_fixations_and_shape_mismatch():
+    with pytest.raises(ValueError, match="no fixations"):
+        mq.density_gain(np.ones((5, 5)), (np.zeros(0), np.zeros(0)))
+    with pytest.raises(ValueError, match="grid"):
+        mq.density_gain(np.ones((5, 6)), _fix([1], [1], (5, 5)))
+    with pytest.raises(ValueError, match="baseline shape"):
+        mq.density_gain(np.ones((5, 5)), _fix([1], [1], (5, 5)), baseline=np.ones((4, 5)))
+
+
+# ------------------------------------------------------------------------------ comparisons
+def _frames(effect, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    ref = rng.normal(1.0, 0.5, n)
+    model = ref + effect + rng.normal(0, 0.3, n)
+    imgs = [f"i{k}" for k in range(n)]
+    return {"model": pd.DataFrame({"image": imgs, "NSS": model, "KLD": 2 - model}),
+            "centre bias": pd.DataFrame({"image": imgs, "NSS": ref, "KLD": 2 - ref})}
+
+
+def test_compare_with_finds_a_planted_gain_in_the_metric_direction():
+    t = mq.compare_with(_frames(0.3), "centre bias", ["NSS", "KLD"])
+    m = t[t["predictor"] == "model"].set_index("score")
+    assert m.loc["NSS", "better"] and m.loc["KLD", "better"]  # lower KLD is better
+    assert not m.loc["NSS", "worse"]
+    assert (t["p_holm"].dropna() >= t["p"].dropna()).all()
+    opposite = mq.compare_with(_frames(-0.3), "centre bias", ["NSS"]).set_index("predictor")
+    assert opposite.loc["model", "worse"] and not opposite.loc["model", "better"]
+
+
+def test_compare_with_rarely_calls_a_null_difference_better():
+    calls = sum(bool(mq.compare_with(_frames(0.0, seed=s), "centre bias", ["NSS"])
+                     .set_index("predictor").loc["model", "better"]) for s in range(60))
+    assert calls <= 6  # 2.5 % one-sided; 60 runs
+
+
+def test_compare_with_rejects_unpaired_frames():
+    f = _frames(0.1)
+    f["model"] = f["model"].iloc[::-1]
+    with pytest.raises(ValueError, match="not scored on the images"):
+        mq.compare_with(f, "centre bias", ["NSS"])
+
+
+def test_judge_target_reads_each_kind():
+    good = _frames(3.0)
+    comp = {"osie_test": mq.compare_with(good, "centre bias", ["NSS", "KLD"])}
+    gap = {"osie_test": stats.Estimate(0.7, 0.6, 0.8, 100), "mit1003": stats.Estimate(0.5, 0.4, 0.6, 100)}
+    out = mq.judge_target(comp, gap, "model", metric_names=("NSS", "KLD")).set_index("id")
+    assert out.loc["nss", "met"]  # mean NSS about 4 >= 2.9
+    assert out.loc["aucj", "estimate"] == "not scored" or out.loc["aucj", "met"] is None
+    assert out.loc["gap_osie", "met"] and not out.loc["gap_mit", "met"]
+    assert out.loc["gap_figrim", "met"] is None
+    assert out.loc["ig_mit", "met"] is None

@@ -12,7 +12,9 @@
   Holm-adjusted over all the comparisons in the table.
 * :data:`QUALITY_TARGET` and :func:`judge_target`: the quality target of issue 15, fixed before
   the model trained under the validation protocol was scored, and its reading.
-* :func:`evaluate_model`: all of it for one model on one dataset, per image.
+* :func:`evaluate_model`: all of it for one model on one dataset, per image; and the tables a
+  page shows from it (:func:`metric_table`, :func:`density_table`, :func:`loo_table`,
+  :func:`target_markdown`).
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ import numpy as np
 from . import anchors, metrics, stats
 
 __all__ = ["UNIFORM_MIX", "density_gain", "score_densities", "DENSITY_SCORES", "compare_with",
-           "QUALITY_TARGET", "judge_target", "LOO_METRICS", "evaluate_model"]
+           "QUALITY_TARGET", "judge_target", "LOO_METRICS", "evaluate_model", "MAP", "DENSITY",
+           "PER_METRIC", "CENTRE_BIAS", "format_ci", "metric_table", "density_table", "loo_table",
+           "target_markdown"]
 
 #: Every density is mixed with this weight of the uniform density before its log is taken, so
 #: that a pixel that resampling rounded to 0 costs a finite ``log2(UNIFORM_MIX / N)`` bits.
@@ -221,7 +225,8 @@ LOO_METRICS = ("AUC-Judd", "NSS")
 
 
 def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int = 0,
-                   loo: bool | int = True, progress: bool = False) -> dict:
+                   loo: bool | int = True, per_metric: Mapping[str, float] | None = None,
+                   progress: bool = False) -> dict:
     """Everything chapter 3 reports about the saliency ``model`` on ``dataset``, per image:
 
     * ``"metrics"``: the MIT metrics (:data:`saliency_utils.metrics.METRIC_NAMES`) of
@@ -229,7 +234,11 @@ def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int =
       :meth:`~saliency_utils.saliency_model.SaliencyModel.predict`'s defaults), of
       ``"saliency model, density"`` (the trained density itself: exponent 1, the same mirror
       averaging) and of ``"centre bias"`` (widths ``centre_bias``);
-    * ``"density"``: :func:`score_densities` of the same three;
+    * with ``per_metric`` (``{metric: exponent}``, e.g. each metric's best exponent on the
+      validation images), ``"metrics"`` also has ``"saliency model, per-metric maps"``: each
+      metric scored on the map with its own exponent (metric-specific maps, Kümmerer et al.,
+      ECCV 2018, restricted to the exponent family);
+    * ``"density"``: :func:`score_densities` of the model's map, its density and the centre bias;
     * ``"loo"`` (unless ``loo`` is False): :data:`LOO_METRICS` under the leave-one-observer-out
       protocol of ``"saliency model"``, ``"centre bias"`` and ``"inter-observer"`` (the other
       observers' fixation density), on every image (``loo=True``) or the first ``loo`` images.
@@ -249,10 +258,11 @@ def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int =
 
         exponent = MAP_EXPONENT
     minmax = getattr(model, "output", "density") == "minmax"
-    maps_, dens = [], []
+    maps_, dens, lps = [], [], []
     for k in range(len(ds)):
         img = ds.image(k)
         lp = model.predict_log_density(img, flip_average=model.flip_average)
+        lps.append(lp)
         # a "minmax" model's map is its min-max map (predict); its density the softmax it
         # computes but was not trained as (the paper preset's NSS-only loss)
         maps_.append(model.predict(img) if minmax else log_density_to_map(exponent * lp, fixsets[k].shape))
@@ -262,6 +272,24 @@ def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int =
     out = {"metrics": score_maps(sources, ds, metrics.METRIC_NAMES, centre_bias=centre_bias,
                                  seed=seed, progress=progress),
            "density": {name: score_densities(src, ds, centre_bias) for name, src in sources.items()}}
+    if per_metric and not minmax:
+        unknown = set(per_metric) - set(metrics.METRIC_NAMES)
+        if unknown:
+            raise ValueError(f"per_metric: unknown metric(s) {sorted(unknown)}")
+        frame = out["metrics"]["saliency model"][["image"]].copy()
+        for e in sorted(set(float(v) for v in per_metric.values())):
+            wanted = [m for m in metrics.METRIC_NAMES if m in per_metric and float(per_metric[m]) == e]
+            if e == float(exponent):  # already scored: the map, or the density
+                scored = out["metrics"]["saliency model"]
+            elif e == 1.0:
+                scored = out["metrics"]["saliency model, density"]
+            else:
+                em = [log_density_to_map(e * lp, f.shape) for lp, f in zip(lps, fixsets)]
+                scored = score_maps(em, ds, wanted, centre_bias=centre_bias, seed=seed)
+            for m in wanted:
+                frame[m] = scored[m].to_numpy()
+        out["metrics"]["saliency model, per-metric maps"] = frame[
+            ["image"] + [m for m in metrics.METRIC_NAMES if m in per_metric]]
     if loo is not False:
         sigma = ds.sigma_px
         loo_ds = ds if loo is True else ds.head(int(loo))
@@ -271,3 +299,79 @@ def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int =
                              ("centre bias", lambda i, rest: cb[i]),
                              ("inter-observer", lambda i, rest: rest.density(sigma))]}
     return out
+
+
+# ------------------------------------------------------------------------------ tables for a page
+#: Predictor names of :func:`evaluate_model`.
+MAP, DENSITY, PER_METRIC, CENTRE_BIAS = ("saliency model", "saliency model, density",
+                                         "saliency model, per-metric maps", "centre bias")
+
+
+def format_ci(mean, lo, hi, fmt: str = "{:.3f}") -> str:
+    """``"mean [lo, hi]"``; ``"mean (constant)"`` when the interval is undefined (a score that is
+    the same on every image, such as the centre bias's gain over itself)."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{fmt.format(mean)} (constant)"
+    return f"{fmt.format(mean)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def metric_table(comparison, map_label: str = MAP):
+    """The MIT metrics of a :func:`compare_with` table (rows) for the model's map, its paired
+    difference from the centre bias (with the Holm-adjusted p), the density, the per-metric maps
+    and the centre bias (columns, each ``mean [95 % CI]``)."""
+    import pandas as pd
+
+    t = comparison
+    rows = {}
+    diff = "map − centre bias (p Holm)"
+    for r in t[t["score"].isin(metrics.METRIC_NAMES)].itertuples():
+        row = rows.setdefault(r.score, {})
+        row[r.predictor] = format_ci(r.mean, r.lo, r.hi)
+        if r.predictor == MAP:
+            row[diff] = format_ci(r.diff, r.diff_lo, r.diff_hi, "{:+.3f}") + f" ({r.p_holm:.2g})"
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    cols = [c for c in (MAP, diff, DENSITY, PER_METRIC, CENTRE_BIAS) if c in out]
+    return out[cols].rename(columns={MAP: map_label, DENSITY: "density (exponent 1)",
+                                     PER_METRIC: "per-metric maps"})
+
+
+def density_table(comparison):
+    """Bits per fixation (:data:`DENSITY_SCORES`, ``mean [95 % CI]``) of the density, the map and
+    the centre bias (rows) from a :func:`compare_with` table."""
+    t = comparison
+    d = t[t["score"].isin(DENSITY_SCORES) & t["predictor"].isin([MAP, DENSITY, CENTRE_BIAS])]
+    d = d.assign(value=[format_ci(r.mean, r.lo, r.hi, "{:+.3f}") for r in d.itertuples()])
+    order = [p for p in (DENSITY, MAP, CENTRE_BIAS) if p in set(d["predictor"])]
+    return d.pivot(index="predictor", columns="score", values="value").loc[order, list(DENSITY_SCORES)]
+
+
+def loo_table(loo_scores: Mapping[str, Mapping[str, object]], gaps: Mapping[str, stats.Estimate],
+              seed: int = 0):
+    """One row per (set, metric of :data:`LOO_METRICS`) from ``{set: evaluate_model(...)["loo"]}``:
+    each predictor's mean [95 % CI] under the leave-one-observer-out protocol, the model's paired
+    difference from the inter-observer anchor, and the NSS gap closed (``gaps``)."""
+    import pandas as pd
+
+    rows = []
+    for name, lo in loo_scores.items():
+        for m in LOO_METRICS:
+            row = {"set": name, "metric": m, "images": len(lo[MAP])}
+            for who in (MAP, CENTRE_BIAS, "inter-observer"):
+                e = stats.mean_ci(lo[who][m].to_numpy(), seed=seed)
+                row[who] = format_ci(e.value, e.lo, e.hi)
+            d = stats.paired_difference(lo[MAP][m].to_numpy(), lo["inter-observer"][m].to_numpy(),
+                                        seed=seed)
+            row["model − inter-observer"] = format_ci(d.value, d.lo, d.hi, "{:+.3f}")
+            g = gaps.get(name) if m == "NSS" else None
+            row["NSS gap closed"] = format_ci(g.value, g.lo, g.hi, "{:.0%}") if g is not None else ""
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["set", "metric"])
+
+
+def target_markdown(judged) -> str:
+    """A Markdown table of :func:`judge_target`'s rows: target, estimate, met / missed / not
+    scored."""
+    word = {True: "**met**", False: "**missed**", None: "not scored"}
+    lines = ["| target | estimate [95 % CI] | |", "|---|---|---|"]
+    lines += [f"| {r.target} | {r.estimate} | {word[r.met]} |" for r in judged.itertuples()]
+    return "\n".join(lines)

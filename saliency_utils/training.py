@@ -19,8 +19,10 @@ SALICON train split when a local copy exists (see :mod:`saliency_utils.data.sali
 ``KL(G || P) = sum G log(G / P)`` (MIT's KLD without its epsilon), minus ``loss_cc`` times the
 correlation coefficient CC(P, G) and ``loss_nss`` times the NSS of ``P`` at the fixated pixels
 (a combination of distribution and metric terms as in SAM, Cornia et al. 2018). The offline
-preset uses KL - CC - 0.5 NSS: the NSS term sharpens the maps (NSS 2.72 -> 2.85 on the OSIE
-test images in our runs, CC slightly lower), the CC term gives some of the CC back. ``loss_kl``
+preset uses the KL divergence alone: of :data:`LOSS_CANDIDATES` (KL; KL - CC - 0.5 NSS; KL - CC
+- NSS) it has the best mean rank over the MIT metrics on the validation images
+(:func:`compare_losses`, chapter 3). Earlier versions used KL - CC - 0.5 NSS, kept because the
+NSS term raised NSS on the OSIE test images (2.72 -> 2.85): a choice made on test data. ``loss_kl``
 weights the KL term (0: a metric-only loss, as the ``paper`` preset's NSS-only loss). The
 metric terms are computed on the map the model outputs (:data:`saliency_model.OUTPUTS`): the
 density ``P`` for ``output="density"``; for ``output="minmax"`` on the log-density, because NSS
@@ -103,10 +105,12 @@ TRAINING_VERSION = "1"
 class TrainConfig:
     """Everything that determines a trained model (all of it goes into the cache key).
 
-    The defaults are the ``offline`` preset: EfficientNet-Lite0 at 240x320 (OSIE's 4:3), a
-    multi-scale readout of stages 3, 5 (strides 8, 16) and the head (stride 32) with one hidden
-    layer of 16 channels, the learned centre-bias prior, 6 readout epochs on cached features,
-    then 4 end-to-end epochs; loss KL - CC - 0.5 NSS.
+    The defaults are the ``offline`` preset's architecture and schedule: EfficientNet-Lite0 at
+    240x320 (OSIE's 4:3), a multi-scale readout of stages 3, 5 (strides 8, 16) and the head
+    (stride 32) with one hidden layer of 16 channels, the learned centre-bias prior, 6 readout
+    epochs on cached features, then 4 end-to-end epochs; loss KL - CC - 0.5 NSS. The preset
+    itself adds the validation images (``n_val=100``) and the loss chosen on them (the KL
+    divergence alone; :data:`LOSS_CANDIDATES`).
     """
 
     backbone: str = "efficientnet_lite0"
@@ -217,8 +221,10 @@ _FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 #: never a result.
 PRESETS: dict[str, TrainConfig] = {
     "smoke": TrainConfig(image_size=(96, 128), readout_hidden=8, readout_epochs=1, epochs=1,
-                         batch_size=4, n_train=8, n_val=4),
-    "offline": TrainConfig(n_val=data.OSIE_N_VAL),
+                         batch_size=4, n_train=8, n_val=4, loss_cc=0.0, loss_nss=0.0),
+    # the loss: validation's pick among LOSS_CANDIDATES (chapter 3, section 1.1; first run
+    # 2026-12-04: KL alone, mean rank 1.75 against 1.875 for the KL - CC - 0.5 NSS used before)
+    "offline": TrainConfig(n_val=data.OSIE_N_VAL, loss_cc=0.0, loss_nss=0.0),
     "paper": TrainConfig(backbone="vgg16", image_size=(224, 224), readout_layers=("conv5_3",),
                          readout_hidden=0, readout_bias=False, centre_bias="none",
                          readout_epochs=5, epochs=20, batch_size=20, lr=5e-3, lr_encoder=1e-5,
@@ -932,7 +938,8 @@ def metric_ranks(means):
 
 
 #: The loss weights compared on the validation images (chapter 3, §1.1): the KL divergence
-#: alone, the offline preset's KL - CC - 0.5 NSS, and KL - CC - NSS. Each is a full training of
+#: alone (the offline preset's, picked by them), KL - CC - 0.5 NSS (the preset's before the
+#: validation split) and KL - CC - NSS. Each is a full training of
 #: the preset with only the loss changed.
 LOSS_CANDIDATES = {
     "KL": dict(loss_kl=1.0, loss_cc=0.0, loss_nss=0.0),

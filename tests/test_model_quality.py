@@ -112,3 +112,44 @@ def test_judge_target_reads_each_kind():
     assert out.loc["gap_osie", "met"] and not out.loc["gap_mit", "met"]
     assert out.loc["gap_figrim", "met"] is None
     assert out.loc["ig_mit", "met"] is None
+
+
+# ------------------------------------------------------------------------------ page tables
+def test_format_ci_and_target_markdown():
+    assert mq.format_ci(1.0, 0.5, 1.5) == "1.000 [0.500, 1.500]"
+    assert mq.format_ci(0.0, np.nan, np.nan, "{:+.2f}") == "+0.00 (constant)"
+    judged = pd.DataFrame([{"id": "a", "target": "T1", "estimate": "1", "met": True},
+                           {"id": "b", "target": "T2", "estimate": "not scored", "met": None},
+                           {"id": "c", "target": "T3", "estimate": "0", "met": False}])
+    md = mq.target_markdown(judged).splitlines()
+    assert len(md) == 5 and md[2].endswith("**met** |") and md[3].endswith("not scored |")
+    assert md[4].endswith("**missed** |")
+
+
+def test_metric_density_and_loo_tables():
+    n = 40
+    rng = np.random.default_rng(3)
+    imgs = [f"i{k}" for k in range(n)]
+
+    def frame(shift):
+        return pd.DataFrame({"image": imgs, **{m: rng.normal(1 + shift, 0.2, n) for m in ("NSS", "KLD")}})
+
+    scores = {mq.MAP: frame(1.0), mq.DENSITY: frame(0.9), mq.CENTRE_BIAS: frame(0.0)}
+    t = mq.compare_with(scores, mq.CENTRE_BIAS, ["NSS", "KLD"])
+    mt = mq.metric_table(t, map_label="map (x)")
+    assert list(mt.index) == ["NSS", "KLD"]
+    assert list(mt.columns) == ["map (x)", "map − centre bias (p Holm)", "density (exponent 1)",
+                                "centre bias"]
+    dens = {p: pd.DataFrame({"image": imgs, mq.DENSITY_SCORES[0]: rng.normal(1, 0.1, n),
+                             mq.DENSITY_SCORES[1]: rng.normal(0.5, 0.1, n)}) for p in scores}
+    dt = mq.density_table(mq.compare_with(dens, mq.CENTRE_BIAS, mq.DENSITY_SCORES))
+    assert list(dt.index) == [mq.DENSITY, mq.MAP, mq.CENTRE_BIAS]
+    assert list(dt.columns) == list(mq.DENSITY_SCORES)
+    loo = {mq.MAP: frame(1.0), mq.CENTRE_BIAS: frame(0.0), "inter-observer": frame(2.0)}
+    for f in loo.values():
+        f["AUC-Judd"] = f["NSS"] / 4
+    gap = {"s": stats.Estimate(0.5, 0.4, 0.6, n)}
+    lt = mq.loo_table({"s": loo}, gap)
+    assert list(lt.index) == [("s", "AUC-Judd"), ("s", "NSS")]
+    assert lt.loc[("s", "NSS"), "NSS gap closed"] == "50% [40%, 60%]"
+    assert lt.loc[("s", "AUC-Judd"), "NSS gap closed"] == ""

@@ -305,7 +305,7 @@ def test_minmax_model_writes_its_min_max_map(tmp_path, checkpoint):
     """A model with ``output="minmax"`` (the paper preset's) gets its min-max map, as
     ``predict`` gives it, not the exponentiated density."""
     density_model = training.load_checkpoint(checkpoint, device="cpu")
-    cfg = density_model.train_config.replace(output="minmax", readout_bias=False, loss_kl=0.0)
+    cfg = density_model.train_config.replace(output="minmax", readout_bias=False, loss_kl=0.0, loss_nss=1.0)
     model = training.build_model(cfg, weights=None, device="cpu")
     state = {k: v for k, v in density_model.state_dict().items() if k != "readout.conv2.bias"}
     model.load_state_dict(state)

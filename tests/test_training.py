@@ -200,7 +200,8 @@ EXISTING_HASHES = {("smoke", False): "27077afcad9578d3", ("smoke", True): "1d608
 
 @pytest.mark.parametrize("preset,frozen", sorted(EXISTING_HASHES))
 def test_new_fields_keep_existing_checkpoint_names(preset, frozen):
-    cfg = PRESETS[preset].replace(freeze_encoder=frozen, n_val=0)  # the presets before the validation split
+    # the presets before the validation split (and the loss chosen on it)
+    cfg = PRESETS[preset].replace(freeze_encoder=frozen, n_val=0, loss_cc=1.0, loss_nss=0.5)
     assert training.config_hash(cfg) == EXISTING_HASHES[(preset, frozen)]
     assert not set(training.NEW_KEY_FIELDS) & set(cfg.key_dict())
 
@@ -495,3 +496,46 @@ def test_compare_losses_picks_the_best_mean_rank_and_prefers_the_preset_on_ties(
     assert rows[0]["NSS"] == 1.0  # the candidate's own post-processing row, not another
     _, pick = training.compare_losses({n: fake(cands[n], 1.0) for n in names}, PRESETS["offline"])
     assert cands[pick] == PRESETS["offline"]
+
+
+def test_per_metric_maps_score_each_metric_with_its_own_exponent(trained):
+    from saliency_utils import model_quality as mq
+    from saliency_utils.evaluation import FixationDataset, score_maps
+
+    ds = FixationDataset.osie("val", n=2)
+    cb = (0.2, 0.25)
+    per = {"NSS": 1.0, "CC": 0.5, "AUC-Judd": trained.map_exponent}
+    out = mq.evaluate_model(trained, ds, cb, loo=False, per_metric=per)
+    pm = out["metrics"]["saliency model, per-metric maps"]
+    assert list(pm.columns) == ["image", "AUC-Judd", "NSS", "CC"]
+    img = ds.image(1)
+    one = FixationDataset(ds.name, (ds.ids[1],), ds.load_image, ds.load_fixations, ds.sigma_px,
+                          ds.px_per_degree)
+    want = score_maps([trained.predict(img, exponent=0.5)], one, ["CC"], centre_bias=cb)
+    assert pm.loc[1, "CC"] == pytest.approx(want.loc[0, "CC"], rel=1e-6)
+    assert pm.loc[1, "NSS"] == out["metrics"]["saliency model, density"].loc[1, "NSS"]
+    assert pm.loc[1, "AUC-Judd"] == out["metrics"]["saliency model"].loc[1, "AUC-Judd"]
+    with pytest.raises(ValueError, match="unknown metric"):
+        mq.evaluate_model(trained, ds, cb, loo=False, per_metric={"NSSS": 1.0})
+
+
+def test_evaluate_model_scores_the_chosen_map_and_the_density(trained):
+    from saliency_utils import model_quality as mq
+    from saliency_utils.evaluation import FixationDataset, score_maps
+
+    ds = FixationDataset.osie("val", n=2)
+    cb = (0.2, 0.25)
+    out = mq.evaluate_model(trained, ds, cb, seed=0)
+    assert set(out) == {"metrics", "density", "loo"}
+    assert set(out["loo"]) == {"saliency model", "centre bias", "inter-observer"}
+    assert all(len(df) == 2 for df in out["loo"].values())
+    assert len(mq.evaluate_model(trained, ds, cb, loo=1)["loo"]["centre bias"]) == 1
+    img, fix = ds.image(0), ds.fixation_sets()[0]
+    # the map is predict()'s (the validation choice), the density predict()'s with exponent 1
+    own = score_maps([trained.predict(img)], ds.head(1), ["NSS", "CC"], centre_bias=cb)
+    assert out["metrics"]["saliency model"].loc[0, "NSS"] == pytest.approx(own.loc[0, "NSS"], rel=1e-6)
+    dens = trained.predict(img, exponent=1.0)
+    assert out["density"]["saliency model, density"].loc[0, mq.DENSITY_SCORES[0]] == pytest.approx(
+        mq.density_gain(dens, fix), rel=1e-6)
+    # the centre bias gains nothing over itself
+    assert out["density"]["centre bias"][mq.DENSITY_SCORES[1]].abs().max() < 1e-9

@@ -372,6 +372,6 @@ def target_markdown(judged) -> str:
     """A Markdown table of :func:`judge_target`'s rows: target, estimate, met / missed / not
     scored."""
     word = {True: "**met**", False: "**missed**", None: "not scored"}
-    lines = ["| target | estimate [95 % CI] | |", "|---|---|---|"]
+    lines = ["| target | estimate [95 % CI] | reading |", "|---|---|---|"]
     lines += [f"| {r.target} | {r.estimate} | {word[r.met]} |" for r in judged.itertuples()]
     return "\n".join(lines)

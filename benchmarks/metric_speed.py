@@ -32,7 +32,7 @@ def inputs(seed: int = 0):
     h, w = SHAPE
     ys, xs = rng.normal(h / 2, h / 6, 60).clip(0, h - 1), rng.normal(w / 2, w / 6, 60).clip(0, w - 1)
     density = maps.gaussian_density(maps.fixation_counts(xs, ys, SHAPE), 30.0)
-    sal = maps.gaussian_density(rng.random(SHAPE), 20.0) + 0.3 * maps.gaussian_center_bias(SHAPE)
+    sal = maps.gaussian_density(rng.random(SHAPE), 20.0) + 0.3 * maps.gaussian_centre_bias(SHAPE)
     fixmap = maps.fixation_map(xs, ys, SHAPE)
     r, c = np.nonzero(fixmap)
     return sal, density, fixmap, c, r

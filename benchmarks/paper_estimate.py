@@ -276,7 +276,7 @@ def _cpu_units(units: dict) -> None:
     ds = evaluation.FixationDataset.named("osie_test", n=3)
     fixsets = ds.fixation_sets()
     f = fixsets[0]
-    sal = anchors.center_bias(f.shape, (0.25, 0.25))
+    sal = anchors.centre_bias_map(f.shape, (0.25, 0.25))
     dens, fm = f.density(ds.sigma_px), f.fixation_map()
     other = anchors.other_fixation_map(fixsets, 0, f.shape)
     from saliency_utils import metrics as M

@@ -47,7 +47,7 @@ def bench_metrics(n: int | None = None) -> dict:
     sigma = data.MIT1003_SIGMA_PX
     dens = [f.density(sigma) for f in fixsets]
     fixmaps = [f.fixation_map() for f in fixsets]
-    sals = [anchors.center_bias(f.shape, (0.25, 0.25)) for f in fixsets]
+    sals = [anchors.centre_bias_map(f.shape, (0.25, 0.25)) for f in fixsets]
     others = [anchors.other_fixation_map(fixsets, i, f.shape) for i, f in enumerate(fixsets)]
     out = {}
     for name, call in evaluation.METRIC_CALLS.items():

@@ -20,14 +20,14 @@ import numpy as np
 
 from . import maps
 
-__all__ = ["fit_center_bias", "center_bias", "other_fixation_map", "gap_closed", "gap_share",
+__all__ = ["fit_centre_bias", "centre_bias_map", "other_fixation_map", "gap_closed", "gap_share",
            "FAST_METRICS"]
 
 # Deterministic and cheap: what the smoke profile computes.
 FAST_METRICS = ("AUC-Judd", "NSS", "CC", "SIM", "KLD")
 
 
-def fit_center_bias(fixation_sets: Sequence) -> tuple[float, float]:
+def fit_centre_bias(fixation_sets: Sequence) -> tuple[float, float]:
     """Maximum-likelihood Gaussian widths ``(sigma_y/H, sigma_x/W)`` of the pooled fixations,
     the mean fixed at the image centre."""
     ys, xs = [], []
@@ -41,9 +41,9 @@ def fit_center_bias(fixation_sets: Sequence) -> tuple[float, float]:
     return float(np.sqrt(np.mean(y ** 2))), float(np.sqrt(np.mean(x ** 2)))
 
 
-def center_bias(shape, sigma_frac: tuple[float, float]) -> np.ndarray:
+def centre_bias_map(shape, sigma_frac: tuple[float, float]) -> np.ndarray:
     """The centre-bias density map for an image of ``shape``."""
-    return maps.gaussian_center_bias(shape, sigma_frac)
+    return maps.gaussian_centre_bias(shape, sigma_frac)
 
 
 def other_fixation_map(fixation_sets: Sequence, index: int, shape, n_other: int = 10,

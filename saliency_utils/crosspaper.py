@@ -179,11 +179,11 @@ def saliency_maps(model, loggabor: Mapping, n_fit: int | None = None,
     explainable, prior = lx.fit_explainable_and_prior(
         model, loggabor["main_layer"], lx.FeatureSpec.from_settings(loggabor),
         images(train[:n_fit]), images(train[n_fit:n_fit + n_val]))
-    frac = training.osie_center_bias()
+    frac = training.osie_centre_bias()
     return {"saliency model": model.predict,
             LOGGABOR: explainable.predict,
             PRIOR_ONLY: prior.predict,  # computed once per image size (readout input constant)
-            "centre bias": lambda img: anchors.center_bias(img.shape[:2], frac)}
+            "centre bias": lambda img: anchors.centre_bias_map(img.shape[:2], frac)}
 
 
 def _variants(name: str) -> tuple[str, ...]:

@@ -108,7 +108,7 @@ defaults:
                      the centre-bias anchor: a Gaussian at the image centre with standard
                      deviations SY x height and SX x width. Default: the book's anchor, the
                      widths fitted to the OSIE training fixations
-                     (saliency_utils.training.osie_center_bias): NOT fitted on your set.
+                     (saliency_utils.training.osie_centre_bias): NOT fitted on your set.
                      --fit-centre-bias fits them to the fixations being scored (in sample:
                      it favours the anchor).
 
@@ -494,7 +494,7 @@ class MapFolder(Sequence):
 
 
 class _CentreBias(Sequence):
-    """The centre-bias map of each image (:func:`saliency_utils.anchors.center_bias`), made on
+    """The centre-bias map of each image (:func:`saliency_utils.anchors.centre_bias_map`), made on
     access: the same maps as :func:`saliency_utils.evaluation.centre_bias_maps` without holding
     them all."""
 
@@ -505,9 +505,9 @@ class _CentreBias(Sequence):
         return len(self.shapes)
 
     def __getitem__(self, k):
-        from .anchors import center_bias
+        from .anchors import centre_bias_map
 
-        return center_bias(self.shapes[k], self.widths)
+        return centre_bias_map(self.shapes[k], self.widths)
 
 
 # ------------------------------------------------------------------------------ output
@@ -591,14 +591,14 @@ def _widths(args, user: UserSet) -> tuple[tuple[float, float], str]:
         return (sy, sx), "given with --centre-bias-sigma"
     if args.fit_centre_bias:
         try:
-            w = anchors.fit_center_bias(list(user.fixations.values()))
+            w = anchors.fit_centre_bias(list(user.fixations.values()))
         except ValueError as e:
             raise EvaluateError(f"cannot fit the centre bias: {e}") from None
         return w, "fitted to these fixations (in sample: favours the anchor)"
     try:
-        from .training import osie_center_bias
+        from .training import osie_centre_bias
 
-        w = osie_center_bias()
+        w = osie_centre_bias()
     except Exception as e:  # noqa: BLE001 -- data not found etc.: one line, and what to do
         raise EvaluateError(f"cannot get the default centre bias (fitted on OSIE): "
                             f"{_one_line(e)}; pass --centre-bias-sigma SY SX") from None

@@ -42,6 +42,7 @@ import numpy as np
 from . import anchors, data, maps, metrics
 
 __all__ = [
+    "as_dataset",
     "DATASET_NAMES",
     "DENSITY_METRICS",
     "FAILURE_POLICIES",
@@ -285,7 +286,9 @@ class FixationDataset:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
 
 
-def _dataset(dataset) -> FixationDataset:
+def as_dataset(dataset) -> FixationDataset:
+    """``dataset`` itself if it is a :class:`FixationDataset`, else the set of that name
+    (:data:`DATASET_NAMES`)."""
     if isinstance(dataset, FixationDataset):
         return dataset
     if isinstance(dataset, str):
@@ -307,7 +310,7 @@ def model_maps(model, flip_average: bool | None = None,
 def centre_bias_maps(dataset: FixationDataset, sigma_frac: tuple[float, float]) -> list:
     """The centre-bias map of each image of ``dataset`` at its fixations' shape (no image is
     loaded), for :func:`score_maps`."""
-    return [anchors.center_bias(f.shape, sigma_frac) for f in _dataset(dataset).fixation_sets()]
+    return [anchors.centre_bias_map(f.shape, sigma_frac) for f in as_dataset(dataset).fixation_sets()]
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -320,7 +323,7 @@ def _check_metrics(wanted, centre_bias) -> tuple:
         raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRIC_CALLS)}")
     if "IG" in wanted and centre_bias is None:
         raise ValueError("IG needs a baseline: pass centre_bias=(sigma_y/H, sigma_x/W), e.g. "
-                         "training.osie_center_bias()")
+                         "training.osie_centre_bias()")
     return wanted
 
 
@@ -387,7 +390,7 @@ def score_maps(maps_, dataset, metrics: Sequence[str] = anchors.FAST_METRICS, *,
     once). ``dataset``: a :class:`FixationDataset` or a name of :data:`DATASET_NAMES`.
     ``metrics``: any of :data:`saliency_utils.metrics.METRIC_NAMES` (default: the five
     deterministic cheap ones, :data:`anchors.FAST_METRICS`); IG needs ``centre_bias``, the
-    widths of the Gaussian baseline (:func:`saliency_utils.training.osie_center_bias` in the
+    widths of the Gaussian baseline (:func:`saliency_utils.training.osie_centre_bias` in the
     book). Maps must have the fixations' shape unless ``resize=True`` (bicubic,
     :func:`saliency_utils.maps.resize_map`). ``failure``: see the module docstring. All
     random metrics use ``seed``; sAUC's negatives come from ``n_other`` other images.
@@ -398,7 +401,7 @@ def score_maps(maps_, dataset, metrics: Sequence[str] = anchors.FAST_METRICS, *,
     from tqdm.auto import tqdm
 
     check_failure_policy(failure)
-    ds = _dataset(dataset)
+    ds = as_dataset(dataset)
     wanted = _check_metrics(metrics, centre_bias)
     many = isinstance(maps_, Mapping)
     sources = dict(maps_) if many else {"model": maps_}
@@ -420,7 +423,7 @@ def score_maps(maps_, dataset, metrics: Sequence[str] = anchors.FAST_METRICS, *,
         fixmap, density = f.fixation_map(), f.density(ds.sigma_px)
         other = (anchors.other_fixation_map(fixsets, k, f.shape, n_other=n_other, seed=seed)
                  if "sAUC" in wanted else None)
-        base = anchors.center_bias(f.shape, centre_bias) if "IG" in wanted else None
+        base = anchors.centre_bias_map(f.shape, centre_bias) if "IG" in wanted else None
         for name, src in sources.items():
             m = src(image) if callable(src) else src[k]
             try:
@@ -452,7 +455,7 @@ def score_leave_one_out(predict: Callable[[int, object], np.ndarray], dataset,
     image, with ``image``."""
     import pandas as pd
 
-    ds = _dataset(dataset)
+    ds = as_dataset(dataset)
     wanted = _check_metrics(metrics, centre_bias)
     needs_density = any(m in DENSITY_METRICS for m in wanted)  # the blur is the costly part
     fixsets = ds.fixation_sets()
@@ -460,7 +463,7 @@ def score_leave_one_out(predict: Callable[[int, object], np.ndarray], dataset,
     for k, (i, f) in enumerate(zip(ds.ids, fixsets)):
         other = (anchors.other_fixation_map(fixsets, k, f.shape, seed=seed)
                  if "sAUC" in wanted else None)
-        base = anchors.center_bias(f.shape, centre_bias) if "IG" in wanted else None
+        base = anchors.centre_bias_map(f.shape, centre_bias) if "IG" in wanted else None
         per_obs = []
         for o in f.observers:
             held, rest = f.for_observer(o), f.excluding_observer(o)

@@ -24,7 +24,7 @@ __all__ = [
     "check_saliency_map",
     "fixation_counts",
     "fixation_map",
-    "gaussian_center_bias",
+    "gaussian_centre_bias",
     "gaussian_density",
     "resize_map",
     "sigma_px",
@@ -157,7 +157,7 @@ def gaussian_density(counts, sigma: float) -> np.ndarray:
     return d / d.sum()
 
 
-def gaussian_center_bias(shape, sigma_frac=(0.25, 0.25)) -> np.ndarray:
+def gaussian_centre_bias(shape, sigma_frac=(0.25, 0.25)) -> np.ndarray:
     """Centre-bias density: an axis-aligned Gaussian at the image centre.
 
     ``sigma_frac = (sy, sx)`` gives sigma as a fraction of the image height and width. Returns a

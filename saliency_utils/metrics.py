@@ -424,7 +424,7 @@ def information_gain(sal, fixmap, baseline) -> float:
 
     ``sal`` and ``baseline`` are each min-max normalised and divided by their sums;
     ``IG = mean over fixated pixels of log2(EPS + P) - log2(EPS + B)``. The MIT benchmark uses
-    a centre bias as ``baseline`` (e.g. :func:`saliency_utils.maps.gaussian_center_bias`).
+    a centre bias as ``baseline`` (e.g. :func:`saliency_utils.maps.gaussian_centre_bias`).
     Because of the min-max step the minimum pixel of each map has probability 0, so a fixation
     there costs ``log2(EPS) = -52`` bits. A constant ``sal`` or ``baseline`` raises (a uniform
     baseline is not expressible in this convention).

@@ -92,15 +92,15 @@ def score_densities(source: Callable[[np.ndarray], np.ndarray] | Sequence, datas
     """:func:`density_gain` of ``source`` (``image -> density at the image's size``, e.g.
     ``model_maps(model, exponent=1.0)``, or a list of densities aligned with the dataset)
     over the uniform density and over the centre-bias density
-    (:func:`saliency_utils.anchors.center_bias` with ``centre_bias``) on every image of
+    (:func:`saliency_utils.anchors.centre_bias_map` with ``centre_bias``) on every image of
     ``dataset`` (a :class:`~saliency_utils.evaluation.FixationDataset` or a name). Returns a
     DataFrame: ``image`` and the :data:`DENSITY_SCORES` columns."""
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from .evaluation import _dataset
+    from .evaluation import as_dataset
 
-    ds = _dataset(dataset)
+    ds = as_dataset(dataset)
     rows = []
     for k, (i, f) in enumerate(tqdm(list(zip(ds.ids, ds.fixation_sets())), disable=not progress,
                                     leave=False, desc=f"densities on {ds.name}")):
@@ -109,7 +109,7 @@ def score_densities(source: Callable[[np.ndarray], np.ndarray] | Sequence, datas
         if d.shape != tuple(f.shape):
             raise ValueError(f"{ds.name} image {i}: density of shape {d.shape}, "
                              f"fixations on {tuple(f.shape)}")
-        base = anchors.center_bias(f.shape, centre_bias)
+        base = anchors.centre_bias_map(f.shape, centre_bias)
         rows.append({"image": i, DENSITY_SCORES[0]: density_gain(d, f),
                      DENSITY_SCORES[1]: density_gain(d, f, base)})
     return pd.DataFrame(rows)
@@ -247,10 +247,10 @@ def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int =
     runs once per image: both maps come from one log-density (a ``"minmax"`` model: its map
     is :meth:`~saliency_utils.saliency_model.SaliencyModel.predict`'s min-max map, its density
     the softmax of its readout, which its loss did not train as a density)."""
-    from .evaluation import _dataset, score_leave_one_out, score_maps
+    from .evaluation import as_dataset, score_leave_one_out, score_maps
     from .saliency_model import log_density_to_map
 
-    ds = _dataset(dataset)
+    ds = as_dataset(dataset)
     fixsets = ds.fixation_sets()
     exponent = model.map_exponent
     if exponent is None:
@@ -267,7 +267,7 @@ def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int =
         # computes but was not trained as (the paper preset's NSS-only loss)
         maps_.append(model.predict(img) if minmax else log_density_to_map(exponent * lp, fixsets[k].shape))
         dens.append(log_density_to_map(lp, fixsets[k].shape))
-    cb = [anchors.center_bias(f.shape, centre_bias) for f in fixsets]
+    cb = [anchors.centre_bias_map(f.shape, centre_bias) for f in fixsets]
     sources = {"saliency model": maps_, "saliency model, density": dens, "centre bias": cb}
     out = {"metrics": score_maps(sources, ds, metrics.METRIC_NAMES, centre_bias=centre_bias,
                                  seed=seed, progress=progress),

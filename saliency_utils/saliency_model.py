@@ -125,7 +125,7 @@ class CentreBiasPrior(nn.Module):
 
     Component ``k`` has widths ``sigma_k = (sy_k, sx_k)`` as fractions of the height and width
     (learned in log space) and a mixture weight ``softmax(logit)_k``. Initialised from
-    ``sigma_frac`` (e.g. :func:`saliency_utils.anchors.fit_center_bias` of the training
+    ``sigma_frac`` (e.g. :func:`saliency_utils.anchors.fit_centre_bias` of the training
     fixations) times ``scales``. ``forward((H, W))`` returns the log-density ``1 x 1 x H x W``
     (summing to 1 over the pixels).
     """

@@ -62,7 +62,7 @@ set them looking at OSIE test scores; chapter 3 says so).
 
 **Evaluation** is :func:`saliency_utils.evaluation.score_maps` with
 :func:`saliency_utils.evaluation.model_maps` (OSIE test images, MIT1003 stimuli, FIGRIM; IG
-against the centre bias of :func:`osie_center_bias`), and
+against the centre bias of :func:`osie_centre_bias`), and
 :func:`saliency_utils.model_quality.evaluate_model` for the density scores and the anchors.
 
 **Speed on CPU.** Phase 2 dominates: about 6-10 training images/s at 240x320 on 2 cores.
@@ -94,7 +94,7 @@ from .saliency_model import MODEL_VERSION, OUTPUTS, SaliencyModel
 __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "train",
            "load_or_train", "checkpoint_path", "config_hash", "save_checkpoint",
            "load_checkpoint", "models_dir", "training_data", "training_targets", "summarise",
-           "kl_loss", "osie_center_bias", "lr_factor", "NEW_KEY_FIELDS", "seed_all",
+           "kl_loss", "osie_centre_bias", "lr_factor", "NEW_KEY_FIELDS", "seed_all",
            "deterministic", "epoch_batches", "batch_images", "prefetched"]
 
 #: Bumped when the training procedure changes in a way that changes the trained weights.
@@ -600,7 +600,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
     if n * np.prod(config.image_size) * 5 < 2 ** 30:  # targets fit in 1 GiB: compute them once
         d["density"], d["fixmap"] = training_targets(d)
     load_fix = _source(config.dataset)[1]
-    sigma_frac = anchors.fit_center_bias([load_fix(i) for i in d["ids"]])
+    sigma_frac = anchors.fit_centre_bias([load_fix(i) for i in d["ids"]])
     vd = training_data(config, progress=progress, split="val") if config.n_val else None
     if vd is not None:
         vd["density"], vd["fixmap"] = training_targets(vd)
@@ -821,10 +821,10 @@ def load_or_train(config: TrainConfig | str = "offline", cache_dir: str | Path |
 
 
 # ------------------------------------------------------------------------------ evaluation
-def osie_center_bias(split_seed: int = 0, n_test: int = 100) -> tuple[float, float]:
+def osie_centre_bias(split_seed: int = 0, n_test: int = 100) -> tuple[float, float]:
     """The centre-bias widths fitted to the OSIE training fixations (the book's anchor)."""
     train, _ = data.osie_split(n_test=n_test, seed=split_seed)
-    return anchors.fit_center_bias([data.load_osie_fixations(i) for i in train])
+    return anchors.fit_centre_bias([data.load_osie_fixations(i) for i in train])
 
 
 def summarise(rows) -> dict:
@@ -898,7 +898,7 @@ def choose_postprocessing(model: SaliencyModel, config: TrainConfig, centre_bias
     for k, f in enumerate(fixsets):
         fixmap, density = f.fixation_map(), f.density(sigma)
         other = anchors.other_fixation_map(fixsets, k, f.shape, seed=config.seed)
-        base = anchors.center_bias(f.shape, tuple(centre_bias))
+        base = anchors.centre_bias_map(f.shape, tuple(centre_bias))
         for name, src in sources.items():
             sal = maps.check_saliency_map(src[k])
             scored[name].append(evaluation.score_image(sal, fixmap, density, other, base,

@@ -278,7 +278,7 @@ def fix_run(fix_data):
     ids, imgs, fix, sigma = fix_data
     by_bytes = {imgs[i].tobytes(): i for i in ids}
     oracle = lambda img: fix[by_bytes[img.tobytes()]].density(sigma)  # noqa: E731
-    centre = lambda img: anchors.center_bias(img.shape[:2], (0.2, 0.2))  # noqa: E731
+    centre = lambda img: anchors.centre_bias_map(img.shape[:2], (0.2, 0.2))  # noqa: E731
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -876,7 +876,7 @@ def test_settings_constructors_match_the_hand_built_objects(bundle):
     assert sm["prior only"](small).shape == (40, 50)
     np.testing.assert_allclose(sm["saliency model"](img), model.predict(img))
     np.testing.assert_allclose(sm["centre bias"](img),
-                               anchors.center_bias(img.shape[:2], training.osie_center_bias()))
+                               anchors.centre_bias_map(img.shape[:2], training.osie_centre_bias()))
 
 
 @pytest.mark.slow
@@ -921,7 +921,7 @@ def test_one_image_examples_are_the_scorers_examples(fix_data, fix_run, box_data
     ids, imgs, fix, sigma = fix_data
     by_bytes = {imgs[i].tobytes(): i for i in ids}
     sal = {"oracle": lambda img: fix[by_bytes[img.tobytes()]].density(sigma),
-           "centre": lambda img: anchors.center_bias(img.shape[:2], (0.2, 0.2)),
+           "centre": lambda img: anchors.centre_bias_map(img.shape[:2], (0.2, 0.2)),
            "noise": _noise_map, "const": _constant_map}
     for i in (0, 1):  # image 1 is second in its scoring batch: SmoothGrad's noise is the same
         e = cp.fixation_example("osie_test", i, explainer(), sal)

@@ -87,14 +87,14 @@ def test_scores_equal_score_maps_on_the_bundle(mit, tmp_path, capsys):
     score_maps on the bundle's dataset, for the maps and for the (default, OSIE-fitted) centre
     bias; the default sigma on MIT1003 images is the book's MIT1003 sigma; the printed means
     and differences are stats.mean_ci / paired_difference of the written columns."""
-    from saliency_utils.training import osie_center_bias
+    from saliency_utils.training import osie_centre_bias
 
     ds, images, fix, maps_dir, maps_ = mit
     out = tmp_path / "scores.csv"
     rc, text, err = run(capsys, "--images", images, "--fixations", fix, "--maps", maps_dir,
                         "--out", out, "--metrics", *ALL)
     assert rc == 0, err
-    widths = osie_center_bias()
+    widths = osie_centre_bias()
     ref = evaluation.score_maps(maps_, ds, ALL, centre_bias=widths)
     cb = evaluation.score_maps(evaluation.centre_bias_maps(ds, widths), ds, ALL,
                                centre_bias=widths)

@@ -32,7 +32,7 @@ def _toy(n=4, empty=None):
 
 def _blob(image):
     h, w = image.shape[:2]
-    return maps.gaussian_center_bias((h, w), (0.2, 0.3))
+    return maps.gaussian_centre_bias((h, w), (0.2, 0.3))
 
 
 def test_dataset_basics():
@@ -54,7 +54,7 @@ def test_score_maps_equals_the_single_image_metrics():
     f = fixsets[2]
     s = _blob(ds.image(2))
     other = anchors.other_fixation_map(fixsets, 2, SHAPE, seed=3)
-    fm, dens, cb = f.fixation_map(), f.density(2.0), anchors.center_bias(SHAPE, (0.25, 0.25))
+    fm, dens, cb = f.fixation_map(), f.density(2.0), anchors.centre_bias_map(SHAPE, (0.25, 0.25))
     ref = {"AUC-Judd": metrics.auc_judd(s, fm, seed=3), "AUC-Borji": metrics.auc_borji(s, fm, seed=3),
            "sAUC": metrics.auc_shuffled(s, fm, other, seed=3), "NSS": metrics.nss(s, fm),
            "CC": metrics.cc(s, dens), "SIM": metrics.sim(s, dens), "KLD": metrics.kld(s, dens),
@@ -105,7 +105,7 @@ def test_failure_policy_miss_counts_and_keeps_the_image():
 
 def test_resize_is_explicit():
     ds = _toy(2)
-    small = lambda im: maps.gaussian_center_bias((20, 25), (0.2, 0.3))
+    small = lambda im: maps.gaussian_centre_bias((20, 25), (0.2, 0.3))
     df = score_maps(small, ds, resize=True)
     ref = score_maps(lambda im: maps.resize_map(small(im), SHAPE), ds)
     pd.testing.assert_frame_equal(df, ref)
@@ -165,7 +165,7 @@ OLD_RAMP_OSIE = [
 def test_same_numbers_as_the_old_scorers(bundle):
     from saliency_utils import training
 
-    frac = training.osie_center_bias()
+    frac = training.osie_centre_bias()
     ds = FixationDataset.named("mit1003", 2)
     new = score_maps(centre_bias_maps(ds, frac), ds, metrics.METRIC_NAMES, centre_bias=frac)
     pd.testing.assert_frame_equal(new, pd.DataFrame(OLD_CB_MIT), rtol=1e-12)
@@ -184,7 +184,7 @@ def _fixation_inputs(shape=(40, 50), seed=0):
     other[rng.integers(0, shape[0], 40), rng.integers(0, shape[1], 40)] = True
     density = maps.gaussian_density(fixmap.astype(float), 3.0)
     sal = maps.gaussian_density(fixmap.astype(float), 1.5) + 0.02 * rng.random(shape) / fixmap.size
-    base = anchors.center_bias(shape, (0.25, 0.25))
+    base = anchors.centre_bias_map(shape, (0.25, 0.25))
     return sal, fixmap, density, other, base
 
 
@@ -231,7 +231,7 @@ def test_the_uniform_map_gets_the_uniform_scores_and_a_plain_constant_map_still_
     assert df.attrs["misses"] == 0 and len(df) == 4
     f = ds.fixations(1)
     fm, dens = f.fixation_map(), f.density(2.0)
-    base = anchors.center_bias(SHAPE, cb)
+    base = anchors.centre_bias_map(SHAPE, cb)
     row = df.iloc[1].drop("image").to_dict()
     assert row["AUC-Judd"] == row["AUC-Borji"] == row["sAUC"] == 0.5
     assert row["NSS"] == row["CC"] == 0.0

@@ -47,13 +47,13 @@ def test_gaussian_density_bad_input():
         maps.gaussian_density(np.ones(4), 1.0)
 
 
-def test_center_bias_is_a_centred_density():
-    cb = maps.gaussian_center_bias((61, 81), (0.2, 0.3))
+def test_centre_bias_map_is_a_centred_density():
+    cb = maps.gaussian_centre_bias((61, 81), (0.2, 0.3))
     assert cb.sum() == pytest.approx(1.0)
     assert np.unravel_index(cb.argmax(), cb.shape) == (30, 40)
     np.testing.assert_allclose(cb, cb[::-1, ::-1])
     with pytest.raises(ValueError):
-        maps.gaussian_center_bias((10, 10), (0.0, 0.2))
+        maps.gaussian_centre_bias((10, 10), (0.0, 0.2))
 
 
 def test_sigma_px_and_to_density():
@@ -81,13 +81,13 @@ class _Fix:
         self.x, self.y, self.shape = np.asarray(x, float), np.asarray(y, float), shape
 
 
-def test_fit_center_bias_recovers_the_generating_widths():
+def test_fit_centre_bias_recovers_the_generating_widths():
     rng = np.random.default_rng(0)
     h, w = 300, 400
     sets = [_Fix(np.clip(rng.normal(w / 2 - 0.5, 0.2 * w, 500), 0, w - 1),
                  np.clip(rng.normal(h / 2 - 0.5, 0.1 * h, 500), 0, h - 1), (h, w))
             for _ in range(10)]
-    sy, sx = anchors.fit_center_bias(sets)
+    sy, sx = anchors.fit_centre_bias(sets)
     assert sy == pytest.approx(0.1, abs=0.01) and sx == pytest.approx(0.2, abs=0.01)
 
 

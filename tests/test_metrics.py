@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from saliency_utils import metrics as M
 from saliency_utils.evaluation import score_image
-from saliency_utils.maps import fixation_map, gaussian_center_bias, gaussian_density, resize_map
+from saliency_utils.maps import fixation_map, gaussian_centre_bias, gaussian_density, resize_map
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_metrics as R  # noqa: E402
@@ -39,7 +39,7 @@ def make_case(seed, shape=(24, 31), quantise=False):
     fixmap[shape[0] // 2, shape[1] // 2] = fixmap[1, 1] = True  # at least two fixations
     density = gaussian_density(fixmap.astype(float), 2.0)
     other = rng.random(shape) < 0.06
-    return sal, fixmap, density, other, gaussian_center_bias(shape)
+    return sal, fixmap, density, other, gaussian_centre_bias(shape)
 
 
 # ------------------------------------------------------------------ hand-computed 2 x 3 case
@@ -215,7 +215,7 @@ def i210():
     ys = np.clip(rng.normal(h / 2, h / 6, 3000), 0, h - 1)
     xs = np.clip(rng.normal(w / 2, w / 6, 3000), 0, w - 1)
     return dict(fixmap=fixmap, density=grey(I210 / "FIXATIONMAPS" / "i210.jpg"), models=models,
-                other=fixation_map(xs, ys, fixmap.shape), centre=gaussian_center_bias((h, w)))
+                other=fixation_map(xs, ys, fixmap.shape), centre=gaussian_centre_bias((h, w)))
 
 
 @needs_data

@@ -180,7 +180,7 @@ def test_evaluate_returns_metric_rows(trained):
     from saliency_utils.evaluation import FixationDataset, centre_bias_maps, model_maps, score_maps
 
     ds = FixationDataset.named("osie_test", 2)
-    frac = training.osie_center_bias()
+    frac = training.osie_centre_bias()
     rows = score_maps(model_maps(trained), ds, ("AUC-Judd", "NSS", "CC", "IG"), centre_bias=frac)
     assert len(rows) == 2 and list(rows) == ["image", "AUC-Judd", "NSS", "CC", "IG"]
     cb = score_maps(centre_bias_maps(ds, frac), ds, ("NSS",))

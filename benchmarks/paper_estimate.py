@@ -363,11 +363,12 @@ def _sizes() -> dict:
     """The data bundle's sizes the `paper` profile uses (read from the bundle)."""
     from saliency_utils import data
 
-    train, test = data.osie_split()
+    split = data.osie_splits()
     return dict(
         imagenet=len(data.imagenet_val()),
-        osie_train=len(train),
-        osie_test=len(test),
+        osie_train=len(split["train"]),
+        osie_val=len(split["val"]),
+        osie_test=len(split["test"]),
         mit=len(data.mit1003_ids()),
         figrim=30,
     )
@@ -411,6 +412,12 @@ def workload() -> tuple[list[dict], dict]:
         "train:salvgg16@224",
         p.epochs * n["osie_train"],
         p.batch_size,
+    )
+    add(
+        "models",
+        "validation loss after every epoch and the post-processing choice (image + mirror)",
+        "fwd:salvgg16@192x256",
+        (p.readout_epochs + p.epochs) * n["osie_val"] + 2 * n["osie_val"],
     )
     add(
         "models",

@@ -25,7 +25,7 @@ import numpy as np
 from . import anchors, metrics, stats
 
 __all__ = ["UNIFORM_MIX", "density_gain", "score_densities", "DENSITY_SCORES", "compare_with",
-           "QUALITY_TARGET", "judge_target", "LOO_METRICS", "evaluate_model", "MAP", "DENSITY",
+           "QUALITY_TARGET", "target_side", "judge_target", "LOO_METRICS", "evaluate_model", "MAP", "DENSITY",
            "PER_METRIC", "CENTRE_BIAS", "format_ci", "metric_table", "density_table", "loo_table",
            "target_markdown"]
 
@@ -149,10 +149,11 @@ def compare_with(scores: Mapping[str, object], reference: str, columns: Sequence
 
 #: Issue 15's quality target, fixed before the model trained under the validation protocol
 #: (500 / 100 / 100) was scored on test images. Each entry: ``(id, text, set, score, kind,
-#: value)``; ``kind`` "at least": the mean reaches ``value``; "better than centre bias": the
-#: paired CI of model minus centre bias excludes 0 in the metric's direction (every metric
-#: when ``score`` is None); "gap": the share of the NSS gap between the centre bias and the
-#: inter-observer anchor (leave-one-observer-out on every image of the set) reaches ``value``.
+#: value)``; ``kind`` "at least": the score's mean reaches ``value``; "better than zero": it
+#: exceeds 0; "better than centre bias": the paired difference from the centre bias is in the
+#: metric's direction (every metric when ``score`` is None); "gap": the share of the NSS gap
+#: between the centre bias and the inter-observer anchor (leave-one-observer-out on every image
+#: of the set) reaches ``value``. Each is read off the 95 % CI (:func:`judge_target`).
 QUALITY_TARGET = (
     ("nss", "OSIE test NSS ≥ 2.9", "osie_test", "NSS", "at least", 2.9),
     ("aucj", "OSIE test AUC-Judd ≥ 0.88", "osie_test", "AUC-Judd", "at least", 0.88),
@@ -173,49 +174,63 @@ QUALITY_TARGET = (
 )
 
 
+def target_side(estimate, line: float, above_is_good: bool = True) -> str:
+    """``"met"`` when the interval ``[estimate.lo, estimate.hi]`` lies on the good side of
+    ``line``, ``"missed"`` when it lies on the other side, ``"not decided"`` otherwise (the
+    book's reading of every quality target: a point estimate alone never decides)."""
+    lo, hi = float(estimate.lo), float(estimate.hi)
+    if (lo > line) if above_is_good else (hi < line):
+        return "met"
+    if (hi < line) if above_is_good else (lo > line):
+        return "missed"
+    return "not decided"
+
+
 def judge_target(comparisons: Mapping[str, object], gaps: Mapping[str, stats.Estimate],
                  model: str, density_model: str | None = None,
                  metric_names: Sequence[str] = metrics.METRIC_NAMES):
     """Read :data:`QUALITY_TARGET` from ``comparisons`` (``{set: compare_with table}``, with
     ``model`` (its map, for the metrics) and ``density_model`` (its density, for the
     :data:`DENSITY_SCORES`; default ``model``) among its predictors and the centre bias as
-    reference) and ``gaps`` (``{set:
-    anchors.gap_closed estimate}``). Returns a DataFrame: target, estimate (with CI) and
-    ``met`` (True / False; a point target is met when the mean reaches it, and the CI is
-    shown beside it)."""
+    reference) and ``gaps`` (``{set: anchors.gap_closed estimate}``). Returns a DataFrame:
+    target, estimate (with its 95 % CI) and ``reading``: ``"met"`` / ``"missed"`` / ``"not
+    decided"`` by :func:`target_side` (the CI against the target's line; for "better than the
+    centre bias on every metric": met when every paired CI shows the model better, missed when
+    one shows it worse), or ``"not scored"``."""
     import pandas as pd
 
     rows = []
     for tid, text, ds, score, kind, value in QUALITY_TARGET:
-        if ds not in comparisons and kind != "gap" or kind == "gap" and ds not in gaps:
-            rows.append({"id": tid, "target": text, "estimate": "not scored", "met": None})
-            continue
+        row = {"id": tid, "target": text, "estimate": "not scored", "reading": "not scored"}
+        rows.append(row)
         if kind == "gap":
-            e = gaps[ds]
-            rows.append({"id": tid, "target": text, "estimate": f"{e.value:.0%} [{e.lo:.0%}, {e.hi:.0%}]",
-                         "met": bool(e.value >= value)})
+            if ds in gaps:
+                e = gaps[ds]
+                row.update(estimate=f"{e.value:.0%} [{e.lo:.0%}, {e.hi:.0%}]",
+                           reading=target_side(e, value))
+            continue
+        if ds not in comparisons:
             continue
         t = comparisons[ds]
         who = density_model if score in DENSITY_SCORES and density_model else model
         keep = (t["predictor"] == who) & t["score"].isin([score] if score else metric_names)
         own = t[keep].set_index("score")
         if score is not None and score not in own.index:
-            rows.append({"id": tid, "target": text, "estimate": "not scored", "met": None})
-        elif kind == "at least":
+            continue
+        if kind in ("at least", "better than zero"):
             r = own.loc[score]
-            rows.append({"id": tid, "target": text,
-                         "estimate": f"{r['mean']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}]",
-                         "met": bool(r["mean"] >= value)})
-        elif kind == "better than zero":
-            r = own.loc[score]
-            rows.append({"id": tid, "target": text,
-                         "estimate": f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]",
-                         "met": bool(r["lo"] > value)})
+            fmt = "{:.3f}" if kind == "at least" else "{:+.3f}"
+            row.update(estimate=format_ci(r["mean"], r["lo"], r["hi"], fmt),
+                       reading=target_side(stats.Estimate(r["mean"], r["lo"], r["hi"], int(r["images"])),
+                                           value))
         else:
-            better = [m for m in metric_names if m in own.index and bool(own.loc[m, "better"])]
-            n = sum(m in own.index for m in metric_names)
-            rows.append({"id": tid, "target": text, "estimate": f"better on {len(better)} of {n} metrics",
-                         "met": len(better) == n})
+            scored = [m for m in metric_names if m in own.index]
+            better = [m for m in scored if bool(own.loc[m, "better"])]
+            worse = [m for m in scored if bool(own.loc[m, "worse"])]
+            row.update(estimate=f"better on {len(better)} of {len(scored)} metrics"
+                       + (f", worse on {', '.join(worse)}" if worse else ""),
+                       reading="met" if len(better) == len(scored) else "missed" if worse
+                       else "not decided")
     return pd.DataFrame(rows)
 
 
@@ -369,9 +384,9 @@ def loo_table(loo_scores: Mapping[str, Mapping[str, object]], gaps: Mapping[str,
 
 
 def target_markdown(judged) -> str:
-    """A Markdown table of :func:`judge_target`'s rows: target, estimate, met / missed / not
-    scored."""
-    word = {True: "**met**", False: "**missed**", None: "not scored"}
+    """A Markdown table of :func:`judge_target`'s rows: target, estimate, reading."""
     lines = ["| target | estimate [95 % CI] | reading |", "|---|---|---|"]
-    lines += [f"| {r.target} | {r.estimate} | {word[r.met]} |" for r in judged.itertuples()]
+    lines += [f"| {r.target} | {r.estimate} | "
+              + (f"**{r.reading}**" if r.reading in ("met", "missed") else r.reading) + " |"
+              for r in judged.itertuples()]
     return "\n".join(lines)

@@ -105,9 +105,7 @@ def _preset_label(cfg) -> str:
 
 
 def _ch3(cfg):
-    from . import task_training
-
-    from . import training
+    from . import task_training, training
 
     config = saliency_config(cfg)
     task = task_training.TaskConfig(base=config)  # the same images as the saliency model

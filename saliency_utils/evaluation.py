@@ -222,15 +222,13 @@ class FixationDataset:
         package's fixed split (:func:`saliency_utils.data.osie_splits` with ``n_val``,
         ``n_test`` and ``split_seed``; the defaults are the book's 500 / 100 / 100 split, whose
         training images train the saliency model and whose validation images choose its
-        settings), ``"train+val"`` (the 600 non-test images) or ``"all"``."""
+        settings) or ``"all"``."""
         if split == "all":
             ids = data.osie_ids()
         elif split in ("train", "val", "test"):
             ids = data.osie_splits(n_val=n_val, n_test=n_test, seed=split_seed)[split]
-        elif split == "train+val":
-            ids = data.osie_split(n_test=n_test, seed=split_seed)[0]
         else:
-            raise ValueError(f"split must be 'train', 'val', 'test', 'train+val' or 'all', got {split!r}")
+            raise ValueError(f"split must be 'train', 'val', 'test' or 'all', got {split!r}")
         name = "osie" if split == "all" else f"osie_{split}"
         return cls(name, ids, data.load_osie_image, data.load_osie_fixations,
                    data.OSIE_SIGMA_PX, data.OSIE_PX_PER_DEGREE).head(n)

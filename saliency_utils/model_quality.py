@@ -267,11 +267,7 @@ def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int =
 
     ds = as_dataset(dataset)
     fixsets = ds.fixation_sets()
-    exponent = model.map_exponent
-    if exponent is None:
-        from .saliency_model import MAP_EXPONENT
-
-        exponent = MAP_EXPONENT
+    exponent = model.exponent
     minmax = getattr(model, "output", "density") == "minmax"
     maps_, dens, lps = [], [], []
     for k in range(len(ds)):

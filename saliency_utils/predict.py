@@ -151,16 +151,12 @@ def to_png_array(density: np.ndarray) -> np.ndarray:
 def saliency_png(model, path: str | Path, exponent: float | None = None) -> np.ndarray:
     """The ``uint8 H x W`` PNG values :func:`predict_folder` writes for the image at ``path``
     (see the module docstring); ``exponent`` and mirror averaging default to the model's
-    (``model.map_exponent``, chosen on the validation images for a model trained with them,
-    else :data:`~saliency_utils.saliency_model.MAP_EXPONENT`, read at call time;
-    ``model.flip_average``)."""
+    (:attr:`~saliency_utils.saliency_model.SaliencyModel.exponent`, chosen on the validation
+    images for a model trained with them; ``model.flip_average``)."""
     from . import saliency_model
 
-    own = getattr(model, "map_exponent", None)
-    if exponent is None:
-        exponent = saliency_model.MAP_EXPONENT if own is None else float(own)
-    exponent = float(exponent)
-    flip = bool(getattr(model, "flip_average", True))
+    exponent = float(model.exponent if exponent is None else exponent)
+    flip = bool(model.flip_average)
     (h, w), small = _read_for_model(Path(path), model.input_shape_for)
     if getattr(model, "output", "density") == "minmax":  # as SaliencyModel.predict, max 1
         lp = np.asarray(model.predict_log_density(small, size=small.shape[:2]), np.float64)

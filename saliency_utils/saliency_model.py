@@ -392,6 +392,13 @@ class SaliencyModel(nn.Module):
             self.train(was)
         return out.double().cpu().numpy()
 
+    @property
+    def exponent(self) -> float:
+        """The exponent :meth:`predict` uses by default: :attr:`map_exponent` (the choice made
+        on the validation images) or, for a checkpoint without one, :data:`MAP_EXPONENT` (read
+        at call time)."""
+        return MAP_EXPONENT if self.map_exponent is None else float(self.map_exponent)
+
     def predict(self, image, size=None, flip_average: bool | None = None,
                 exponent: float | None = None) -> np.ndarray:
         """Saliency map of one image as a probability density at the image's own size
@@ -413,7 +420,7 @@ class SaliencyModel(nn.Module):
         if flip_average is None:
             flip_average = self.flip_average
         if exponent is None:
-            exponent = MAP_EXPONENT if self.map_exponent is None else self.map_exponent
+            exponent = self.exponent
         arr = to_uint8_rgb(image)
         if self.output == "minmax":
             size = size or self.input_shape_for(arr.shape[:2])

@@ -56,9 +56,10 @@ after every epoch, the final phase keeps the weights of its epoch of lowest vali
 (``history["kept_epoch"]``), and :func:`choose_postprocessing` chooses the map's exponent and
 mirror averaging on the validation images by :data:`POSTPROCESSING_RULE`
 (``history["postprocessing"]``); the checkpoint carries the choice, and
-:meth:`~saliency_utils.saliency_model.SaliencyModel.predict` applies it by default. The loss
-weights, the readout and the schedule were not chosen on validation (earlier versions of the book
-set them looking at OSIE test scores; chapter 3 says so).
+:meth:`~saliency_utils.saliency_model.SaliencyModel.predict` applies it by default. The loss is
+compared on validation too (:data:`LOSS_CANDIDATES`, :func:`compare_losses`). The readout, the
+schedule and the resolution were not chosen on validation (earlier versions of the book set them
+looking at OSIE test scores; chapter 3 says so).
 
 **Evaluation** is :func:`saliency_utils.evaluation.score_maps` with
 :func:`saliency_utils.evaluation.model_maps` (OSIE test images, MIT1003 stimuli, FIGRIM; IG

@@ -9,7 +9,8 @@ configurations its code builds from its profile settings (the parameters cell re
 * ``ch3_centre_surround``: the saliency model of the preset (paper profile: trained on the full
   SALICON when a local copy exists, as the chapter does), the rotation classifier of the
   same preset (chapter 4's control fine-tuning, :class:`task_training.TaskConfig` defaults) and
-  the preset with each other loss of :data:`training.LOSS_CANDIDATES` (compared on validation);
+  the preset with each other loss of :data:`training.LOSS_CANDIDATES` and with each one-factor
+  alternative of :data:`training.SETTING_CANDIDATES` (all compared on validation);
 * ``ch4_task_vs_domain``: the same model, its fixed-encoder twin (``freeze_encoder=True``) and the
   classification twin (:class:`task_training.TaskConfig` on the same preset; a scene-label CSV
   from the settings or ``$SCENE_LABELS_CSV`` makes it a ``csv`` task, as in the chapter);
@@ -112,6 +113,9 @@ def _ch3(cfg):
     # the loss candidates compared on the validation images (the preset's own is the model)
     others = [ModelSpec(f"saliency model, loss {name} ({_preset_label(cfg)})", "saliency", c)
               for name, c in training.loss_candidates(config).items() if c != config]
+    # and the one-factor alternatives of schedule, readout and resolution (compared after it)
+    others += [ModelSpec(f"saliency model, {name} ({_preset_label(cfg)})", "saliency", c)
+               for name, c in training.setting_candidates(config).items() if c != config]
     return [ModelSpec(f"saliency model ({_preset_label(cfg)})", "saliency", config),
             ModelSpec(f"{task.task} classifier, control fine-tuning ({_preset_label(cfg)})", "task",
                       task), *others]

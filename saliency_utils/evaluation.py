@@ -16,6 +16,7 @@
   shuffled AUC against the fixations of ``n_other`` other images of the same set
   (:func:`saliency_utils.anchors.other_fixation_map`), IG against a centre-bias baseline.
 * :func:`score_leave_one_out`: the leave-one-observer-out protocol (inter-observer limit).
+* :func:`score_fixation_sets`: :func:`score_maps`' protocol on bare fixation sets (no dataset).
 * :meth:`FixationDataset.reshaped`: the same set with every image centre-cropped to a square or
   to a 3:4 portrait, or downscaled (fixations transformed with the images), for measuring how a
   model trained on one shape holds up on others (:data:`SHAPE_VERSIONS`).
@@ -58,6 +59,7 @@ __all__ = [
     "model_maps",
     "score_image",
     "score_leave_one_out",
+    "score_fixation_sets",
     "score_maps",
 ]
 
@@ -396,29 +398,53 @@ def score_maps(maps_, dataset, metrics: Sequence[str] = anchors.FAST_METRICS, *,
     Returns a DataFrame, one row per image: ``image`` and one column per metric (``attrs``:
     ``misses``, ``failures``, ``failure``); for a mapping, ``{name: DataFrame}``.
     """
+    ds = as_dataset(dataset)
+    return score_fixation_sets(maps_, ds.fixation_sets(), ds.sigma_px, metrics, ids=ds.ids,
+                               set_name=ds.name, load_image=ds.load_image, failure=failure,
+                               centre_bias=centre_bias, resize=resize, seed=seed, n_other=n_other,
+                               progress=progress)
+
+
+def score_fixation_sets(maps_, fixation_sets: Sequence, sigma_px: float,
+                        metrics: Sequence[str] = anchors.FAST_METRICS, *, ids: Sequence | None = None,
+                        set_name: str = "fixations", load_image: Callable | None = None,
+                        failure: str = "raise", centre_bias: tuple[float, float] | None = None,
+                        resize: bool = False, seed: int = 0, n_other: int = 10,
+                        progress: bool = False):
+    """:func:`score_maps` on bare fixation sets (:class:`~saliency_utils.fixations.Fixations`,
+    one per image; ``sigma_px``: the blur of the empirical density) instead of a dataset: the
+    same per-image protocol (all observers' fixations, sAUC's negatives from ``n_other`` other
+    images of the list, IG against the centre bias of widths ``centre_bias``) for code that holds
+    fixations without a :class:`FixationDataset` (the trainer's validation images). ``maps_`` as
+    in :func:`score_maps`; an ``image -> map`` callable needs ``load_image`` (``id -> image``).
+    ``ids`` name the images (default ``0, 1, ...``), ``set_name`` the set, in errors."""
     from tqdm.auto import tqdm
 
     check_failure_policy(failure)
-    ds = as_dataset(dataset)
+    fixsets = list(fixation_sets)
+    ids = list(range(len(fixsets))) if ids is None else list(ids)
+    if len(ids) != len(fixsets):
+        raise ValueError(f"{len(ids)} ids for {len(fixsets)} fixation sets")
     wanted = _check_metrics(metrics, centre_bias)
     many = isinstance(maps_, Mapping)
     sources = dict(maps_) if many else {"model": maps_}
     if not sources:
         raise ValueError("no maps to score")
     for name, src in sources.items():
-        if not callable(src) and len(src) != len(ds):
-            raise ValueError(f"{name}: {len(src)} maps for {len(ds)} images of {ds.name}")
+        if not callable(src) and len(src) != len(fixsets):
+            raise ValueError(f"{name}: {len(src)} maps for {len(fixsets)} images of {set_name}")
     need_image = any(callable(s) for s in sources.values())
-    fixsets = ds.fixation_sets()
-    for i, f in zip(ds.ids, fixsets):
+    if need_image and load_image is None:
+        raise ValueError("an image -> map callable needs load_image")
+    for i, f in zip(ids, fixsets):
         if len(f) == 0:
-            raise ValueError(f"{ds.name} image {i}: no fixations")
+            raise ValueError(f"{set_name} image {i}: no fixations")
     rows = {name: [] for name in sources}
     failures = {name: [] for name in sources}
-    bar = tqdm(total=len(ds), desc=f"scoring on {ds.name}", disable=not progress, leave=False)
-    for k, (i, f) in enumerate(zip(ds.ids, fixsets)):
-        image = ds.load_image(i) if need_image else None
-        fixmap, density = f.fixation_map(), f.density(ds.sigma_px)
+    bar = tqdm(total=len(fixsets), desc=f"scoring on {set_name}", disable=not progress, leave=False)
+    for k, (i, f) in enumerate(zip(ids, fixsets)):
+        image = load_image(i) if need_image else None
+        fixmap, density = f.fixation_map(), f.density(sigma_px)
         other = (anchors.other_fixation_map(fixsets, k, f.shape, n_other=n_other, seed=seed)
                  if "sAUC" in wanted else None)
         base = anchors.centre_bias_map(f.shape, centre_bias) if "IG" in wanted else None
@@ -430,7 +456,7 @@ def score_maps(maps_, dataset, metrics: Sequence[str] = anchors.FAST_METRICS, *,
             except ValueError as err:
                 if failure == "raise":
                     label = f"{name!r}, " if many else ""
-                    raise ValueError(f"{label}{ds.name} image {i}: unscorable map: {err}") from err
+                    raise ValueError(f"{label}{set_name} image {i}: unscorable map: {err}") from err
                 failures[name].append((i, str(err)))
                 scores = {w: np.nan for w in wanted}
             rows[name].append({"image": i, **scores})
@@ -440,7 +466,8 @@ def score_maps(maps_, dataset, metrics: Sequence[str] = anchors.FAST_METRICS, *,
     return out if many else out["model"]
 
 
-def score_leave_one_out(predict: Callable[[int, object], np.ndarray], dataset,
+def score_leave_one_out(predict: Callable[[int, object], np.ndarray]
+                        | Mapping[str, Callable[[int, object], np.ndarray]], dataset,
                         metrics: Sequence[str] = anchors.FAST_METRICS, *,
                         centre_bias: tuple[float, float] | None = None, seed: int = 0):
     """Leave-one-observer-out protocol: for each image ``i`` and each observer, score
@@ -450,34 +477,42 @@ def score_leave_one_out(predict: Callable[[int, object], np.ndarray], dataset,
     only with other maps scored this way. Observers without fixations on the image (or whose
     removal leaves none) are skipped; AUC-Borji is skipped for an observer with a single
     fixation (it needs two). A map that cannot be scored raises. DataFrame, one row per
-    image, with ``image``."""
+    image, with ``image``; ``predict`` a mapping ``{name: predict}``: ``{name: DataFrame}``, the
+    held-out observer's density computed once for all of them."""
     import pandas as pd
 
     ds = as_dataset(dataset)
     wanted = _check_metrics(metrics, centre_bias)
+    many = isinstance(predict, Mapping)
+    predictors = dict(predict) if many else {"model": predict}
     needs_density = any(m in DENSITY_METRICS for m in wanted)  # the blur is the costly part
     fixsets = ds.fixation_sets()
-    rows = []
+    rows = {name: [] for name in predictors}
     for k, (i, f) in enumerate(zip(ds.ids, fixsets)):
         other = (anchors.other_fixation_map(fixsets, k, f.shape, seed=seed)
                  if "sAUC" in wanted else None)
         base = anchors.centre_bias_map(f.shape, centre_bias) if "IG" in wanted else None
-        per_obs = []
+        per_obs = {name: [] for name in predictors}
         for o in f.observers:
             held, rest = f.for_observer(o), f.excluding_observer(o)
             if len(held) == 0 or len(rest) == 0:
                 continue
             w = [m for m in wanted if not (m == "AUC-Borji" and len(held) < 2)]
-            sal = np.asarray(predict(k, rest), dtype=np.float64)
-            try:
-                sal = _prepare(sal, f.shape, False)
-                dens = held.density(ds.sigma_px) if needs_density else None
-                per_obs.append(score_image(sal, held.fixation_map(), dens, other, base, w, seed))
-            except ValueError as err:
-                raise ValueError(f"{ds.name} image {i}, observer {o}: {err}") from err
-        if not per_obs:
-            raise ValueError(f"{ds.name} image {i}: no observer could be held out")
-        keys = [m for m in wanted if any(m in p for p in per_obs)]
-        rows.append({"image": i, **{m: float(np.mean([p[m] for p in per_obs if m in p]))
-                                    for m in keys}})
-    return pd.DataFrame(rows)
+            dens = held.density(ds.sigma_px) if needs_density else None
+            fixmap = held.fixation_map()
+            for name, fn in predictors.items():
+                sal = np.asarray(fn(k, rest), dtype=np.float64)
+                try:
+                    sal = _prepare(sal, f.shape, False)
+                    per_obs[name].append(score_image(sal, fixmap, dens, other, base, w, seed))
+                except ValueError as err:
+                    label = f"{name!r}, " if many else ""
+                    raise ValueError(f"{label}{ds.name} image {i}, observer {o}: {err}") from err
+        for name, scored in per_obs.items():
+            if not scored:
+                raise ValueError(f"{ds.name} image {i}: no observer could be held out")
+            keys = [m for m in wanted if any(m in p for p in scored)]
+            rows[name].append({"image": i, **{m: float(np.mean([p[m] for p in scored if m in p]))
+                                              for m in keys}})
+    out = {name: pd.DataFrame(r) for name, r in rows.items()}
+    return out if many else out["model"]

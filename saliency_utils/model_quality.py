@@ -235,8 +235,9 @@ def judge_target(comparisons: Mapping[str, object], gaps: Mapping[str, stats.Est
 
 
 #: The metrics of the leave-one-observer-out comparison on every image (the inter-observer anchor
-#: and the NSS gap): the cheap ones that need no per-observer density.
-LOO_METRICS = ("AUC-Judd", "NSS")
+#: and the NSS gap): the deterministic ones (:data:`saliency_utils.anchors.FAST_METRICS`; the
+#: distribution metrics CC, SIM and KLD against the held-out observer's density).
+LOO_METRICS = anchors.FAST_METRICS
 
 
 def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int = 0,
@@ -304,11 +305,10 @@ def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int =
     if loo is not False:
         sigma = ds.sigma_px
         loo_ds = ds if loo is True else ds.head(int(loo))
-        out["loo"] = {
-            name: score_leave_one_out(fn, loo_ds, LOO_METRICS, seed=seed)
-            for name, fn in [("saliency model", lambda i, rest: maps_[i]),
-                             ("centre bias", lambda i, rest: cb[i]),
-                             ("inter-observer", lambda i, rest: rest.density(sigma))]}
+        out["loo"] = score_leave_one_out({"saliency model": lambda i, rest: maps_[i],
+                                          "centre bias": lambda i, rest: cb[i],
+                                          "inter-observer": lambda i, rest: rest.density(sigma)},
+                                         loo_ds, LOO_METRICS, seed=seed)
     return out
 
 
@@ -360,7 +360,8 @@ def loo_table(loo_scores: Mapping[str, Mapping[str, object]], gaps: Mapping[str,
               seed: int = 0):
     """One row per (set, metric of :data:`LOO_METRICS`) from ``{set: evaluate_model(...)["loo"]}``:
     each predictor's mean [95 % CI] under the leave-one-observer-out protocol, the model's paired
-    difference from the inter-observer anchor, and the NSS gap closed (``gaps``)."""
+    differences from the centre bias and from the inter-observer anchor (lower KLD is better),
+    and the NSS gap closed (``gaps``)."""
     import pandas as pd
 
     rows = []
@@ -370,9 +371,9 @@ def loo_table(loo_scores: Mapping[str, Mapping[str, object]], gaps: Mapping[str,
             for who in (MAP, CENTRE_BIAS, "inter-observer"):
                 e = stats.mean_ci(lo[who][m].to_numpy(), seed=seed)
                 row[who] = format_ci(e.value, e.lo, e.hi)
-            d = stats.paired_difference(lo[MAP][m].to_numpy(), lo["inter-observer"][m].to_numpy(),
-                                        seed=seed)
-            row["model − inter-observer"] = format_ci(d.value, d.lo, d.hi, "{:+.3f}")
+            for who in (CENTRE_BIAS, "inter-observer"):
+                d = stats.paired_difference(lo[MAP][m].to_numpy(), lo[who][m].to_numpy(), seed=seed)
+                row[f"model − {who}"] = format_ci(d.value, d.lo, d.hi, "{:+.3f}")
             g = gaps.get(name) if m == "NSS" else None
             row["NSS gap closed"] = format_ci(g.value, g.lo, g.hi, "{:.0%}") if g is not None else ""
             rows.append(row)

@@ -57,9 +57,11 @@ after every epoch, the final phase keeps the weights of its epoch of lowest vali
 mirror averaging on the validation images by :data:`POSTPROCESSING_RULE`
 (``history["postprocessing"]``); the checkpoint carries the choice, and
 :meth:`~saliency_utils.saliency_model.SaliencyModel.predict` applies it by default. The loss is
-compared on validation too (:data:`LOSS_CANDIDATES`, :func:`compare_losses`). The readout, the
-schedule and the resolution were not chosen on validation (earlier versions of the book set them
-looking at OSIE test scores; chapter 3 says so).
+compared on validation too (:data:`LOSS_CANDIDATES`, :func:`compare_losses`), then, with the loss
+fixed, one-factor alternatives of the schedule's length, the readout's depth and the resolution
+(:data:`SETTING_CANDIDATES`, :func:`compare_settings`). The readout's layers, the frozen-encoder
+epochs, the learning rates and the batch size were not chosen on validation (earlier versions of
+the book set them looking at OSIE test scores; chapter 3 says so).
 
 **Evaluation** is :func:`saliency_utils.evaluation.score_maps` with
 :func:`saliency_utils.evaluation.model_maps` (OSIE test images, MIT1003 stimuli, FIGRIM; IG
@@ -894,17 +896,10 @@ def choose_postprocessing(model: SaliencyModel, config: TrainConfig, centre_bias
         else:
             sources[f"{flip}|1.0"] = [model.predict(load_image(i), flip_average=flip) for i in ids]
     # scored as evaluation.score_maps does (all observers' fixations; sAUC's negatives from
-    # other validation images; IG against the centre bias), without its dataset class
-    scored = {name: [] for name in sources}
-    for k, f in enumerate(fixsets):
-        fixmap, density = f.fixation_map(), f.density(sigma)
-        other = anchors.other_fixation_map(fixsets, k, f.shape, seed=config.seed)
-        base = anchors.centre_bias_map(f.shape, tuple(centre_bias))
-        for name, src in sources.items():
-            sal = maps.check_saliency_map(src[k])
-            scored[name].append(evaluation.score_image(sal, fixmap, density, other, base,
-                                                       metrics.METRIC_NAMES, config.seed))
-    scored = {name: pd.DataFrame(rows) for name, rows in scored.items()}
+    # other validation images; IG against the centre bias), on the bare fixation sets
+    scored = evaluation.score_fixation_sets(sources, fixsets, sigma, metrics.METRIC_NAMES, ids=ids,
+                                            set_name="validation", centre_bias=tuple(centre_bias),
+                                            seed=config.seed)
     means = pd.DataFrame({name: df[list(metrics.METRIC_NAMES)].mean() for name, df in scored.items()}).T
     rows, best = rank_candidates(means)
     return {"exponent": best["exponent"], "flip_average": best["flip_average"],
@@ -968,6 +963,22 @@ def compare_losses(models: dict, preset: TrainConfig) -> tuple[list[dict], str]:
     """:data:`LOSS_RULE` on ``models`` (``{candidate name: trained model}`` of
     :func:`loss_candidates`): ``(rows, picked)``, one row per candidate (its loss weights, its
     chosen post-processing, its validation means and mean rank) and the name validation picks."""
+    rows, picked = compare_on_validation(models, preset)
+    for r in rows:
+        cfg = models[r["candidate"]].train_config
+        r.update(loss=r.pop("candidate"), loss_kl=cfg.loss_kl, loss_cc=cfg.loss_cc,
+                 loss_nss=cfg.loss_nss)
+    return rows, picked
+
+
+def compare_on_validation(models: dict, preset: TrainConfig) -> tuple[list[dict], str]:
+    """The rule shared by :data:`LOSS_RULE` and :data:`SETTINGS_RULE` on ``models``
+    (``{candidate name: trained model}``, each with its post-processing chosen on the validation
+    images): ``(rows, picked)``. A row per candidate: ``candidate``, its chosen ``exponent`` and
+    ``flip_average``, the mean validation score of each MIT metric at that choice, ``mean_rank``
+    (over the metrics, 1 = best) and ``is_preset`` (its configuration is ``preset``'s, up to
+    the loss when the candidates differ only in it). ``picked``: the candidate of best mean
+    rank (ties: the preset's)."""
     import pandas as pd
 
     rows = {}
@@ -975,19 +986,62 @@ def compare_losses(models: dict, preset: TrainConfig) -> tuple[list[dict], str]:
         pp = model.history["postprocessing"]
         own = next(r for r in pp["table"]
                    if (r["flip_average"], r["exponent"]) == (pp["flip_average"], pp["exponent"]))
-        cfg = model.train_config
-        rows[name] = {"loss": name, "loss_kl": cfg.loss_kl, "loss_cc": cfg.loss_cc,
-                      "loss_nss": cfg.loss_nss, "exponent": pp["exponent"],
+        rows[name] = {"candidate": name, "exponent": pp["exponent"],
                       "flip_average": pp["flip_average"],
                       **{m: own[m] for m in metrics.METRIC_NAMES},
-                      "is_preset": (cfg.loss_kl, cfg.loss_cc, cfg.loss_nss)
-                      == (preset.loss_kl, preset.loss_cc, preset.loss_nss)}
+                      "is_preset": model.train_config == preset}
     means = pd.DataFrame({n: {m: r[m] for m in metrics.METRIC_NAMES} for n, r in rows.items()}).T
     mean_rank = metric_ranks(means).mean(axis=1)
     for n in rows:
         rows[n]["mean_rank"] = float(mean_rank[n])
     picked = min(rows, key=lambda n: (rows[n]["mean_rank"], not rows[n]["is_preset"]))
     return list(rows.values()), picked
+
+
+def _scaled_size(size, factor: float, multiple: int = 8) -> tuple[int, int]:
+    return tuple(int(multiple * round(factor * s / multiple)) for s in size)
+
+
+#: One-factor alternatives to the preset compared on the validation images after the loss
+#: (chapter 3, section 1.1): the schedule (twice the end-to-end epochs, still keeping the epoch of
+#: lowest validation loss), the readout (a single 1x1 convolution per readout layer, the
+#: papers' readout, instead of one hidden layer) and the resolution (1.2 times each side,
+#: rounded to a multiple of 8: 288x384 for the offline preset). Each is a full training of the
+#: preset with that one setting changed.
+SETTING_CANDIDATES = {
+    "twice the end-to-end epochs": lambda c: c.replace(epochs=2 * c.epochs),
+    "a single 1×1 readout (the papers')": lambda c: c.replace(readout_hidden=0),
+    "1.2 × the resolution": lambda c: c.replace(image_size=_scaled_size(c.image_size, 1.2)),
+}
+
+#: The rule of :func:`compare_settings`, fixed before the candidates were trained.
+SETTINGS_RULE = ("the preset and each one-factor alternative (schedule, readout, resolution) are "
+                 "trained with everything else the preset's, each with its own post-processing "
+                 "chosen on the validation images; their validation scores are ranked per "
+                 "metric, and the candidate of best mean rank is validation's pick (ties: the "
+                 "preset). The loss is chosen first, then these settings, in one pass")
+
+
+def setting_candidates(config: TrainConfig) -> dict[str, TrainConfig]:
+    """``{"the preset": config}`` and :data:`SETTING_CANDIDATES` applied to ``config`` (a density
+    model with validation images, trained end to end; an empty dict otherwise: the ``paper``
+    preset's setup is the authors')."""
+    if config.output != "density" or not config.n_val or config.freeze_encoder:
+        return {}
+    return {"the preset": config, **{name: f(config) for name, f in SETTING_CANDIDATES.items()}}
+
+
+def compare_settings(models: dict, preset: TrainConfig) -> tuple[list[dict], str]:
+    """:data:`SETTINGS_RULE` on ``models`` (``{candidate name: trained model}`` of
+    :func:`setting_candidates`): ``(rows, picked)`` as :func:`compare_on_validation`, each row
+    with the candidate's ``epochs``, ``readout_hidden``, ``image_size`` and the epoch it kept."""
+    rows, picked = compare_on_validation(models, preset)
+    for r in rows:
+        m = models[r["candidate"]]
+        cfg, kept = m.train_config, m.history.get("kept_epoch") or {}
+        r.update(epochs=cfg.epochs, kept_epoch=kept.get("epoch"), readout_hidden=cfg.readout_hidden,
+                 image_size="×".join(map(str, cfg.image_size)))
+    return rows, picked
 
 
 def apply_postprocessing(model: SaliencyModel, choice: dict | None) -> SaliencyModel:

@@ -282,11 +282,13 @@ def test_the_model_registry_lists_every_chapter_that_loads_a_model():
     assert "load_or_train_task" in _code("ch4_task_vs_domain")
     shared = book_models.book_models("smoke")
     # the preset's model (shared by chapters 3 to 6), the rotation control, the fixed-encoder
-    # twin, and chapter 3's two other loss candidates (compared on validation)
-    assert len(shared) == 5
+    # twin, and chapter 3's two other loss candidates and three setting alternatives (compared
+    # on validation)
+    assert len(shared) == 8
     ch3 = book_models.chapter_models("ch3_centre_surround", "smoke")
+    smoke = training.PRESETS["smoke"]
     assert {m.config for m in ch3 if m.kind == "saliency"} == set(
-        training.loss_candidates(training.PRESETS["smoke"]).values())
+        training.loss_candidates(smoke).values()) | set(training.setting_candidates(smoke).values())
     first = next(iter(shared.values()))
     assert first[1] == list(book_models.CHAPTER_MODELS)
     assert book_models.chapter_models("appendix_data", "smoke") == []
@@ -322,7 +324,7 @@ def test_train_models_reports_each_model_once(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SALIENCY_CACHE", str(tmp_path))
     report = book_models.train_models("smoke")
     n = len(book_models.book_models("smoke"))
-    assert len(report) == n == 5
+    assert len(report) == n == 8
     assert all(r["trained"] for r in report.values())
     log = capsys.readouterr().out
     assert log.count("training ") == n and f"[model {n}/{n}]" in log

@@ -8,6 +8,7 @@ from saliency_utils.evaluation import (
     FixationDataset,
     centre_bias_maps,
     score_image,
+    score_fixation_sets,
     score_leave_one_out,
     score_maps,
 )
@@ -303,6 +304,42 @@ def test_leave_one_out_without_density_metrics_gives_the_same_nss():
     nss_only = score_leave_one_out(pred, ds, ["NSS"])
     with_cc = score_leave_one_out(pred, ds, ["NSS", "CC"])
     assert np.array_equal(nss_only["NSS"].to_numpy(), with_cc["NSS"].to_numpy())
+
+
+def test_leave_one_out_with_several_predictors_scores_each_as_alone():
+    ds = _toy()
+    preds = {"blob": lambda i, rest: _blob(ds.image(i)),
+             "others": lambda i, rest: rest.density(ds.sigma_px)}
+    together = score_leave_one_out(preds, ds, ["NSS", "CC", "KLD"])
+    assert set(together) == set(preds)
+    for name, fn in preds.items():
+        alone = score_leave_one_out(fn, ds, ["NSS", "CC", "KLD"])
+        pd.testing.assert_frame_equal(together[name], alone)
+    # the other observers predict a held-out observer better than a fixed blob does here
+    assert not together["blob"].equals(together["others"])
+    with pytest.raises(ValueError, match="'blob', "):
+        score_leave_one_out({"blob": lambda i, rest: np.zeros((3, 3))}, ds, ["NSS"])
+
+
+def test_score_fixation_sets_is_score_maps_without_a_dataset():
+    ds = _toy()
+    fixsets = ds.fixation_sets()
+    precomputed = [_blob(ds.image(k)) for k in range(len(ds))]
+    names = list(metrics.METRIC_NAMES)
+    via_ds = score_maps(precomputed, ds, names, centre_bias=(0.2, 0.2), seed=3)
+    bare = score_fixation_sets(precomputed, fixsets, ds.sigma_px, names, ids=ds.ids,
+                               centre_bias=(0.2, 0.2), seed=3)
+    pd.testing.assert_frame_equal(via_ds, bare)
+    by_image = score_fixation_sets(_blob, fixsets, ds.sigma_px, ["NSS"], ids=ds.ids,
+                                   load_image=ds.load_image)
+    assert np.allclose(by_image["NSS"], via_ds["NSS"])
+    with pytest.raises(ValueError, match="needs load_image"):
+        score_fixation_sets(_blob, fixsets, ds.sigma_px, ["NSS"])
+    with pytest.raises(ValueError, match="3 ids for 4 fixation sets"):
+        score_fixation_sets(precomputed, fixsets, ds.sigma_px, ["NSS"], ids=ds.ids[:3])
+    with pytest.raises(ValueError, match="val image 2: unscorable"):
+        score_fixation_sets(precomputed[:2] + [np.ones(SHAPE)] + precomputed[3:], fixsets, ds.sigma_px,
+                            ["NSS"], set_name="val")
 
 
 def test_gap_closed_recovers_a_planted_share():

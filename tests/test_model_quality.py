@@ -162,8 +162,14 @@ def test_metric_density_and_loo_tables():
     loo = {mq.MAP: frame(1.0), mq.CENTRE_BIAS: frame(0.0), "inter-observer": frame(2.0)}
     for f in loo.values():
         f["AUC-Judd"] = f["NSS"] / 4
+        f["CC"], f["SIM"] = f["NSS"] / 3, f["NSS"] / 5
     gap = {"s": stats.Estimate(0.5, 0.4, 0.6, n)}
     lt = mq.loo_table({"s": loo}, gap)
-    assert list(lt.index) == [("s", "AUC-Judd"), ("s", "NSS")]
+    assert list(lt.index) == [("s", m) for m in mq.LOO_METRICS]
+    assert set(mq.LOO_METRICS) == {"AUC-Judd", "NSS", "CC", "SIM", "KLD"}
     assert lt.loc[("s", "NSS"), "NSS gap closed"] == "50% [40%, 60%]"
     assert lt.loc[("s", "AUC-Judd"), "NSS gap closed"] == ""
+    # paired differences from both anchors: the model sits between them on NSS (planted +-1)
+    for who, planted in (("centre bias", 1.0), ("inter-observer", -1.0)):
+        value = float(lt.loc[("s", "NSS"), f"model − {who}"].split()[0])
+        assert abs(value - planted) < 0.15, (who, value)

@@ -295,6 +295,18 @@ def _cpu_units(units: dict) -> None:
     units["loo:8"] = dict(
         kind="cpu", cpu_s=t / 2, what="leave-one-observer-out of one OSIE image, 8 metrics, one map"
     )
+    t = _best(
+        lambda: evaluation.score_leave_one_out(
+            {"map": lambda i, o: sal, "centre": lambda i, o: sal,
+             "others": lambda i, o: o.density(one.sigma_px)}, one, anchors.FAST_METRICS
+        ),
+        1,
+    )
+    units["loo:fast3"] = dict(
+        kind="cpu", cpu_s=t / 2,
+        what="leave-one-observer-out of one OSIE image, the 5 fast metrics, 3 predictors "
+        "(two maps and the other observers' density)",
+    )
     t = _best(lambda: evaluation.score_leave_one_out(lambda i, o: sal, one, ("NSS",)), 1)
     units["loo:nss"] = dict(
         kind="cpu", cpu_s=t / 2, what="leave-one-observer-out of one OSIE image, NSS, one map"
@@ -436,7 +448,8 @@ def workload() -> tuple[list[dict], dict]:
     add(ch, f"class models ({n_sets} sets)", "grad:vgg16@224", n_cm, c["cm_classes"])
     add(ch, "true-class gradient maps", "grad:vgg16@224", n_loc, 16)
     add(ch, "top-5 guesses' maps", "grad:vgg16@224", c["n_check"] * (5 + err5), 16)
-    add(ch, "gradient / DeconvNet / guided backprop, two classes", "grad:vgg16@224", c["n_compare"] * 6, 200)
+    add(ch, "gradient / DeconvNet / guided backprop, two classes", "grad:vgg16@224", c["n_compare"] * 6,
+        c["attr_batch"])
     add(
         ch,
         "SmoothGrad and integrated gradients",
@@ -511,8 +524,8 @@ def workload() -> tuple[list[dict], dict]:
     add(ch, "evaluation maps (image + mirror, one pass per image)", "fwd:salvgg16@192x256", n_eval * 2)
     add(ch, "scoring (8 metrics, 3 predictors)", "score:8", n_eval * 3)
     n_loo = n_eval if c["n_loo"] is None else 3 * c["n_loo"]
-    # AUC-Judd and NSS (model_quality.LOO_METRICS), timed as NSS alone: leans low
-    add(ch, "leave-one-observer-out (3 predictors)", "loo:nss", n_loo * 3)
+    # the five fast metrics (model_quality.LOO_METRICS), the three predictors in one pass
+    add(ch, "leave-one-observer-out (3 predictors, 5 metrics)", "loo:fast3", n_loo)
     add(ch, "CKA activations", "fwd:vgg16@224", c["n_cka"] * 4, 8)
     add(
         ch,

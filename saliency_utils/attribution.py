@@ -63,6 +63,7 @@ from torch.nn import functional as F
 
 __all__ = [
     "channel_max",
+    "in_batches",
     "gradient_saliency",
     "smoothgrad",
     "integrated_gradients",
@@ -311,6 +312,27 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
 
 
 # -- sanity checks -----------------------------------------------------------------------------
+
+def in_batches(method: Callable[..., np.ndarray], model: nn.Module, x: torch.Tensor, target=None,
+               batch_size: int = 32, **kwargs) -> np.ndarray:
+    """``method(model, x, target, **kwargs)`` (any map function of this module) computed
+    ``batch_size`` images at a time and concatenated: the same maps, with the memory of one
+    batch (every method here maps each image independently of the others in its batch).
+    ``target``: ``None``, one class for all, or one per image."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n = int(x.shape[0]) if x.dim() == 4 else 1
+    if x.dim() != 4 or n == 0:
+        return method(model, x, target, **kwargs)  # the method's own checks and message
+    per_image = target is not None and np.ndim(target) > 0
+    if per_image and len(target) != n:
+        raise ValueError(f"{len(target)} targets for {n} images")
+    out = []
+    for s in range(0, n, batch_size):
+        t = target[s:s + batch_size] if per_image else target
+        out.append(method(model, x[s:s + batch_size], t, **kwargs))
+    return np.concatenate(out)
+
 
 def rank_correlation(a, b) -> float:
     """Spearman rank correlation between two maps of the same shape, over all pixels.

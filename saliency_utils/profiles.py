@@ -72,7 +72,9 @@ _SETTINGS = {
         # n_compare: images for gradient vs deconvnet / guided backprop (EfficientNet
         # correlations, description); n_identity / identity_size: images per network and input
         # size (px) of the DeconvNet identity check on random-weight networks; n_beyond: images
-        # for SmoothGrad / IG; cascade_*: model-randomisation check (the full cascade, description);
+        # for SmoothGrad / IG (scored against the object boxes; the figure shows the first 3);
+        # attr_batch: images per attribution batch (memory only; the same maps);
+        # cascade_*: model-randomisation check (the full cascade, description);
         # n_logit / logit_seeds: images and re-initialisation seeds of its claim (the logit layer);
         # workers: GrabCut threads;
         # n_gc_seeds / gc_seeds: the first images (None = all) re-localised with GrabCut seeds
@@ -83,14 +85,14 @@ _SETTINGS = {
         "smoke": dict(backbone="efficientnet_lite0", n_loc=8, n_check=3, n_show=3,
                       cm_classes=2, cm_steps=4, cm_lr=1.0, cm_weight_decay=1e-3, cm_jitter=8,
                       cm_blur_every=4, cm_blur_sigma=0.5, n_compare=4, n_identity=2,
-                      identity_size=64, n_beyond=1,
+                      identity_size=64, n_beyond=2, attr_batch=4,
                       sg_samples=3, ig_steps=4, n_cascade=2, cascade_depth=3, workers=2,
                       n_gc_seeds=4, gc_seeds=2, n_logit=3, logit_seeds=2, cm_reference="efficientnet_lite1",
                       cm_lambdas=(0.0, 1e-1)),
         "offline": dict(backbone="efficientnet_lite0", n_loc=None, n_check=20, n_show=8,
                         cm_classes=10, cm_steps=60, cm_lr=1.0, cm_weight_decay=1e-3,
-                        cm_jitter=8, cm_blur_every=4, cm_blur_sigma=0.5, n_compare=32,
-                        n_identity=4, identity_size=64, n_beyond=3, sg_samples=25,
+                        cm_jitter=8, cm_blur_every=4, cm_blur_sigma=0.5, n_compare=200,
+                        n_identity=4, identity_size=64, n_beyond=32, attr_batch=32, sg_samples=25,
                         ig_steps=32, n_cascade=4, cascade_depth=None, workers=2,
                         n_gc_seeds=100, gc_seeds=5, n_logit=32, logit_seeds=3,
                         cm_reference="efficientnet_lite1",
@@ -98,7 +100,7 @@ _SETTINGS = {
         "paper": dict(backbone="vgg16", n_loc=None, n_check=100, n_show=8,
                       cm_classes=10, cm_steps=200, cm_lr=1.0, cm_weight_decay=1e-3,
                       cm_jitter=8, cm_blur_every=4, cm_blur_sigma=0.5, n_compare=200,
-                      n_identity=8, identity_size=64, n_beyond=8, sg_samples=25,
+                      n_identity=8, identity_size=64, n_beyond=32, attr_batch=16, sg_samples=25,
                       ig_steps=32, n_cascade=16, cascade_depth=None, workers=4,
                       n_gc_seeds=None, gc_seeds=5, n_logit=200, logit_seeds=3,
                       cm_reference="efficientnet_lite1",

@@ -222,3 +222,21 @@ def test_smoothgrad_of_an_image_does_not_depend_on_its_batch():
         np.testing.assert_allclose(alone[0], batch[i], rtol=1e-5, atol=1e-7)
     swapped = A.smoothgrad(model, x[[2, 0]], [3, 1], n_samples=4, seed=5)
     np.testing.assert_allclose(swapped, batch[[2, 0]], rtol=1e-5, atol=1e-7)
+
+
+def test_in_batches_gives_the_maps_of_one_batch():
+    net = small_cnn().eval()
+    x = torch.randn(5, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    targets = np.array([0, 3, 1, 7, 2])
+    for method, kw in ((A.gradient_saliency, {}), (A.smoothgrad, {"n_samples": 3}),
+                       (A.guided_backprop, {})):
+        whole = method(net, x, targets, **kw)
+        batched = A.in_batches(method, net, x, targets, batch_size=2, **kw)
+        assert batched.shape == whole.shape == (5, 16, 16)
+        np.testing.assert_allclose(batched, whole, rtol=1e-5, atol=1e-7)
+    one_class = A.in_batches(A.gradient_saliency, net, x, 4, batch_size=3)
+    np.testing.assert_allclose(one_class, A.gradient_saliency(net, x, 4), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="4 targets for 5 images"):
+        A.in_batches(A.gradient_saliency, net, x, targets[:4])
+    with pytest.raises(ValueError, match="batch_size"):
+        A.in_batches(A.gradient_saliency, net, x, targets, batch_size=0)

@@ -111,11 +111,14 @@ def _ch3(cfg):
     config = saliency_config(cfg)
     task = task_training.TaskConfig(base=config)  # the same images as the saliency model
     # the loss candidates compared on the validation images (the preset's own is the model)
+    # and the one-factor alternatives of schedule, readout and resolution (compared after it),
+    # both around the configuration the preset was chosen from (training.selection_base)
+    base = training.selection_base(config)
     others = [ModelSpec(f"saliency model, loss {name} ({_preset_label(cfg)})", "saliency", c)
-              for name, c in training.loss_candidates(config).items() if c != config]
-    # and the one-factor alternatives of schedule, readout and resolution (compared after it)
+              for name, c in training.loss_candidates(base).items() if c != config]
     others += [ModelSpec(f"saliency model, {name} ({_preset_label(cfg)})", "saliency", c)
-               for name, c in training.setting_candidates(config).items() if c != config]
+               for name, c in training.setting_candidates(base).items()
+               if c != config and c not in training.loss_candidates(base).values()]
     return [ModelSpec(f"saliency model ({_preset_label(cfg)})", "saliency", config),
             ModelSpec(f"{task.task} classifier, control fine-tuning ({_preset_label(cfg)})", "task",
                       task), *others]

@@ -235,6 +235,14 @@ PRESETS: dict[str, TrainConfig] = {
                          output="minmax", n_val=data.OSIE_N_VAL),
 }
 
+#: The one-pass validation protocol (chapter 3, section 1.1) per preset that is its outcome: the
+#: configuration the loss (:data:`LOSS_CANDIDATES`) and then the settings
+#: (:data:`SETTING_CANDIDATES`) were compared around. Its loss is the loss stage's pick; the
+#: preset is the settings stage's pick among :func:`setting_candidates` of it.
+SELECTION_BASES: dict[str, TrainConfig] = {
+    "offline": TrainConfig(n_val=data.OSIE_N_VAL, loss_cc=0.0, loss_nss=0.0),
+}
+
 #: The fields the ``paper-smoke`` preset takes from ``smoke`` (sizes); all others from ``paper``.
 SMOKE_SIZE_FIELDS = ("image_size", "readout_epochs", "epochs", "batch_size", "n_train", "n_val")
 PRESETS["paper-smoke"] = PRESETS["paper"].replace(
@@ -1014,21 +1022,37 @@ SETTING_CANDIDATES = {
     "1.2 × the resolution": lambda c: c.replace(image_size=_scaled_size(c.image_size, 1.2)),
 }
 
+#: The name of the configuration itself among :func:`setting_candidates`.
+UNCHANGED = "unchanged"
+
 #: The rule of :func:`compare_settings`, fixed before the candidates were trained.
-SETTINGS_RULE = ("the preset and each one-factor alternative (schedule, readout, resolution) are "
-                 "trained with everything else the preset's, each with its own post-processing "
-                 "chosen on the validation images; their validation scores are ranked per "
-                 "metric, and the candidate of best mean rank is validation's pick (ties: the "
-                 "preset). The loss is chosen first, then these settings, in one pass")
+SETTINGS_RULE = ("the configuration with the loss validation picked and each one-factor "
+                 "alternative to it (schedule, readout, resolution) are trained with everything "
+                 "else the same, each with its own post-processing chosen on the validation "
+                 "images; their validation scores are ranked per metric, and the candidate of "
+                 "best mean rank is validation's pick and becomes the preset (ties: the "
+                 "configuration unchanged). The loss is chosen first, then these settings, in "
+                 "one pass: the loss is not compared again at the settings picked")
 
 
 def setting_candidates(config: TrainConfig) -> dict[str, TrainConfig]:
-    """``{"the preset": config}`` and :data:`SETTING_CANDIDATES` applied to ``config`` (a density
+    """``{"unchanged": config}`` and :data:`SETTING_CANDIDATES` applied to ``config`` (a density
     model with validation images, trained end to end; an empty dict otherwise: the ``paper``
     preset's setup is the authors')."""
     if config.output != "density" or not config.n_val or config.freeze_encoder:
         return {}
-    return {"the preset": config, **{name: f(config) for name, f in SETTING_CANDIDATES.items()}}
+    return {UNCHANGED: config, **{name: f(config) for name, f in SETTING_CANDIDATES.items()}}
+
+
+def selection_base(config: TrainConfig) -> TrainConfig:
+    """The configuration the one-pass validation protocol compared the loss and the settings
+    around, for a preset that is its outcome (:data:`SELECTION_BASES`); ``config`` itself
+    otherwise (a preset whose settings were not chosen this way, such as ``smoke``, shows the
+    comparison around itself)."""
+    for name, base in SELECTION_BASES.items():
+        if config == PRESETS[name]:
+            return base
+    return config
 
 
 def compare_settings(models: dict, preset: TrainConfig) -> tuple[list[dict], str]:

@@ -3,6 +3,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from saliency_utils import benchreport
@@ -252,3 +253,29 @@ def test_build_table_keeps_conditions_out_of_the_rows():
     assert t.loc[("smoke", "cold"), "status"] == NOT_MEASURED
     assert benchreport.build_notes(res, ["smoke", "offline"]) == ["offline (measured today): idle machine"]
     assert benchreport.build_notes(None, ["offline"]) == []
+
+
+def test_cuda_check_criteria():
+    """benchmarks/cuda_check.py's pass rules (the script itself needs CUDA)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cuda_check.py"
+    spec = importlib.util.spec_from_file_location("cuda_check", path)
+    cc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cc)
+    rng = np.random.default_rng(0)
+    a = rng.random((2, 20, 20))
+    same = cc.gated(a + 1e-4 * rng.standard_normal(a.shape), a)
+    assert cc.passed(same)
+    flipped = a.copy()
+    flipped[:, 3, 3] += 0.05  # one pixel routed differently: large at that pixel, small in L2
+    assert cc.passed(cc.gated(flipped, a)) and cc.gated(flipped, a)["max_rel_diff (not judged)"] > cc.TOL
+    assert not cc.passed(cc.gated(rng.random(a.shape), a))  # another map
+    assert cc.passed({"max_rel_diff": 1e-5, "tol": cc.TOL})
+    assert not cc.passed({"max_rel_diff": 0.1, "tol": cc.TOL})
+    assert cc.passed({"value": "cuda:0", "expected": "cuda"})
+    assert not cc.passed({"value": "cpu", "expected": "cuda"})
+    assert not cc.passed({"error": "boom"}) and cc.passed({"note": "skipped: no data"})
+    with pytest.raises(ValueError, match="shapes differ"):
+        cc.rel_diff(np.ones(3), np.ones(4))

@@ -289,6 +289,13 @@ def test_the_model_registry_lists_every_chapter_that_loads_a_model():
     smoke = training.PRESETS["smoke"]
     assert {m.config for m in ch3 if m.kind == "saliency"} == set(
         training.loss_candidates(smoke).values()) | set(training.setting_candidates(smoke).values())
+    # offline: the preset and every candidate around the configuration it was chosen from, once
+    off = [m.config for m in book_models.chapter_models("ch3_centre_surround", "offline")
+           if m.kind == "saliency"]
+    base = training.selection_base(training.PRESETS["offline"])
+    assert off[0] == training.PRESETS["offline"] and len(off) == len(set(off))
+    assert set(off) == ({training.PRESETS["offline"]} | set(training.loss_candidates(base).values())
+                        | set(training.setting_candidates(base).values()))
     first = next(iter(shared.values()))
     assert first[1] == list(book_models.CHAPTER_MODELS)
     assert book_models.chapter_models("appendix_data", "smoke") == []

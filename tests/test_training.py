@@ -501,12 +501,12 @@ def test_compare_losses_picks_the_best_mean_rank_and_prefers_the_preset_on_ties(
 def test_setting_candidates_change_one_setting_each():
     preset = PRESETS["offline"]
     cands = training.setting_candidates(preset)
-    assert cands["the preset"] == preset
-    assert set(cands) == {"the preset", *training.SETTING_CANDIDATES}
+    assert cands[training.UNCHANGED] == preset
+    assert set(cands) == {training.UNCHANGED, *training.SETTING_CANDIDATES}
     changed = {}
     for name, c in cands.items():
         diff = {k for k, v in c.to_dict().items() if v != preset.to_dict()[k]}
-        assert len(diff) == (0 if name == "the preset" else 1), (name, diff)
+        assert len(diff) == (0 if name == training.UNCHANGED else 1), (name, diff)
         changed.update({k: name for k in diff})
     assert set(changed) == {"epochs", "readout_hidden", "image_size"}
     assert cands["twice the end-to-end epochs"].epochs == 2 * preset.epochs
@@ -516,6 +516,15 @@ def test_setting_candidates_change_one_setting_each():
     assert training.setting_candidates(PRESETS["paper"]) == {}  # the authors' setup
     assert training.setting_candidates(preset.replace(n_val=0)) == {}
     assert training.setting_candidates(preset.replace(freeze_encoder=True)) == {}
+
+
+def test_the_offline_preset_is_a_setting_candidate_of_its_selection_base():
+    base = training.selection_base(PRESETS["offline"])
+    assert base == training.SELECTION_BASES["offline"]
+    assert PRESETS["offline"] in training.setting_candidates(base).values()
+    assert base in training.loss_candidates(base).values()  # the loss stage's pick
+    assert training.selection_base(PRESETS["smoke"]) == PRESETS["smoke"]  # shown around itself
+    assert training.selection_base(PRESETS["paper"]) == PRESETS["paper"]
 
 
 def test_compare_settings_picks_the_best_mean_rank_and_prefers_the_preset_on_ties():
@@ -533,16 +542,16 @@ def test_compare_settings_picks_the_best_mean_rank_and_prefers_the_preset_on_tie
     cands = training.setting_candidates(PRESETS["offline"])
     names = list(cands)
     # the readout alternative is best on 7 of 8 metrics: picked, though the preset has the best NSS
-    good = {n: fake(c, 2.0 if n == names[2] else 1.0, nss=5.0 if n == "the preset" else None)
+    good = {n: fake(c, 2.0 if n == names[2] else 1.0, nss=5.0 if n == training.UNCHANGED else None)
             for n, c in cands.items()}
     rows, pick = training.compare_settings(good, PRESETS["offline"])
     assert pick == names[2]
-    assert [r["is_preset"] for r in rows] == [n == "the preset" for n in names]
+    assert [r["is_preset"] for r in rows] == [n == training.UNCHANGED for n in names]
     assert {r["candidate"]: r["image_size"] for r in rows}["1.2 × the resolution"] == "288×384"
     assert {r["candidate"]: r["epochs"] for r in rows}["twice the end-to-end epochs"] == 8
     assert all(r["kept_epoch"] == 3 for r in rows)
     _, pick = training.compare_settings({n: fake(c, 1.0) for n, c in cands.items()}, PRESETS["offline"])
-    assert pick == "the preset"
+    assert pick == training.UNCHANGED
 
 
 def test_per_metric_maps_score_each_metric_with_its_own_exponent(trained):

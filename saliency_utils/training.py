@@ -68,7 +68,8 @@ the book set them looking at OSIE test scores; chapter 3 says so).
 against the centre bias of :func:`osie_centre_bias`), and
 :func:`saliency_utils.model_quality.evaluate_model` for the density scores and the anchors.
 
-**Speed on CPU.** Phase 2 dominates: about 6-10 training images/s at 240x320 on 2 cores.
+**Speed on CPU.** Phase 2 dominates: about 6-10 training images/s at 240x320 on 2 cores (about
+1.5 times slower at the offline preset's 288x384).
 PyTorch's OpenMP threads spin while waiting; when another process keeps the cores busy that
 makes 2 threads 10-20 times slower than 1. Set ``OMP_WAIT_POLICY=PASSIVE`` in the environment
 (before Python starts) or pass ``threads=1`` when the machine is shared.
@@ -108,12 +109,12 @@ TRAINING_VERSION = "1"
 class TrainConfig:
     """Everything that determines a trained model (all of it goes into the cache key).
 
-    The defaults are the ``offline`` preset's architecture and schedule: EfficientNet-Lite0 at
-    240x320 (OSIE's 4:3), a multi-scale readout of stages 3, 5 (strides 8, 16) and the head
+    The defaults are the configuration the ``offline`` preset was chosen from: EfficientNet-Lite0
+    at 240x320 (OSIE's 4:3), a multi-scale readout of stages 3, 5 (strides 8, 16) and the head
     (stride 32) with one hidden layer of 16 channels, the learned centre-bias prior, 6 readout
     epochs on cached features, then 4 end-to-end epochs; loss KL - CC - 0.5 NSS. The preset
-    itself adds the validation images (``n_val=100``) and the loss chosen on them (the KL
-    divergence alone; :data:`LOSS_CANDIDATES`).
+    itself adds the validation images (``n_val=100``) and what was chosen on them: the KL
+    divergence alone (:data:`LOSS_CANDIDATES`), then 288x384 (:data:`SETTING_CANDIDATES`).
     """
 
     backbone: str = "efficientnet_lite0"
@@ -225,9 +226,12 @@ _FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 PRESETS: dict[str, TrainConfig] = {
     "smoke": TrainConfig(image_size=(96, 128), readout_hidden=8, readout_epochs=1, epochs=1,
                          batch_size=4, n_train=8, n_val=4, loss_cc=0.0, loss_nss=0.0),
-    # the loss: validation's pick among LOSS_CANDIDATES (chapter 3, section 1.1; first run
-    # 2026-12-04: KL alone, mean rank 1.75 against 1.875 for the KL - CC - 0.5 NSS used before)
-    "offline": TrainConfig(n_val=data.OSIE_N_VAL, loss_cc=0.0, loss_nss=0.0),
+    # validation's picks in one pass (chapter 3, section 1.1; SELECTION_BASES): the loss among
+    # LOSS_CANDIDATES (2026-12-04: KL alone, mean rank 1.75 against 1.875 for the KL - CC - 0.5 NSS
+    # used before), then the settings among setting_candidates of that (2026-12-04: 1.2 x the
+    # resolution, 288x384, mean rank 1.5; twice the end-to-end epochs 1.75; unchanged 2.75; a
+    # single 1x1 readout 4.0)
+    "offline": TrainConfig(n_val=data.OSIE_N_VAL, loss_cc=0.0, loss_nss=0.0, image_size=(288, 384)),
     "paper": TrainConfig(backbone="vgg16", image_size=(224, 224), readout_layers=("conv5_3",),
                          readout_hidden=0, readout_bias=False, centre_bias="none",
                          readout_epochs=5, epochs=20, batch_size=20, lr=5e-3, lr_encoder=1e-5,

@@ -499,7 +499,7 @@ def test_compare_losses_picks_the_best_mean_rank_and_prefers_the_preset_on_ties(
 
 
 def test_setting_candidates_change_one_setting_each():
-    preset = PRESETS["offline"]
+    preset = training.selection_base(PRESETS["offline"])
     cands = training.setting_candidates(preset)
     assert cands[training.UNCHANGED] == preset
     assert set(cands) == {training.UNCHANGED, *training.SETTING_CANDIDATES}
@@ -539,18 +539,19 @@ def test_compare_settings_picks_the_best_mean_rank_and_prefers_the_preset_on_tie
         return types.SimpleNamespace(history={"postprocessing": pp, "kept_epoch": {"epoch": 3}},
                                      train_config=cfg)
 
-    cands = training.setting_candidates(PRESETS["offline"])
+    base = training.selection_base(PRESETS["offline"])
+    cands = training.setting_candidates(base)
     names = list(cands)
     # the readout alternative is best on 7 of 8 metrics: picked, though the preset has the best NSS
     good = {n: fake(c, 2.0 if n == names[2] else 1.0, nss=5.0 if n == training.UNCHANGED else None)
             for n, c in cands.items()}
-    rows, pick = training.compare_settings(good, PRESETS["offline"])
+    rows, pick = training.compare_settings(good, base)
     assert pick == names[2]
     assert [r["is_preset"] for r in rows] == [n == training.UNCHANGED for n in names]
     assert {r["candidate"]: r["image_size"] for r in rows}["1.2 × the resolution"] == "288×384"
     assert {r["candidate"]: r["epochs"] for r in rows}["twice the end-to-end epochs"] == 8
     assert all(r["kept_epoch"] == 3 for r in rows)
-    _, pick = training.compare_settings({n: fake(c, 1.0) for n, c in cands.items()}, PRESETS["offline"])
+    _, pick = training.compare_settings({n: fake(c, 1.0) for n, c in cands.items()}, base)
     assert pick == training.UNCHANGED
 
 

@@ -313,12 +313,37 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
 
 # -- sanity checks -----------------------------------------------------------------------------
 
+#: Bumped when a map function of this module changes its output (part of the cache key of
+#: :func:`in_batches`).
+ATTRIBUTION_VERSION = "1"
+
+
+def _maps_key(method, model: nn.Module, x: torch.Tensor, target, kwargs: dict) -> str:
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    h.update(x.detach().cpu().contiguous().numpy().tobytes())
+    h.update(json.dumps({"method": f"{method.__module__}.{method.__qualname__}",
+                         "target": None if target is None else np.asarray(target).tolist(),
+                         "kwargs": {k: repr(v) for k, v in sorted(kwargs.items())},
+                         "shape": list(x.shape), "version": ATTRIBUTION_VERSION,
+                         "torch": torch.__version__.split("+")[0]}, sort_keys=True).encode())
+    return h.hexdigest()[:24]
+
+
 def in_batches(method: Callable[..., np.ndarray], model: nn.Module, x: torch.Tensor, target=None,
-               batch_size: int = 32, **kwargs) -> np.ndarray:
+               batch_size: int = 32, cache=None, **kwargs) -> np.ndarray:
     """``method(model, x, target, **kwargs)`` (any map function of this module) computed
     ``batch_size`` images at a time and concatenated: the same maps, with the memory of one
     batch (every method here maps each image independently of the others in its batch).
-    ``target``: ``None``, one class for all, or one per image."""
+    ``target``: ``None``, one class for all, or one per image. ``cache``: a folder; the maps are
+    stored there as ``<key>.npy``, keyed by the network's weights, the input, the targets, the
+    method and its arguments (and :data:`ATTRIBUTION_VERSION`, torch's version), and read back
+    on the next call (an unreadable or mis-shaped file is recomputed and replaced)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n = int(x.shape[0]) if x.dim() == 4 else 1
@@ -327,11 +352,29 @@ def in_batches(method: Callable[..., np.ndarray], model: nn.Module, x: torch.Ten
     per_image = target is not None and np.ndim(target) > 0
     if per_image and len(target) != n:
         raise ValueError(f"{len(target)} targets for {n} images")
+    path = None
+    if cache is not None:
+        from pathlib import Path
+
+        path = Path(cache) / f"{_maps_key(method, model, x, target, kwargs)}.npy"
+        if path.is_file():
+            try:
+                maps = np.load(path, allow_pickle=False)
+                if maps.shape == (n, *x.shape[2:]):
+                    return maps
+            except (OSError, ValueError):
+                pass  # recomputed below
     out = []
     for s in range(0, n, batch_size):
         t = target[s:s + batch_size] if per_image else target
         out.append(method(model, x[s:s + batch_size], t, **kwargs))
-    return np.concatenate(out)
+    maps = np.concatenate(out)
+    if path is not None:
+        from .fileio import atomic_write
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: np.save(f, maps, allow_pickle=False))
+    return maps
 
 
 def rank_correlation(a, b) -> float:

@@ -240,3 +240,28 @@ def test_in_batches_gives_the_maps_of_one_batch():
         A.in_batches(A.gradient_saliency, net, x, targets[:4])
     with pytest.raises(ValueError, match="batch_size"):
         A.in_batches(A.gradient_saliency, net, x, targets, batch_size=0)
+
+
+def test_in_batches_caches_maps_by_weights_input_and_arguments(tmp_path):
+    net = small_cnn().eval()
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    calls = []
+
+    def counted(model, x, target=None, **kw):
+        calls.append(len(x))
+        return A.gradient_saliency(model, x, target, **kw)
+
+    first = A.in_batches(counted, net, x, [0, 1, 2], batch_size=2, cache=tmp_path)
+    assert calls == [2, 1] and len(list(tmp_path.glob("*.npy"))) == 1
+    again = A.in_batches(counted, net, x, [0, 1, 2], batch_size=2, cache=tmp_path)
+    assert calls == [2, 1]  # read back, not recomputed
+    np.testing.assert_array_equal(first, again)
+    A.in_batches(counted, net, x, [0, 1, 3], batch_size=2, cache=tmp_path)  # another target
+    other = small_cnn(seed=1).eval()
+    A.in_batches(counted, other, x, [0, 1, 2], batch_size=2, cache=tmp_path)  # other weights
+    assert calls == [2, 1] * 3 and len(list(tmp_path.glob("*.npy"))) == 3
+    for f in tmp_path.glob("*.npy"):
+        f.write_bytes(b"not an array")  # a corrupt file is recomputed and replaced
+    fixed = A.in_batches(counted, net, x, [0, 1, 2], batch_size=2, cache=tmp_path)
+    np.testing.assert_array_equal(first, fixed)
+    assert calls == [2, 1] * 4

@@ -235,9 +235,10 @@ def judge_target(comparisons: Mapping[str, object], gaps: Mapping[str, stats.Est
 
 
 #: The metrics of the leave-one-observer-out comparison on every image (the inter-observer anchor
-#: and the NSS gap): the deterministic ones (:data:`saliency_utils.anchors.FAST_METRICS`; the
-#: distribution metrics CC, SIM and KLD against the held-out observer's density).
-LOO_METRICS = anchors.FAST_METRICS
+#: and the NSS gap): all of :data:`saliency_utils.metrics.METRIC_NAMES` (the distribution metrics
+#: CC, SIM and KLD against the held-out observer's density; IG against the centre bias at the
+#: held-out observer's fixations; sAUC's negatives from other images).
+LOO_METRICS = metrics.METRIC_NAMES
 
 
 def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int = 0,
@@ -308,7 +309,8 @@ def evaluate_model(model, dataset, centre_bias: tuple[float, float], seed: int =
         out["loo"] = score_leave_one_out({"saliency model": lambda i, rest: maps_[i],
                                           "centre bias": lambda i, rest: cb[i],
                                           "inter-observer": lambda i, rest: rest.density(sigma)},
-                                         loo_ds, LOO_METRICS, seed=seed)
+                                         loo_ds, [m for m in LOO_METRICS if m != "sAUC" or len(loo_ds) > 1],
+                                         centre_bias=centre_bias, seed=seed)  # sAUC: other images
     return out
 
 
@@ -367,6 +369,8 @@ def loo_table(loo_scores: Mapping[str, Mapping[str, object]], gaps: Mapping[str,
     rows = []
     for name, lo in loo_scores.items():
         for m in LOO_METRICS:
+            if m not in lo[MAP]:  # (sAUC on a single image: no other image's fixations)
+                continue
             row = {"set": name, "metric": m, "images": len(lo[MAP])}
             for who in (MAP, CENTRE_BIAS, "inter-observer"):
                 e = stats.mean_ci(lo[who][m].to_numpy(), seed=seed)

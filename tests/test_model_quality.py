@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saliency_utils import data, model_quality as mq, stats
+from saliency_utils import data, metrics, stats
+from saliency_utils import model_quality as mq
 from saliency_utils.data import Fixations
 
 
@@ -163,10 +164,11 @@ def test_metric_density_and_loo_tables():
     for f in loo.values():
         f["AUC-Judd"] = f["NSS"] / 4
         f["CC"], f["SIM"] = f["NSS"] / 3, f["NSS"] / 5
+        f["AUC-Borji"], f["sAUC"], f["IG"] = f["NSS"] / 4.5, f["NSS"] / 6, f["NSS"] - 1
     gap = {"s": stats.Estimate(0.5, 0.4, 0.6, n)}
     lt = mq.loo_table({"s": loo}, gap)
     assert list(lt.index) == [("s", m) for m in mq.LOO_METRICS]
-    assert set(mq.LOO_METRICS) == {"AUC-Judd", "NSS", "CC", "SIM", "KLD"}
+    assert set(mq.LOO_METRICS) == set(metrics.METRIC_NAMES)  # every metric against both anchors
     assert lt.loc[("s", "NSS"), "NSS gap closed"] == "50% [40%, 60%]"
     assert lt.loc[("s", "AUC-Judd"), "NSS gap closed"] == ""
     # paired differences from both anchors: the model sits between them on NSS (planted +-1)

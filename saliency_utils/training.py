@@ -209,9 +209,17 @@ class TrainConfig:
 NEW_KEY_FIELDS = ("readout_bias", "loss_kl", "output", "lr_decay", "n_val")
 _FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
+#: The one-pass validation protocol (chapter 3, section 1.1) per preset that is its outcome: the
+#: configuration the loss (:data:`LOSS_CANDIDATES`) and then the settings
+#: (:data:`SETTING_CANDIDATES`) were compared around. Its loss is the loss stage's pick; the
+#: preset is the settings stage's pick among :func:`setting_candidates` of it.
+SELECTION_BASES: dict[str, TrainConfig] = {
+    "offline": TrainConfig(n_val=data.OSIE_N_VAL, loss_cc=0.0, loss_nss=0.0),
+}
+
 #: ``smoke``: a few seconds, for tests (8 images, 96x128, one epoch per phase).
-#: ``offline``: the book's model (the :class:`TrainConfig` defaults), EfficientNet-Lite0 on
-#: 2 CPU cores in about 10 minutes. ``paper``: the CVPR 2019 authors' demo (SenHe/uavdvsm,
+#: ``offline``: the book's model (:data:`SELECTION_BASES` with validation's pick, 288x384),
+#: EfficientNet-Lite0 on 2 CPU cores in about 10-15 minutes. ``paper``: the CVPR 2019 authors' demo (SenHe/uavdvsm,
 #: ``sal_train_pt.py``) as far as this trainer expresses it: VGG-16 conv1_1-conv5_3 (ImageNet
 #: weights, internet once), one 1x1 readout without bias, no prior, 224x224 input, NSS-only loss,
 #: min-max output, Adam, batch 20, readout learning rate 0.005, learning rates x0.8 after every
@@ -231,20 +239,12 @@ PRESETS: dict[str, TrainConfig] = {
     # used before), then the settings among setting_candidates of that (2026-12-04: 1.2 x the
     # resolution, 288x384, mean rank 1.5; twice the end-to-end epochs 1.75; unchanged 2.75; a
     # single 1x1 readout 4.0)
-    "offline": TrainConfig(n_val=data.OSIE_N_VAL, loss_cc=0.0, loss_nss=0.0, image_size=(288, 384)),
+    "offline": SELECTION_BASES["offline"].replace(image_size=(288, 384)),
     "paper": TrainConfig(backbone="vgg16", image_size=(224, 224), readout_layers=("conv5_3",),
                          readout_hidden=0, readout_bias=False, centre_bias="none",
                          readout_epochs=5, epochs=20, batch_size=20, lr=5e-3, lr_encoder=1e-5,
                          lr_decay=0.8, flip=False, loss_kl=0.0, loss_cc=0.0, loss_nss=1.0,
                          output="minmax", n_val=data.OSIE_N_VAL),
-}
-
-#: The one-pass validation protocol (chapter 3, section 1.1) per preset that is its outcome: the
-#: configuration the loss (:data:`LOSS_CANDIDATES`) and then the settings
-#: (:data:`SETTING_CANDIDATES`) were compared around. Its loss is the loss stage's pick; the
-#: preset is the settings stage's pick among :func:`setting_candidates` of it.
-SELECTION_BASES: dict[str, TrainConfig] = {
-    "offline": TrainConfig(n_val=data.OSIE_N_VAL, loss_cc=0.0, loss_nss=0.0),
 }
 
 #: The fields the ``paper-smoke`` preset takes from ``smoke`` (sizes); all others from ``paper``.
@@ -988,9 +988,8 @@ def compare_on_validation(models: dict, preset: TrainConfig) -> tuple[list[dict]
     (``{candidate name: trained model}``, each with its post-processing chosen on the validation
     images): ``(rows, picked)``. A row per candidate: ``candidate``, its chosen ``exponent`` and
     ``flip_average``, the mean validation score of each MIT metric at that choice, ``mean_rank``
-    (over the metrics, 1 = best) and ``is_preset`` (its configuration is ``preset``'s, up to
-    the loss when the candidates differ only in it). ``picked``: the candidate of best mean
-    rank (ties: the preset's)."""
+    (over the metrics, 1 = best) and ``is_preset`` (its configuration is ``preset``).
+    ``picked``: the candidate of best mean rank (ties: the preset's)."""
     import pandas as pd
 
     rows = {}

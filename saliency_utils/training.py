@@ -220,9 +220,9 @@ SELECTION_BASES: dict[str, TrainConfig] = {
 #: ``smoke``: a few seconds, for tests (8 images, 96x128, one epoch per phase).
 #: ``offline``: the book's model (:data:`SELECTION_BASES` with validation's pick, 288x384),
 #: EfficientNet-Lite0 on 2 CPU cores in about 10-15 minutes. ``paper``: the CVPR 2019 authors'
-#: demo (SenHe/uavdvsm, ``sal_train_pt.py``) as far as this trainer expresses it: VGG-16 conv1_1-conv5_3 (ImageNet
-#: weights, internet once), one 1x1 readout without bias, no prior, 224x224 input, NSS-only loss,
-#: min-max output, Adam, batch 20, readout learning rate 0.005, learning rates x0.8 after every
+#: demo (SenHe/uavdvsm, ``sal_train_pt.py``) as far as this trainer expresses it: VGG-16
+#: conv1_1-conv5_3 (ImageNet weights, internet once), one 1x1 readout without bias, no prior,
+#: 224x224 input, NSS-only loss, min-max output, Adam, batch 20, readout learning rate 0.005, learning rates x0.8 after every
 #: epoch, 20 end-to-end epochs, no flips. Ours, not the demo's: 5 warm-up epochs of the readout on
 #: the frozen encoder first (also what the fixed-encoder twin trains), an encoder learning rate
 #: of 1e-5 (the demo's 0.005 applies to every parameter), targets at 224x224 rather than

@@ -217,20 +217,18 @@ SELECTION_BASES: dict[str, TrainConfig] = {
     "offline": TrainConfig(n_val=data.OSIE_N_VAL, loss_cc=0.0, loss_nss=0.0),
 }
 
-#: ``smoke``: a few seconds, for tests (8 images, 96x128, one epoch per phase).
-#: ``offline``: the book's model (:data:`SELECTION_BASES` with validation's pick, 288x384),
-#: EfficientNet-Lite0 on 2 CPU cores in about 10-15 minutes. ``paper``: the CVPR 2019 authors'
-#: demo (SenHe/uavdvsm, ``sal_train_pt.py``) as far as this trainer expresses it: VGG-16
-#: conv1_1-conv5_3 (ImageNet weights, internet once), one 1x1 readout without bias, no prior,
-#: 224x224 input, NSS-only loss, min-max output, Adam, batch 20, readout learning rate 0.005, learning rates x0.8 after every
-#: epoch, 20 end-to-end epochs, no flips. Ours, not the demo's: 5 warm-up epochs of the readout on
-#: the frozen encoder first (also what the fixed-encoder twin trains), an encoder learning rate
-#: of 1e-5 (the demo's 0.005 applies to every parameter), targets at 224x224 rather than
-#: 480x640, OSIE unless ``dataset="salicon"`` (a local SALICON copy; chapter 3 switches to it
+#: ``smoke``: a few seconds, for tests (8 images, 96x128, one epoch per phase). ``offline``: the book's
+#: model (:data:`SELECTION_BASES` with validation's pick, 288x384), EfficientNet-Lite0 on 2 CPU cores in
+#: about 10-15 minutes. ``paper``: the CVPR 2019 authors' demo (SenHe/uavdvsm, ``sal_train_pt.py``) as far
+#: as this trainer expresses it: VGG-16 conv1_1-conv5_3 (ImageNet weights, internet once), one 1x1 readout
+#: without bias, no prior, 224x224 input, NSS-only loss, min-max output, Adam, batch 20, readout learning
+#: rate 0.005, learning rates x0.8 after every epoch, 20 end-to-end epochs, no flips. Ours, not the demo's:
+#: 5 warm-up epochs of the readout on the frozen encoder first (also what the fixed-encoder twin trains),
+#: an encoder learning rate of 1e-5 (the demo's 0.005 applies to every parameter), targets at 224x224
+#: rather than 480x640, OSIE unless ``dataset="salicon"`` (a local SALICON copy; chapter 3 switches to it
 #: when present). README.md, "The `paper` profile: where it follows the papers", has the rest.
-#: ``paper-smoke``: the ``paper`` preset with the ``smoke`` preset's sizes
-#: (:data:`SMOKE_SIZE_FIELDS`) and random weights: the paper's code path offline in seconds,
-#: never a result.
+#: ``paper-smoke``: the ``paper`` preset with the ``smoke`` preset's sizes (:data:`SMOKE_SIZE_FIELDS`) and
+#: random weights: the paper's code path offline in seconds, never a result.
 PRESETS: dict[str, TrainConfig] = {
     "smoke": TrainConfig(image_size=(96, 128), readout_hidden=8, readout_epochs=1, epochs=1,
                          batch_size=4, n_train=8, n_val=4, loss_cc=0.0, loss_nss=0.0),

@@ -11,9 +11,10 @@ configurations its code builds from its profile settings (the parameters cell re
   same preset (chapter 4's control fine-tuning, :class:`task_training.TaskConfig` defaults) and
   the preset with each other loss of :data:`training.LOSS_CANDIDATES` and with each one-factor
   alternative of :data:`training.SETTING_CANDIDATES` (all compared on validation);
-* ``ch4_task_vs_domain``: the same model, its fixed-encoder twin (``freeze_encoder=True``) and the
-  classification twin (:class:`task_training.TaskConfig` on the same preset; a scene-label CSV
-  from the settings or ``$SCENE_LABELS_CSV`` makes it a ``csv`` task, as in the chapter);
+* ``ch4_task_vs_domain``: the same model, its fixed-encoder twin (``freeze_encoder=True``) and
+  every run of the task-vs-domain experiment (:func:`controlled_tuning.experiment_configs`:
+  each condition at each seed of the settings; a scene-label CSV from the settings or
+  ``$SCENE_LABELS_CSV`` adds the scene condition, as in the chapter);
 * ``ch5_loggabor_explanation`` and ``ch6_cross_paper``: the saliency model of the preset.
 
 The preset's ``weights`` (``TrainConfig.weights``) is part of every checkpoint's key; the
@@ -50,8 +51,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One trained model: ``kind`` is ``"saliency"`` (a :class:`training.TrainConfig`) or
-    ``"task"`` (a :class:`task_training.TaskConfig`); ``label`` says what it is in the log."""
+    """One trained model: ``kind`` is ``"saliency"`` (a :class:`training.TrainConfig`),
+    ``"task"`` (a :class:`task_training.TaskConfig`) or ``"control"`` (a
+    :class:`controlled_tuning.ControlConfig`); ``label`` says what it is in the log."""
 
     label: str
     kind: str
@@ -63,6 +65,10 @@ class ModelSpec:
             from .training import checkpoint_path
 
             return checkpoint_path(self.config)
+        if self.kind == "control":
+            from .controlled_tuning import control_checkpoint_path
+
+            return control_checkpoint_path(self.config)
         from .task_training import task_checkpoint_path
 
         return task_checkpoint_path(self.config)
@@ -72,6 +78,10 @@ class ModelSpec:
             from .training import load_or_train
 
             return load_or_train(self.config, progress=progress)
+        if self.kind == "control":
+            from .controlled_tuning import load_or_train_control
+
+            return load_or_train_control(self.config, progress=progress)
         from .task_training import load_or_train_task
 
         return load_or_train_task(self.config, progress=progress)
@@ -125,17 +135,18 @@ def _ch3(cfg):
 
 
 def _ch4(cfg):
-    from . import task_training
+    from . import controlled_tuning
 
     preset = saliency_config(cfg)
     labels = cfg.get("scene_labels_csv") or os.environ.get("SCENE_LABELS_CSV")
-    task = (task_training.TaskConfig(base=preset, task="csv", labels_csv=labels) if labels
-            else task_training.TaskConfig(base=preset))
     name = _preset_label(cfg)
+    runs = [ModelSpec(f"task-vs-domain experiment: {c.condition}, seed {c.seed} ({name})",
+                      "control", c)
+            for group in controlled_tuning.experiment_configs(preset, cfg, labels).values()
+            for c in group]
     return [ModelSpec(f"saliency model ({name})", "saliency", preset),
             ModelSpec(f"saliency model, encoder fixed ({name})", "saliency",
-                      preset.replace(freeze_encoder=True)),
-            ModelSpec(f"{task.task} classifier ({name})", "task", task)]
+                      preset.replace(freeze_encoder=True)), *runs]
 
 
 def _preset_only(cfg):

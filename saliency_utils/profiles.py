@@ -180,12 +180,21 @@ _SETTINGS = {
         # n_arrays: search arrays per feature; n_cka: OSIE test images for CKA;
         # salicon_if_available (paper): train the three models on the full SALICON train split
         # when a local copy exists, as the authors' demo did (book_models.saliency_config).
+        # control_*: the task-vs-domain experiment (controlled_tuning), shared by all its
+        # conditions: resolution (None: the preset's), warm-up and end-to-end epochs (None: the
+        # preset's), seeds, conditions (a scene-label CSV adds "scene"); offline: reduced from the
+        # preset's 288x384 and 6 + 4 epochs to fit 12 trainings on 2 CPU cores
         "smoke": dict(preset="smoke", n_figrim=3, mask_size=64,
+                      control_size=None, control_warmup=1, control_epochs=1, control_seeds=(0, 1),
+                      control_conditions=("saliency", "shuffled", "distill", "flip"),
                       dissect_layers=("stage2", "stage5", "head"), quantiles=(0.99, 0.995),
                       quantile=0.995, cutoffs=(0.02, 0.04, 0.08), cutoff=0.04,
                       osie_sr_folder=None, scene_labels_csv=None, n_osie=3, n_mit=2,
                       nat_metrics=("AUC-Judd", "NSS", "CC"), n_arrays=1, n_cka=3),
         "offline": dict(preset="offline", n_figrim=None, mask_size=112,
+                        control_size=(192, 256), control_warmup=2, control_epochs=3,
+                        control_seeds=(0, 1, 2),
+                        control_conditions=("saliency", "shuffled", "distill", "flip"),
                         dissect_layers=("stage1", "stage2", "stage3", "stage4", "stage5",
                                         "stage6", "stage7", "head"),
                         quantiles=(0.99, 0.995, 0.999), quantile=0.995,
@@ -194,6 +203,9 @@ _SETTINGS = {
                         nat_metrics=("AUC-Judd", "sAUC", "NSS", "CC", "KLD"), n_arrays=25,
                         n_cka=50),
         "paper": dict(preset="paper", salicon_if_available=True, n_figrim=None, mask_size=112,
+                      control_size=None, control_warmup=None, control_epochs=None,
+                      control_seeds=(0, 1, 2),
+                      control_conditions=("saliency", "shuffled", "distill", "flip"),
                       dissect_layers=("conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_1",
                                       "conv5_2", "conv5_3"),
                       quantiles=(0.99, 0.995, 0.999), quantile=0.995,

@@ -180,8 +180,7 @@ def train_task(config: TaskConfig, progress: bool = True, device=None):
         training.seed_all(base.seed)
         model = TaskModel(base, len(classes), device=dev)
         gen = torch.Generator().manual_seed(base.seed)
-        enc = [p for n_, p in model.net.encoder.named_parameters()
-               if not (base.backbone == "efficientnet_lite0" and n_.startswith("_fc."))]
+        enc = training.encoder_parameters(model.net)
         for p in enc:
             p.requires_grad_(True)
         opt = torch.optim.Adam([{"params": enc, "lr": base.lr_encoder},

@@ -98,7 +98,8 @@ from .saliency_model import MODEL_VERSION, OUTPUTS, SaliencyModel
 __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "train",
            "load_or_train", "checkpoint_path", "config_hash", "save_checkpoint",
            "load_checkpoint", "models_dir", "training_data", "training_targets", "summarise",
-           "kl_loss", "osie_centre_bias", "lr_factor", "NEW_KEY_FIELDS", "seed_all",
+           "kl_loss", "saliency_loss", "encoder_parameters", "osie_centre_bias", "lr_factor",
+           "NEW_KEY_FIELDS", "seed_all",
            "deterministic", "epoch_batches", "batch_images", "prefetched"]
 
 #: Bumped when the training procedure changes in a way that changes the trained weights.
@@ -418,7 +419,10 @@ def _nss(p: torch.Tensor, fixmap: torch.Tensor) -> torch.Tensor:
     return (z * f).sum(1) / f.sum(1).clamp_min(1.0)
 
 
-def _loss(logp, density, fixmap, config: TrainConfig) -> tuple[torch.Tensor, dict]:
+def saliency_loss(logp, density, fixmap, config: TrainConfig) -> tuple[torch.Tensor, dict]:
+    """The training loss of ``config`` (KL, CC and NSS terms with its weights) of predicted
+    log-densities ``logp`` against target densities and fixation maps; returns ``(loss, parts)``
+    (``parts``: the terms' values as floats, and ``loss``)."""
     if config.loss_kl:
         kl = kl_loss(logp, density).mean()
         loss = config.loss_kl * kl
@@ -456,6 +460,13 @@ def build_model(config: TrainConfig, weights=None, centre_bias_init=(0.2, 0.2),
                          centre_bias_init=centre_bias_init, freeze_encoder=config.freeze_encoder,
                          input_size=config.image_size, device=device,
                          readout_bias=config.readout_bias, output=config.output)
+
+
+def encoder_parameters(model: SaliencyModel) -> list:
+    """The encoder's parameters that end-to-end training updates: all of them but the ImageNet
+    classifier's, which the encoder's forward pass does not reach."""
+    return [p for n_, p in model.encoder.named_parameters()
+            if not (model.backbone_name == "efficientnet_lite0" and n_.startswith("_fc."))]
 
 
 def _cosine(step: int, total: int) -> float:
@@ -506,7 +517,7 @@ def validation_loss(model: SaliencyModel, vd: dict, config: TrainConfig, device=
             idx = torch.arange(start, min(n, start + 2 * config.batch_size))
             flips = torch.zeros(len(idx), dtype=torch.bool)
             dens, fix = _targets(vd, idx, flips, dev)
-            _, parts = _loss(model(batch_images(model, vd, idx, flips)), dens, fix, config)
+            _, parts = saliency_loss(model(batch_images(model, vd, idx, flips)), dens, fix, config)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v * len(idx)
             count += len(idx)
@@ -650,7 +661,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                     for g, lr in zip(optimiser.param_groups, base_lrs):
                         g["lr"] = lr * lr_factor(config, step, per_epoch, total)
                     logp = step_fn(idx, flips, inputs)
-                    loss, parts = _loss(logp, dens, fix, config)
+                    loss, parts = saliency_loss(logp, dens, fix, config)
                     optimiser.zero_grad(set_to_none=True)
                     loss.backward()
                     optimiser.step()
@@ -705,8 +716,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
             del cache
         # phase 2: end to end
         if config.epochs > 0 and not config.freeze_encoder:
-            enc = [p for n_, p in model.encoder.named_parameters()
-                   if not (config.backbone == "efficientnet_lite0" and n_.startswith("_fc."))]
+            enc = encoder_parameters(model)
             opt = torch.optim.Adam([{"params": enc, "lr": config.lr_encoder},
                                     {"params": head_params, "lr": config.lr}],
                                    weight_decay=config.weight_decay)

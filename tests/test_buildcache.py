@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from saliency_utils import book, book_models, buildcache, training
+from saliency_utils.profiles import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -277,14 +278,16 @@ def test_the_model_registry_lists_every_chapter_that_loads_a_model():
     uses = {c.stem for c in book.chapters(ROOT) if "load_or_train" in _code(c.stem)}
     assert uses == set(book_models.CHAPTER_MODELS)
     ch4 = book_models.chapter_models("ch4_task_vs_domain", "smoke")
-    assert [m.kind for m in ch4] == ["saliency", "saliency", "task"]
+    cfg4 = settings("ch4_task_vs_domain", "smoke")
+    n_runs = len(cfg4["control_conditions"]) * len(cfg4["control_seeds"])
+    assert [m.kind for m in ch4] == ["saliency", "saliency"] + ["control"] * n_runs
     assert "freeze_encoder=True" in _code("ch4_task_vs_domain") and ch4[1].config.freeze_encoder
-    assert "load_or_train_task" in _code("ch4_task_vs_domain")
+    assert "controlled_tuning.experiment_configs(preset, cfg" in _code("ch4_task_vs_domain")
     shared = book_models.book_models("smoke")
-    # the preset's model (shared by chapters 3 to 6), the rotation control, the fixed-encoder
-    # twin, and chapter 3's two other loss candidates and three setting alternatives (compared
-    # on validation)
-    assert len(shared) == 8
+    # the preset's model (shared by chapters 3 to 6), the rotation control of chapter 3, the
+    # fixed-encoder twin, chapter 3's two other loss candidates and three setting alternatives
+    # (compared on validation), and every run of chapter 4's task-vs-domain experiment
+    assert len(shared) == 8 + n_runs
     ch3 = book_models.chapter_models("ch3_centre_surround", "smoke")
     smoke = training.PRESETS["smoke"]
     assert {m.config for m in ch3 if m.kind == "saliency"} == set(
@@ -311,7 +314,8 @@ def test_with_full_salicon_the_paper_models_and_their_controls_train_on_it(chapt
     from PIL import Image
 
     def datasets():
-        return {m.config.base.dataset if m.kind == "task" else m.config.dataset
+        return {m.config.dataset if m.kind == "saliency" else
+                m.config.setup.dataset if m.kind == "control" else m.config.base.dataset
                 for m in book_models.chapter_models(chapter, "paper")}
 
     monkeypatch.setenv("SALIENCY_NO_BUNDLE", "1")
@@ -331,7 +335,7 @@ def test_train_models_reports_each_model_once(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SALIENCY_CACHE", str(tmp_path))
     report = book_models.train_models("smoke")
     n = len(book_models.book_models("smoke"))
-    assert len(report) == n == 8
+    assert len(report) == n == 8 + 8  # 8 saliency/rotation models, 8 runs of chapter 4's experiment
     assert all(r["trained"] for r in report.values())
     log = capsys.readouterr().out
     assert log.count("training ") == n and f"[model {n}/{n}]" in log

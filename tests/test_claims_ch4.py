@@ -122,11 +122,62 @@ def test_excess_tables_must_align():
         he2019.excess_per_layer(c, c.iloc[::-1], "head")
 
 
-def test_task_not_domain_is_not_tested_and_every_claim_has_history():
-    v = claims.get("he2019.task_not_domain").decide()
-    assert v.verdict == claims.NOT_TESTED and "seeds" in v.row()["rule"]
+def test_every_claim_has_history():
     for c in claims.claims_of("he2019"):
         assert c.history and c.label.startswith("ch4-")
+
+
+def test_deep_layers_are_the_deepest_third():
+    assert he2019.deep_layers(LAYERS) == LAYERS[-3:]
+    assert he2019.deep_layers(["conv1_2", "conv2_2", "conv3_3", "conv4_3", "conv5_1", "conv5_2",
+                               "conv5_3"]) == ["conv5_2", "conv5_3"]
+    assert he2019.deep_layers(["a", "b"]) == ["a", "b"]
+    with pytest.raises(ValueError):
+        he2019.deep_layers(["a"])
+    cka = {l: 1.0 for l in LAYERS} | {"stage8": 0.7, "stage7": 0.8, "stage6": 0.9}
+    assert he2019.deep_change(cka, LAYERS) == pytest.approx(0.2)
+
+
+def _task_domain(sal, floor, distill, flip):
+    values = he2019.task_domain_values({"saliency": sal, "distill": distill, "flip": flip},
+                                       floor, "flip")
+    return {cid: claims.get(cid).decide(v).verdict for cid, v in values.items()}
+
+
+def test_task_domain_planted_and_null():
+    rng = np.random.default_rng(5)
+    n = 3
+    # planted: saliency moves the deep layers by 0.4, the controls by 0.05, two seeds differ by
+    # 0.02 (seed spread 0.005)
+    v = _task_domain(0.4 + rng.normal(0, 0.005, n), 0.02 + rng.normal(0, 0.005, n),
+                     0.05 + rng.normal(0, 0.005, n), 0.05 + rng.normal(0, 0.005, n))
+    assert v == {"he2019.saliency_changes_deep": claims.REPRODUCED,
+                 "he2019.task_not_domain": claims.REPRODUCED}
+    # the domain alone moves the layers as far as saliency: not reproduced needs the CI to exclude
+    # the margin; with a tight spread it does
+    v = _task_domain(0.4 + rng.normal(0, 0.002, n), 0.02 + rng.normal(0, 0.002, n),
+                     0.4 + rng.normal(0, 0.002, n), 0.4 + rng.normal(0, 0.002, n))
+    assert v["he2019.task_not_domain"] == claims.NOT_REPRODUCED
+    # null with seed noise as large as the margin: never a pass in 200 draws beyond 5 %
+    passes = 0
+    for _ in range(200):
+        base = rng.normal(0.2, 0.05, n)
+        v = _task_domain(base, base + rng.normal(0, 0.05, n), base + rng.normal(0, 0.05, n),
+                         base + rng.normal(0, 0.05, n))
+        passes += v["he2019.task_not_domain"] in (claims.REPRODUCED, claims.PARTLY)
+    assert passes / 200 <= 0.05
+    for cid in ("he2019.saliency_changes_deep", "he2019.task_not_domain"):
+        cal = claims.calibrate(claims.get(cid), n_sim=400)
+        assert cal.false_pass <= 0.05 and cal.power > cal.false_pass
+
+
+def test_task_domain_values_are_paired_by_seed():
+    with pytest.raises(ValueError, match="paired by seed"):
+        he2019.task_domain_values({"saliency": [0.3, 0.3, 0.3], "distill": [0.1, 0.1],
+                                   "flip": [0.1, 0.1, 0.1]}, [0.01] * 3, "flip")
+    with pytest.raises(ValueError, match="between-seed"):
+        he2019.task_domain_values({"saliency": [0.3] * 3, "distill": [0.1] * 3,
+                                   "flip": [0.1] * 3}, [0.01] * 2, "flip")
 
 
 def test_chapter_has_a_label_for_every_claim_and_no_hand_written_rule():

@@ -289,7 +289,7 @@ def test_nss_only_loss_gradient_is_sane():
     s.requires_grad_(True)
     cfg = PRESETS["paper"]
     logp = torch.log_softmax(s.flatten(1), 1).view_as(s)
-    loss, parts = training._loss(logp, dens, fix, cfg)
+    loss, parts = training.saliency_loss(logp, dens, fix, cfg)
     assert set(parts) == {"kl", "nss", "loss"}  # KL reported, not trained on
     assert parts["loss"] == pytest.approx(-parts["nss"])
     (grad,) = torch.autograd.grad(loss, s)
@@ -304,7 +304,7 @@ def test_nss_only_loss_gradient_is_sane():
     # the KL term, when weighted, adds its own gradient
     kl_cfg = cfg.replace(loss_kl=1.0)
     logp = torch.log_softmax(s.flatten(1), 1).view_as(s)
-    (grad_kl,) = torch.autograd.grad(training._loss(logp, dens, fix, kl_cfg)[0], s)
+    (grad_kl,) = torch.autograd.grad(training.saliency_loss(logp, dens, fix, kl_cfg)[0], s)
     assert not torch.allclose(grad, grad_kl)
 
 

@@ -544,14 +544,27 @@ def workload() -> tuple[list[dict], dict]:
     ch = "ch4_task_vs_domain"
     items = (c["n_figrim"] or n["figrim"]) + 1
     nat = c["n_osie"] + c["n_mit"]
-    add(ch, "dissection and category activations", "fwd:salvgg16@192x256", 3 * items * 3)
+    # the task-vs-domain experiment (controlled_tuning): every condition at every seed, the paper
+    # preset's schedule (control_warmup / control_epochs None) unless the settings reduce it
+    runs = len(c["control_conditions"]) * len(c["control_seeds"])
+    warm = p.readout_epochs if c["control_warmup"] is None else c["control_warmup"]
+    e2e = p.epochs if c["control_epochs"] is None else c["control_epochs"]
+    add(ch, f"task-vs-domain experiment, {runs} runs: end-to-end epochs", "train:salvgg16@224",
+        runs * e2e * n["osie_train"], p.batch_size)
+    add(ch, f"task-vs-domain experiment, {runs} runs: warm-up epochs (frozen encoder)", "fwd:vgg16@224",
+        runs * warm * n["osie_train"], p.batch_size)
+    if "distill" in c["control_conditions"]:
+        add(ch, "task-vs-domain experiment: the distillation teacher's passes", "fwd:vgg16@224",
+            len(c["control_seeds"]) * (warm + e2e) * n["osie_train"], p.batch_size)
+    add(ch, "dissection and category activations", "fwd:salvgg16@192x256", 2 * items * 3)
     add(ch, "natural images, 3 deep predictors", "fwd:salvgg16@192x256", 3 * nat * 2)
     add(ch, "natural images, classical maps", "classical", 3 * nat)
     add(ch, "natural images, scoring (5 metrics, 7 predictors)", "score:fast", 7 * nat)
     add(ch, "search arrays, deep maps", "fwd:salvgg16@192x256", 3 * c["n_arrays"] * 4 * 2)
     add(ch, "search arrays, classical maps", "classical", 3 * c["n_arrays"] * 4)
-    add(ch, "CKA activations", "fwd:salvgg16@192x256", 3 * c["n_cka"])
-    add(ch, "CKA products (float64, about 293 GMAC per comparison)", "gmac:f64", 2 * 293 * c["n_cka"] / 100)
+    add(ch, "CKA activations (pre-trained and every run)", "fwd:salvgg16@192x256", (runs + 1) * c["n_cka"])
+    add(ch, "CKA products (float64, about 293 GMAC per comparison; vs pre-trained and between seeds)",
+        "gmac:f64", 2 * runs * 293 * c["n_cka"] / 100)
 
     c = settings("ch5_loggabor_explanation", "paper")
     ch = "ch5_loggabor_explanation"

@@ -8,7 +8,7 @@ configurations its code builds from its profile settings (the parameters cell re
 
 * ``ch3_centre_surround``: the saliency model of the preset (paper profile: trained on the full
   SALICON when a local copy exists, as the chapter does), the rotation classifier of the
-  same preset (chapter 4's control fine-tuning, :class:`task_training.TaskConfig` defaults) and
+  same preset (the chapter's control fine-tuning, :class:`task_training.TaskConfig` defaults) and
   the preset with each other loss of :data:`training.LOSS_CANDIDATES` and with each one-factor
   alternative of :data:`training.SETTING_CANDIDATES` (all compared on validation);
 * ``ch4_task_vs_domain``: the same model, its fixed-encoder twin (``freeze_encoder=True``) and

@@ -370,12 +370,14 @@ def weight_change(reference: SaliencyModel, model: SaliencyModel) -> dict[str, f
 
 
 @torch.no_grad()
-def held_out_check(model: SaliencyModel, images, size, fixations=None) -> dict:
+def held_out_check(model: SaliencyModel, images, size, fixations=None,
+                   per_image: bool = False) -> dict:
     """Whether a condition learned its task, on held-out ``images`` at ``size``: the saliency
     conditions, given ``fixations`` (one :class:`~saliency_utils.data.Fixations` per image):
-    mean NSS of the predicted density (no flip averaging, no exponent); ``flip``: accuracy over
-    every image shown upright and mirrored (chance 0.5); ``distill``: agreement of the top-1
-    class with the pre-trained network's; ``scene`` (no held-out labels): ``{}``."""
+    NSS of the predicted density (no flip averaging, no exponent); ``flip``: accuracy over the
+    image shown upright and mirrored (chance 0.5); ``distill``: agreement of the top-1 class
+    with the pre-trained network's; ``scene`` (no held-out labels): ``{}``. Means over the
+    images, or with ``per_image`` one value per image (for an interval over images)."""
     config = getattr(model, "control_config", None)
     if config is None:
         raise ValueError("not a model of the experiment (load it with load_or_train_control)")
@@ -388,22 +390,26 @@ def held_out_check(model: SaliencyModel, images, size, fixations=None) -> dict:
         scores = [nss(model.predict(im, size=size, flip_average=False, exponent=1.0),
                       fixation_map(f.x, f.y, np.asarray(im).shape[:2]))
                   for im, f in zip(images, fixations)]
-        return {"NSS": float(np.mean(scores))}
+        return _summary({"NSS": scores}, per_image)
     if config.condition == "scene":
         return {}
     if config.condition == "flip":
-        correct = 0
+        correct = []
         for im in images:
             x = model.preprocess(im, size=size)
             x = torch.cat([x, x.flip(-1)])
             pred = model.classifier(model.features(x)[-1].mean(dim=(2, 3))).argmax(1).cpu()
-            correct += int(pred[0] == 0) + int(pred[1] == 1)
-        return {"accuracy (chance 0.5)": correct / (2 * len(images))}
+            correct.append((int(pred[0] == 0) + int(pred[1] == 1)) / 2)
+        return _summary({"accuracy (chance 0.5)": correct}, per_image)
     s = config.setup
     teacher = load_backbone(s.backbone, weights=s.weights, device=model.device, seed=s.seed)
-    agree = 0
+    agree = []
     for im in images:
         x = model.preprocess(im, size=size)
         pred = model.classifier(model.features(x)[-1].mean(dim=(2, 3))).argmax(1)
-        agree += int(pred[0] == teacher.logits(x).argmax(1)[0])
-    return {"top-1 agreement with the pre-trained network": agree / len(images)}
+        agree.append(float(pred[0] == teacher.logits(x).argmax(1)[0]))
+    return _summary({"top-1 agreement with the pre-trained network": agree}, per_image)
+
+
+def _summary(values: dict, per_image: bool) -> dict:
+    return {k: (np.asarray(v, float) if per_image else float(np.mean(v))) for k, v in values.items()}

@@ -56,6 +56,20 @@ def test_decide_one_and_many_parts():
         c2.decide([1.0, 2.0])
 
 
+def test_an_unmeasured_part_is_inconclusive_and_says_why():
+    rng = np.random.default_rng(2)
+    c2 = _claim(parts=2)
+    v = c2.decide({"p0": rng.normal(0.6, 1, 200)}, unmeasured={"p1": "its control failed"})
+    assert v.verdict == claims.PARTLY  # one part shows the effect, the other is not measured
+    assert v.parts[1].estimate is None and v.parts[1].verdict == claims.INCONCLUSIVE
+    assert "p1: not measured (its control failed)" in v.row()["note"]
+    assert "p1: not measured" in v.row()["estimate [CI]"]
+    with pytest.raises(ValueError, match="both given and unmeasured"):
+        c2.decide({"p0": [1.0, 2.0], "p1": [1.0, 2.0]}, unmeasured={"p1": "x"})
+    with pytest.raises(ValueError, match="unknown parts"):
+        c2.decide({"p0": [1.0, 2.0], "p1": [1.0, 2.0]}, unmeasured={"p9": "x"})
+
+
 def test_inconclusive_says_what_n_would_decide():
     rng = np.random.default_rng(1)
     v = _claim().decide(rng.normal(0.0, 1, 10))
@@ -142,6 +156,7 @@ def test_offline_sample_sizes_are_the_offline_profiles():
     assert he2019._N_LAYERS == len(ch4["dissect_layers"])
     assert he2019._N_NATURAL == ch4["n_osie"] + ch4["n_mit"]
     assert he2019._N_ARRAYS == 4 * ch4["n_arrays"]
+    assert he2019._N_SEEDS == len(ch4["control_seeds"])
     ch6 = settings("ch6_cross_paper", "offline")
     assert ch6["n_osie"] is None and cx.N_OFFLINE["osie_test"] == 100
     assert (cx.N_OFFLINE["mit1003"], cx.N_OFFLINE["imagenet"]) == (ch6["n_mit"], ch6["n_imagenet"])

@@ -171,6 +171,20 @@ def test_task_domain_planted_and_null():
         assert cal.false_pass <= 0.05 and cal.power > cal.false_pass
 
 
+def test_an_unlearned_other_task_leaves_its_part_unmeasured():
+    change = {"saliency": [0.35, 0.36, 0.34], "distill": [0.07, 0.06, 0.07], "flip": [0.6, 0.7, 0.5]}
+    v = he2019.task_domain_values(change, [0.2, 0.25, 0.3], "flip", other_learned=False)
+    assert set(v["he2019.task_not_domain"]) == {"domain"}
+    r = claims.get("he2019.task_not_domain").decide(v["he2019.task_not_domain"],
+                                                   unmeasured={"other task": he2019.OTHER_NOT_LEARNED})
+    assert r.verdict == claims.PARTLY and "not measured" in r.row()["note"]
+    # learned: the mirror-image control moved the layers further, so that part is not reproduced or
+    # inconclusive, never a pass
+    v = he2019.task_domain_values(change, [0.2, 0.25, 0.3], "flip")
+    r = claims.get("he2019.task_not_domain").decide(v["he2019.task_not_domain"])
+    assert r.parts[1].verdict in (claims.NOT_REPRODUCED, claims.INCONCLUSIVE)
+
+
 def test_task_domain_values_are_paired_by_seed():
     with pytest.raises(ValueError, match="paired by seed"):
         he2019.task_domain_values({"saliency": [0.3, 0.3, 0.3], "distill": [0.1, 0.1],

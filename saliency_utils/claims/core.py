@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -212,7 +212,7 @@ class PartResult:
 
     def text(self) -> str:
         if self.estimate is None:
-            return "not measured"
+            return f"{self.test.name}: not measured"
         e = self.estimate
         if math.isnan(e.lo) or math.isnan(e.hi):
             return (f"{self.test.name}: {self.test.fmt.format(e.value)} [no interval: {e.method}] "
@@ -333,10 +333,15 @@ class Claim:
         return INCONCLUSIVE
 
     def decide(self, values: dict | Sequence | np.ndarray | None = None, *, note: str = "",
-               power: bool = True, seed: int = 0, n_sim: int = 200) -> Verdict:
+               power: bool = True, seed: int = 0, n_sim: int = 200,
+               unmeasured: Mapping[str, str] | None = None) -> Verdict:
         """Decide from per-unit values: a dict ``{part name: values}`` (or the values alone for
         a one-part claim). ``power``: also estimate each part's power at the observed n (a
-        simulation with the observed SD for mean estimators)."""
+        simulation with the observed SD for mean estimators). ``unmeasured``: ``{part name:
+        why}`` for parts this run could not measure (e.g. a control that failed its own
+        check): such a part is inconclusive, so the claim is at most partly reproduced, and the
+        reason is added to the note."""
+        unmeasured = dict(unmeasured or {})
         if not self.tests:
             return Verdict(self, NOT_TESTED, (), self.level, note)  # the why is the rule text
         if values is None:
@@ -346,13 +351,19 @@ class Claim:
                 raise ValueError(f"claim {self.id} has {len(self.tests)} parts: pass a dict "
                                  f"keyed by {[t.name for t in self.tests]}")
             values = {self.tests[0].name: values}
-        missing = {t.name for t in self.tests} - set(values)
-        extra = set(values) - {t.name for t in self.tests}
-        if missing or extra:
+        names = {t.name for t in self.tests}
+        missing = names - set(values) - set(unmeasured)
+        extra = (set(values) | set(unmeasured)) - names
+        both = set(values) & set(unmeasured)
+        if missing or extra or both:
             raise ValueError(f"claim {self.id}: missing parts {sorted(missing)}, "
-                             f"unknown parts {sorted(extra)}")
+                             f"unknown parts {sorted(extra)}, parts both given and unmeasured "
+                             f"{sorted(both)}")
         results = []
         for t in self.tests:
+            if t.name in unmeasured:
+                results.append(PartResult(t, None, INCONCLUSIVE, None))
+                continue
             est = t.estimate(values[t.name], self.level, seed)
             pw = None
             if power:  # at the observed n, with the observed SD where the estimator is a mean
@@ -362,8 +373,9 @@ class Claim:
                 pw = _rate(self, t, sim, est.n, t.rule.null + t.rule.direction * t.rule.margin,
                            (REPRODUCED, PARTLY), n_sim, seed)
             results.append(PartResult(t, est, t.rule.decide(est), pw))
+        why = " ".join(f"{k}: not measured ({v})." for k, v in unmeasured.items())
         return Verdict(self, self.combine([r.verdict for r in results]), tuple(results),
-                       self.level, note)
+                       self.level, " ".join(x for x in (note, why) if x))
 
     def not_tested_here(self, why: str) -> Verdict:
         """A verdict of 'not tested here' for a run that cannot test this claim."""

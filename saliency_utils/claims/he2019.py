@@ -30,7 +30,7 @@ from .core import Claim, Rule, RuleChange, Test, simulate_normal
 
 __all__ = ["CLAIMS", "CATEGORY_PARTS", "MIN_IMAGES", "too_few_images", "DEEP_MODELS", "excess_per_layer",
            "excess_change_per_layer", "family_difference", "unit_table", "deep_layers",
-           "deep_change", "task_domain_values"]
+           "deep_change", "task_domain_values", "OTHER_NOT_LEARNED"]
 
 #: Part name -> the chapter's dissection category (``dissection.CATEGORIES``). The paper names
 #: head, text, symbol and vehicle; FIGRIM does not separate text from symbols (text/sign), and
@@ -142,13 +142,24 @@ def deep_change(cka_per_layer: Mapping[str, float], layers: Sequence[str]) -> fl
     return float(np.mean([1.0 - float(cka_per_layer[l]) for l in deep_layers(layers)]))
 
 
+#: Why the other-task part is not measured when the control did not learn its task.
+OTHER_NOT_LEARNED = ("the other task's held-out accuracy is not above chance, so that control did "
+                     "not learn a task and cannot show how far another task moves the encoder")
+
+
 def task_domain_values(change: Mapping[str, Sequence[float]], floor: Sequence[float],
-                       other: str) -> dict:
+                       other: str, other_learned: bool = True) -> dict:
     """Per-seed values of the two task-vs-domain claims. ``change``: condition -> per seed, the
     deep layers' change from the pre-trained encoder (:func:`deep_change`); ``floor``: per seed
     k, the deep layers' 1 - CKA between the saliency models of seeds k and k + 1 (cyclically);
     ``other``: the other-task condition (``"scene"`` or ``"flip"``). Seeds are paired: a seed
-    gives every condition the same readout initialisation, batch order and flips."""
+    gives every condition the same readout initialisation, batch order and flips.
+
+    ``other_learned``: whether the other task was learned (the chapter: its held-out accuracy's
+    interval lies above chance). A control that did not learn its task cannot show that
+    another *task* moves the encoder less than saliency does, so its part is then left out:
+    pass it to ``decide`` as ``unmeasured`` (:data:`OTHER_NOT_LEARNED`); the part is
+    inconclusive and the claim at most partly reproduced."""
     sal = np.asarray(change["saliency"], float)
     for c in ("distill", other):
         if len(change[c]) != len(sal):
@@ -159,7 +170,8 @@ def task_domain_values(change: Mapping[str, Sequence[float]], floor: Sequence[fl
     return {"he2019.saliency_changes_deep": sal - np.asarray(floor, float),
             "he2019.task_not_domain": {
                 "domain": sal - np.asarray(change["distill"], float),
-                "other task": sal - np.asarray(change[other], float)}}
+                **({"other task": sal - np.asarray(change[other], float)} if other_learned
+                   else {})}}
 
 
 # --------------------------------------------------------------------------- claims
@@ -344,7 +356,10 @@ TASK_NOT_DOMAIN = Claim(
             old_result="not tested here (offline run of 2026-12-04, before the experiment)",
             why="replaced by the controlled experiment of issue 17: every condition shares the "
                 "images, warm-up, schedule, flips and batch order and differs in the objective, "
-                "with three seeds each; rule written before the experiment's first run"),
+                "with three seeds each; rule written before the experiment's first run. Added "
+                "after the training logs showed the mirror-image control near chance in "
+                "training, before any comparison was computed: the other-task part is measured "
+                "only if that control learned its task on held-out images"),
     ),
 )
 

@@ -52,7 +52,6 @@ from . import training
 from .cka import layer_cka
 from .maps import fixation_map
 from .metrics import nss
-from .fileio import atomic_write, atomic_write_text
 from .models import default_device, load_backbone, randomisation_order
 from .saliency_model import MODEL_VERSION, SaliencyModel
 from .task_domain import encoder_activations
@@ -296,18 +295,14 @@ def load_or_train_control(config: ControlConfig, progress: bool = True, retrain:
     path = control_checkpoint_path(config)
     dev = torch.device(device) if device is not None else default_device()
     if path.exists() and not retrain:
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            meta = json.loads(blob["meta"])
+        def build(meta):
             model = training.build_model(config.setup, weights="random", device="cpu")
             model.classifier = None
             if meta["n_classes"]:
                 _attach_classifier(model, meta["n_classes"])
-            model.load_state_dict(blob["state_dict"], strict=True)
-        except Exception as e:
-            raise training.CheckpointError(
-                f"cannot read the experiment's checkpoint {path} ({type(e).__name__}: {e}); "
-                "delete it to retrain") from e
+            return model
+
+        model, meta = training.read_state(path, build, "the experiment's checkpoint")
         model.to(dev).eval()
         model.history, model.from_cache = meta["history"], True
         model.control_config = config
@@ -317,12 +312,8 @@ def load_or_train_control(config: ControlConfig, progress: bool = True, retrain:
               f"cached as {path}", flush=True)
     model, history = train_control(config, progress=progress, device=dev)
     n_classes = 0 if model.classifier is None else int(model.classifier.out_features)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = json.dumps({"config": config.to_dict(), "history": history, "n_classes": n_classes})
-    blob = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "meta": meta}
-    atomic_write(path, lambda f: torch.save(blob, f))
-    atomic_write_text(path.with_suffix(".json"), json.dumps(json.loads(meta), indent=1))
+    training.write_state(path, model, {"config": config.to_dict(), "history": history,
+                                       "n_classes": n_classes})
     model.from_cache = False
     model.control_config = config
     return model

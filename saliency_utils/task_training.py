@@ -37,7 +37,6 @@ import torch
 from torch import nn
 
 from . import training
-from .fileio import atomic_write, atomic_write_text
 from .models import default_device
 from .saliency_model import MODEL_VERSION, SaliencyModel
 
@@ -249,28 +248,16 @@ def load_or_train_task(config: TaskConfig | str = "offline", progress: bool = Tr
     path = task_checkpoint_path(config)
     dev = torch.device(device) if device is not None else default_device()
     if path.exists() and not retrain:
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            meta = json.loads(blob["meta"])
-            model = TaskModel(config.base, len(meta["history"]["classes"]), weights="random",
-                              device="cpu")
-            model.load_state_dict(blob["state_dict"], strict=True)
-        except Exception as e:
-            raise training.CheckpointError(
-                f"cannot read classifier checkpoint {path} ({type(e).__name__}: {e}); delete it "
-                "to retrain") from e
+        model, meta = training.read_state(
+            path, lambda m: TaskModel(config.base, len(m["history"]["classes"]), weights="random",
+                                      device="cpu"), "classifier checkpoint")
         model.to(dev).eval()
         model.history, model.from_cache = meta["history"], True
         return model
     if progress:
         print(f"fine-tuning for {config.task} classification; cached as {path}", flush=True)
     model, history = train_task(config, progress=progress, device=dev)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    blob = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "meta": json.dumps({"config": config.to_dict(), "history": history})}
-    atomic_write(path, lambda f: torch.save(blob, f))
-    atomic_write_text(path.with_suffix(".json"), json.dumps({"config": config.to_dict(),
-                                                             "history": history}, indent=1))
+    training.write_state(path, model, {"config": config.to_dict(), "history": history})
     model.from_cache = False
     return model
 

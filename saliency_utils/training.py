@@ -99,7 +99,7 @@ __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "tra
            "load_or_train", "checkpoint_path", "config_hash", "save_checkpoint",
            "load_checkpoint", "models_dir", "training_data", "training_targets", "summarise",
            "kl_loss", "saliency_loss", "encoder_parameters", "osie_centre_bias", "lr_factor",
-           "NEW_KEY_FIELDS", "seed_all",
+           "NEW_KEY_FIELDS", "seed_all", "write_state", "read_state",
            "deterministic", "epoch_batches", "batch_images", "prefetched"]
 
 #: Bumped when the training procedure changes in a way that changes the trained weights.
@@ -764,16 +764,41 @@ def save_checkpoint(model: SaliencyModel, config: TrainConfig, path: str | Path,
                     history: dict | None = None) -> Path:
     """Write ``model``'s state dict with its configuration (atomically: a partial file never
     takes the final name) and a readable ``.json`` beside it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     history = history if history is not None else getattr(model, "history", {})
     meta = {"config": config.to_dict(), "model": model.kwargs, "model_version": MODEL_VERSION,
             "training_version": TRAINING_VERSION, "history": history}
+    return write_state(path, model, meta)
+
+
+def write_state(path: str | Path, model: torch.nn.Module, meta: dict) -> Path:
+    """The one checkpoint format of the book's trained models: ``{"state_dict" (on the CPU),
+    "meta" (JSON text)}`` written atomically (a partial file never takes the final name), and
+    ``meta`` as a readable ``.json`` beside it. Read it back with :func:`read_state` (or
+    :func:`load_checkpoint` for a saliency model)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     blob = {"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "meta": json.dumps(meta)}
     atomic_write(path, lambda f: torch.save(blob, f))
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
     return path
+
+
+def read_state(path: str | Path, build: Callable[[dict], torch.nn.Module], what: str):
+    """``(model, meta)`` from a file of :func:`write_state`: ``build(meta)`` makes the
+    untrained model (on the CPU), whose state is then loaded strictly, with
+    ``torch.load(weights_only=True)``. Anything wrong (damaged file, missing entries, a state
+    that does not fit) raises :class:`CheckpointError` naming ``what`` and the fix."""
+    path = Path(path)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        meta = json.loads(blob["meta"])
+        model = build(meta)
+        model.load_state_dict(blob["state_dict"], strict=True)
+    except Exception as e:
+        raise CheckpointError(f"cannot read {what} {path} ({type(e).__name__}: {str(e)[:300]}); "
+                              "delete it to retrain") from e
+    return model, meta
 
 
 def load_checkpoint(path: str | Path, device=None) -> SaliencyModel:

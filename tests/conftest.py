@@ -1,4 +1,4 @@
-"""Shared test helpers: where the offline data bundle is; a one-thread fixture."""
+"""Shared test helpers: where the offline data bundle is; a one-thread fixture; a fresh model cache."""
 import os
 from pathlib import Path
 
@@ -43,3 +43,14 @@ def benchmark_script():
         spec.loader.exec_module(mod)
         return mod
     return load
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory, bundle):
+    """A fresh ``$SALIENCY_CACHE`` for one test module (trained models and training data go
+    there, not into the project's cache); needs the bundle. Yields the folder."""
+    mp = pytest.MonkeyPatch()
+    folder = tmp_path_factory.mktemp("cache")
+    mp.setenv("SALIENCY_CACHE", str(folder))
+    yield folder
+    mp.undo()

@@ -13,20 +13,7 @@ BASE = training.PRESETS["smoke"]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory, bundle):
-    import os
-
-    old = os.environ.get("SALIENCY_CACHE")
-    os.environ["SALIENCY_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        del os.environ["SALIENCY_CACHE"]
-    else:
-        os.environ["SALIENCY_CACHE"] = old
-
-
-@pytest.fixture(scope="module")
-def runs(cache):
+def runs(model_cache):
     return {c: ct.load_or_train_control(ct.ControlConfig(base=BASE, condition=c), progress=False)
             for c in ("saliency", "shuffled", "distill", "flip")}
 
@@ -73,7 +60,7 @@ def test_experiment_configs_follow_the_settings(tmp_path):
     assert "scene" in ct.experiment_configs(training.PRESETS["offline"], cfg, str(csv))
 
 
-def test_warm_up_leaves_the_encoder_unchanged(cache):
+def test_warm_up_leaves_the_encoder_unchanged(model_cache):
     cfg = ct.ControlConfig(base=BASE, condition="flip", warmup_epochs=1, epochs=0)
     m, h = ct.train_control(cfg, progress=False)
     pre = training.build_model(cfg.setup)
@@ -103,7 +90,7 @@ def test_runs_are_deterministic_cached_and_change_the_encoder(runs):
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
-def test_scene_condition_reads_labels(tmp_path, cache):
+def test_scene_condition_reads_labels(tmp_path, model_cache):
     ids = training.train_ids(BASE)
     p = tmp_path / "labels.csv"
     p.write_text("image,label\n" + "".join(f"{i},{'indoor' if k % 2 else 'outdoor'}\n"
@@ -153,3 +140,17 @@ def test_held_out_check_scores_each_condition_on_its_task(runs):
         ct.held_out_check(runs["saliency"], images, size, fix[:1])
     with pytest.raises(ValueError, match="not a model of the experiment"):
         ct.held_out_check(training.build_model(BASE), images, size)
+
+
+def test_a_damaged_checkpoint_says_which_file_and_what_to_do(runs):
+    cfg = ct.ControlConfig(base=BASE, condition="flip")
+    path = ct.control_checkpoint_path(cfg)
+    good = path.read_bytes()
+    try:
+        path.write_bytes(good[: len(good) // 3])
+        with pytest.raises(training.CheckpointError, match="delete it to retrain") as e:
+            ct.load_or_train_control(cfg, progress=False)
+        assert str(path) in str(e.value)
+    finally:
+        path.write_bytes(good)
+    assert ct.load_or_train_control(cfg, progress=False).from_cache

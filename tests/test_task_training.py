@@ -7,19 +7,6 @@ from saliency_utils import task_training as tt
 from saliency_utils import training
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory, bundle):
-    import os
-
-    old = os.environ.get("SALIENCY_CACHE")
-    os.environ["SALIENCY_CACHE"] = str(tmp_path_factory.mktemp("cache"))
-    yield
-    if old is None:
-        del os.environ["SALIENCY_CACHE"]
-    else:
-        os.environ["SALIENCY_CACHE"] = old
-
-
 def test_rotation_batch():
     x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
     r = tt.rotation_batch(x, torch.tensor([0, 1]))
@@ -29,7 +16,7 @@ def test_rotation_batch():
         tt.rotation_batch(torch.zeros(1, 3, 4, 5), torch.tensor([1]))
 
 
-def test_deterministic_cached_and_changes_the_encoder(cache):
+def test_deterministic_cached_and_changes_the_encoder(model_cache):
     cfg = tt.TaskConfig(base=training.PRESETS["smoke"])
     a = tt.load_or_train_task(cfg, progress=False)
     assert not a.from_cache
@@ -49,7 +36,7 @@ def test_deterministic_cached_and_changes_the_encoder(cache):
     assert 0 <= acc <= 1
 
 
-def test_csv_labels(tmp_path, cache):
+def test_csv_labels(tmp_path, model_cache):
     ids = training.train_ids(training.PRESETS["smoke"])
     p = tmp_path / "labels.csv"
     p.write_text("image,label\n" + "".join(f"{i},{'indoor' if k % 2 else 'outdoor'}\n"

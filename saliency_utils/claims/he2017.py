@@ -12,11 +12,12 @@ from .core import PARTLY, REPRODUCED, Claim, Rule, RuleChange, Test, simulate_co
 
 #: Shown with the verdict of :data:`DEEP_LAYERS_CHANGE` (and on the page): what the control can
 #: and cannot tell.
-CONTROL_NOTE = ("The control fine-tuning is chapter 4's rotation-prediction classifier (the same "
-                "encoder, images, learning rate and epochs), which also changes the input domain "
-                "(rotated square crops) and trains under a random head from the first step; it "
-                "is a control for 'what any fine-tuning does', not one that changes the task alone "
-                "(chapter 4's task-vs-domain issue builds that one).")
+CONTROL_NOTE = ("The control fine-tuning is a rotation-prediction classifier (the same encoder, "
+                "images, learning rate and epochs), which also changes the input domain (rotated "
+                "square crops) and trains under a random head from the first step; it is a "
+                "control for 'what any fine-tuning does', not one that changes the task alone "
+                "(chapter 4's task-vs-domain experiment has controls that change one factor "
+                "each).")
 
 _RHO_WHY = ("the paper says the deeper layers change most, a mostly monotone ordering with depth; "
             "it gives no number, so the margin is the usual convention for a large rank "

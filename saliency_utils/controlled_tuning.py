@@ -37,7 +37,6 @@ with the pre-trained one.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -55,7 +54,7 @@ from .metrics import nss
 from .models import default_device, load_backbone, randomisation_order
 from .saliency_model import MODEL_VERSION, SaliencyModel
 from .task_domain import encoder_activations
-from .task_training import read_labels_csv
+from .task_training import csv_labels
 
 __all__ = ["CONDITIONS", "ControlConfig", "experiment_configs", "train_control", "load_or_train_control",
            "control_checkpoint_path", "derangement", "representation_change", "weight_change",
@@ -148,14 +147,6 @@ def derangement(n: int, seed: int) -> np.ndarray:
     return target
 
 
-def _targets(d: dict, idx: np.ndarray, flips: torch.Tensor, device):
-    dens, fix = (torch.from_numpy(a) for a in training.training_targets(d, idx))
-    if flips.any():
-        dens[flips] = dens[flips].flip(-1)
-        fix[flips] = fix[flips].flip(-1)
-    return dens.to(device), fix.to(device)
-
-
 def _classes(config: ControlConfig, ids: list[str]):
     if config.condition in _SALIENCY_LIKE:
         return None, []
@@ -163,13 +154,7 @@ def _classes(config: ControlConfig, ids: list[str]):
         return None, ["upright", "mirrored"]
     if config.condition == "distill":
         return None, []  # the teacher's classes
-    table = read_labels_csv(config.labels_csv)
-    missing = [i for i in ids if i not in table]
-    if missing:
-        raise ValueError(f"{len(missing)} training images have no label in {config.labels_csv} "
-                         f"(e.g. {missing[:3]})")
-    classes = sorted(set(table[i] for i in ids))
-    return np.array([classes.index(table[i]) for i in ids]), classes
+    return csv_labels(config.labels_csv, ids)
 
 
 def _feature_channels(model: SaliencyModel) -> int:
@@ -191,7 +176,8 @@ def train_control(config: ControlConfig, progress: bool = True, device=None):
     d = training.training_data(s, progress=progress)
     n = len(d["ids"])
     labels, classes = _classes(config, list(d["ids"]))
-    source = derangement(n, s.seed) if config.condition == "shuffled" else np.arange(n)
+    source = torch.from_numpy(derangement(n, s.seed) if config.condition == "shuffled"
+                              else np.arange(n))
     history = {"config": config.to_dict(), "device": str(dev), "n_images": n, "epochs": [],
                "classes": classes, "control_version": CONTROL_VERSION}
     with training.deterministic(dev):
@@ -228,9 +214,8 @@ def train_control(config: ControlConfig, progress: bool = True, device=None):
 
         def objective(out, x, idx, flips):
             if config.condition in _SALIENCY_LIKE:
-                dens, fix = _targets(d, source[idx.numpy()], flips, dev)
-                loss, parts = training.saliency_loss(out, dens, fix, s)
-                return loss, parts
+                dens, fix = training.batch_targets(d, source[idx], flips, dev)
+                return training.saliency_loss(out, dens, fix, s)
             if config.condition == "distill":
                 with torch.no_grad():
                     t = torch.log_softmax(teacher.logits(x), dim=1)
@@ -280,12 +265,11 @@ def train_control(config: ControlConfig, progress: bool = True, device=None):
 
 def control_checkpoint_path(config: ControlConfig) -> Path:
     """``<cache>/models/control-<backbone>[-random]-<condition>-s<seed>-<hash>.pt``."""
-    blob = json.dumps({"config": config.to_dict(), "model_version": MODEL_VERSION,
-                       "control_version": CONTROL_VERSION}, sort_keys=True)
-    h = hashlib.sha256(blob.encode()).hexdigest()[:16]
     s = config.setup
-    tag = "-random" if s.weights == "random" else ""
-    return training.models_dir() / f"control-{s.backbone}{tag}-{config.condition}-s{s.seed}-{h}.pt"
+    return training.keyed_model_path(
+        "control", s.backbone, s.weights,
+        {"config": config.to_dict(), "model_version": MODEL_VERSION,
+         "control_version": CONTROL_VERSION}, detail=f"{config.condition}-s{s.seed}")
 
 
 def load_or_train_control(config: ControlConfig, progress: bool = True, retrain: bool = False,

@@ -26,7 +26,6 @@ Checkpoints are cached like the saliency models: ``<cache>/models/classifier-<ba
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from .models import default_device
 from .saliency_model import MODEL_VERSION, SaliencyModel
 
 __all__ = ["TaskConfig", "TASK_PRESETS", "TaskModel", "train_task", "load_or_train_task",
-           "task_checkpoint_path", "read_labels_csv", "rotation_batch", "task_accuracy"]
+           "task_checkpoint_path", "read_labels_csv", "csv_labels", "rotation_batch", "task_accuracy"]
 
 TASK_VERSION = "1"
 
@@ -153,16 +152,22 @@ def _square(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
-def _labels(config: TaskConfig, ids: list[str]):
-    if config.task == "rotation":
-        return None, ["0", "90", "180", "270"]
-    table = read_labels_csv(config.labels_csv)
+def csv_labels(path, ids: list[str]) -> tuple[np.ndarray, list[str]]:
+    """``(label index per image of ids, sorted class names)`` from the labels CSV ``path``
+    (:func:`read_labels_csv`); ``ValueError`` naming the file if an image has no label."""
+    table = read_labels_csv(path)
     missing = [i for i in ids if i not in table]
     if missing:
-        raise ValueError(f"{len(missing)} training images have no label in {config.labels_csv} "
+        raise ValueError(f"{len(missing)} training images have no label in {path} "
                          f"(e.g. {missing[:3]})")
     classes = sorted(set(table[i] for i in ids))
     return np.array([classes.index(table[i]) for i in ids]), classes
+
+
+def _labels(config: TaskConfig, ids: list[str]):
+    if config.task == "rotation":
+        return None, ["0", "90", "180", "270"]
+    return csv_labels(config.labels_csv, ids)
 
 
 def train_task(config: TaskConfig, progress: bool = True, device=None):
@@ -229,12 +234,10 @@ def task_checkpoint_path(config: TaskConfig) -> Path:
     """``<cache>/models/classifier-<backbone>[-random]-<task>-<hash>.pt``; the base enters the
     key as :meth:`training.TrainConfig.key_dict` (weights included)."""
     key = {**config.to_dict(), "base": config.base.key_dict()}
-    blob = json.dumps({"config": key, "model_version": MODEL_VERSION,
-                       "task_version": TASK_VERSION}, sort_keys=True)
-    h = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    tag = "-random" if config.base.weights == "random" else ""
-    return (training.models_dir()
-            / f"classifier-{config.base.backbone}{tag}-{config.task}-{h}.pt")
+    return training.keyed_model_path(
+        "classifier", config.base.backbone, config.base.weights,
+        {"config": key, "model_version": MODEL_VERSION, "task_version": TASK_VERSION},
+        detail=config.task)
 
 
 def load_or_train_task(config: TaskConfig | str = "offline", progress: bool = True,

@@ -100,7 +100,8 @@ __all__ = ["TRAINING_VERSION", "TrainConfig", "PRESETS", "CheckpointError", "tra
            "load_checkpoint", "models_dir", "training_data", "training_targets", "summarise",
            "kl_loss", "saliency_loss", "encoder_parameters", "osie_centre_bias", "lr_factor",
            "NEW_KEY_FIELDS", "seed_all", "write_state", "read_state",
-           "deterministic", "epoch_batches", "batch_images", "prefetched"]
+           "deterministic", "epoch_batches", "batch_images", "batch_targets", "prefetched", "key_hash",
+           "keyed_model_path"]
 
 #: Bumped when the training procedure changes in a way that changes the trained weights.
 TRAINING_VERSION = "1"
@@ -491,7 +492,10 @@ def epoch_batches(n: int, batch_size: int, flip: bool, gen: torch.Generator):
         yield idx, flips[idx]
 
 
-def _targets(d: dict, idx, flips, device):
+def batch_targets(d: dict, idx, flips, device):
+    """Target densities and fixation maps of the images ``idx`` (a tensor of indices) of
+    :func:`training_data` ``d``, mirrored where ``flips``, on ``device`` (precomputed ones when
+    ``d`` holds them)."""
     if "density" in d:  # precomputed (small data sets)
         dens = torch.from_numpy(d["density"][idx.numpy()])
         fix = torch.from_numpy(d["fixmap"][idx.numpy()])
@@ -516,7 +520,7 @@ def validation_loss(model: SaliencyModel, vd: dict, config: TrainConfig, device=
         for start in range(0, n, 2 * config.batch_size):
             idx = torch.arange(start, min(n, start + 2 * config.batch_size))
             flips = torch.zeros(len(idx), dtype=torch.bool)
-            dens, fix = _targets(vd, idx, flips, dev)
+            dens, fix = batch_targets(vd, idx, flips, dev)
             _, parts = saliency_loss(model(batch_images(model, vd, idx, flips)), dens, fix, config)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v * len(idx)
@@ -656,7 +660,7 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
                 # on a GPU the next batch's host work (targets, images) runs in a thread while
                 # the GPU trains on this one; the same numbers either way
                 for (idx, flips), (inputs, dens, fix) in prefetched(
-                        bar, lambda b: (prepare(*b), *_targets(d, *b, dev)),
+                        bar, lambda b: (prepare(*b), *batch_targets(d, *b, dev)),
                         enabled=dev.type == "cuda"):
                     for g, lr in zip(optimiser.param_groups, base_lrs):
                         g["lr"] = lr * lr_factor(config, step, per_epoch, total)
@@ -745,19 +749,35 @@ def train(config: TrainConfig, progress: bool = True, device=None, threads: int 
 
 
 # ------------------------------------------------------------------------------ checkpoints
+def key_hash(key: dict) -> str:
+    """16 hex digits of the sha256 of ``key`` as sorted JSON: the cache key of a trained model
+    (its configuration and the code versions that shape its weights)."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def keyed_model_path(kind: str, backbone: str, weights: str, key: dict, detail: str = "",
+                     folder: str | Path | None = None) -> Path:
+    """The one naming scheme of cached trained models:
+    ``<folder>/<kind>-<backbone>[-random][-<detail>]-<key_hash(key)>.pt`` (``-random`` for an
+    encoder that started from random weights; default folder :func:`models_dir`)."""
+    folder = Path(folder) if folder is not None else models_dir()
+    tag = "-random" if weights == "random" else ""
+    detail = f"-{detail}" if detail else ""
+    return folder / f"{kind}-{backbone}{tag}{detail}-{key_hash(key)}.pt"
+
+
 def config_hash(config: TrainConfig) -> str:
     """16 hex digits of the sha256 of the configuration and the code versions."""
-    blob = json.dumps({"config": config.key_dict(), "model_version": MODEL_VERSION,
-                       "training_version": TRAINING_VERSION}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return key_hash({"config": config.key_dict(), "model_version": MODEL_VERSION,
+                     "training_version": TRAINING_VERSION})
 
 
 def checkpoint_path(config: TrainConfig, cache_dir: str | Path | None = None) -> Path:
     """Where :func:`load_or_train` keeps the model of ``config`` (``saliency-<backbone>-<hash>
     .pt``; ``saliency-<backbone>-random-<hash>.pt`` for a random-weight encoder)."""
-    folder = Path(cache_dir) if cache_dir is not None else models_dir()
-    tag = "-random" if config.weights == "random" else ""
-    return folder / f"saliency-{config.backbone}{tag}-{config_hash(config)}.pt"
+    return keyed_model_path("saliency", config.backbone, config.weights,
+                            {"config": config.key_dict(), "model_version": MODEL_VERSION,
+                             "training_version": TRAINING_VERSION}, folder=cache_dir)
 
 
 def save_checkpoint(model: SaliencyModel, config: TrainConfig, path: str | Path,

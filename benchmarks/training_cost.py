@@ -18,8 +18,6 @@ import platform
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def collect(profile: str) -> dict:
     from saliency_utils import book_models, controlled_tuning

@@ -26,10 +26,11 @@ STAMP := $(VENV)/.installed
 help:
 	@sed -n '1,6p' Makefile
 
-$(STAMP): requirements-lock.txt pyproject.toml
+$(STAMP): requirements-lock.txt requirements-nodeps.txt pyproject.toml
 	@echo "== setting up $(VENV) (python: $$($(PYTHON) --version))"
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -qq -r requirements-lock.txt
+	$(PIP) install -qq --no-deps -r requirements-nodeps.txt
 	$(PIP) install -qq --no-deps --no-build-isolation -e .
 	$(PY) -c "import torch, torchvision, captum, papermill, saliency_utils; print('environment ok: torch', torch.__version__, 'torchvision', torchvision.__version__)"
 	@touch $(STAMP)

@@ -557,6 +557,8 @@ def workload() -> tuple[list[dict], dict]:
         add(ch, "task-vs-domain experiment: the distillation teacher's passes", "fwd:vgg16@224",
             len(c["control_seeds"]) * (warm + e2e) * n["osie_train"], p.batch_size)
     add(ch, "dissection and category activations", "fwd:salvgg16@192x256", 2 * items * 3)
+    heldout = n["osie_test"] * 2 + n["mit"]  # OSIE validation and test, MIT1003 (heldout_sets)
+    add(ch, "held-out dissection activations (2 networks)", "fwd:salvgg16@192x256", 2 * heldout)
     add(ch, "natural images, 3 deep predictors", "fwd:salvgg16@192x256", 3 * nat * 2)
     add(ch, "natural images, classical maps", "classical", 3 * nat)
     add(ch, "natural images, scoring (5 metrics, 7 predictors)", "score:fast", 7 * nat)
@@ -646,7 +648,8 @@ def workload() -> tuple[list[dict], dict]:
         "ch2_lrp_salient_relevance": "figures, dense-vs-fast check (16 maps), bootstrap intervals",
         "ch3_centre_surround": "planted gradient fields (200), readout unit probes, figures",
         "ch4_task_vs_domain": "dissection thresholds and IoU (651 layer-images), search scoring "
-        "(600 maps), stimulus generation",
+        "(600 maps), stimulus generation; the held-out detectors (CPU, about 0.8 s per image, "
+        "once: cached) and the permutation dissection (CPU, about a minute per network)",
         "ch5_loggabor_explanation": "ridge fits (19, seconds each), power simulations (2000), "
         "UNISAL section (runs only with SALIENCY_UNISAL_WEIGHTS)",
         "ch6_cross_paper": "power simulations (10400), the log-Gabor fit's ridge",

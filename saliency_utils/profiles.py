@@ -183,8 +183,15 @@ _SETTINGS = {
         # control_*: the task-vs-domain experiment (controlled_tuning), shared by all its
         # conditions: resolution (None: the preset's), warm-up and end-to-end epochs (None: the
         # preset's), seeds, conditions (a scene-label CSV adds "scene"); offline: reduced from the
-        # preset's 288x384 and 6 + 4 epochs to fit 12 trainings on 2 CPU cores
+        # preset's 288x384 and 6 + 4 epochs to fit 12 trainings on 2 CPU cores.
+        # heldout_*: the held-out category evidence (region_detectors masks; issue 17): data
+        # sets no model was trained on (dissection), the subset used for the saliency shares
+        # (test images only), images per set (None = all), the common mask grid (h, w) of the
+        # permutation dissection, and its number of shuffles (>= 1000 in offline and paper)
         "smoke": dict(preset="smoke", n_figrim=3, mask_size=64,
+                      heldout_sets=("osie_val", "osie_test", "mit1003"),
+                      heldout_share_sets=("osie_test", "mit1003"), heldout_n=4,
+                      heldout_grid=(24, 32), n_perm=100,
                       control_size=None, control_warmup=1, control_epochs=1, control_seeds=(0, 1),
                       control_conditions=("saliency", "shuffled", "distill", "flip"),
                       dissect_layers=("stage2", "stage5", "head"), quantiles=(0.99, 0.995),
@@ -192,6 +199,9 @@ _SETTINGS = {
                       osie_sr_folder=None, scene_labels_csv=None, n_osie=3, n_mit=2,
                       nat_metrics=("AUC-Judd", "NSS", "CC"), n_arrays=1, n_cka=3),
         "offline": dict(preset="offline", n_figrim=None, mask_size=112,
+                        heldout_sets=("osie_val", "osie_test", "mit1003"),
+                        heldout_share_sets=("osie_test", "mit1003"), heldout_n=None,
+                        heldout_grid=(48, 64), n_perm=1000,
                         control_size=(192, 256), control_warmup=2, control_epochs=3,
                         control_seeds=(0, 1, 2),
                         control_conditions=("saliency", "shuffled", "distill", "flip"),
@@ -203,6 +213,9 @@ _SETTINGS = {
                         nat_metrics=("AUC-Judd", "sAUC", "NSS", "CC", "KLD"), n_arrays=25,
                         n_cka=50),
         "paper": dict(preset="paper", salicon_if_available=True, n_figrim=None, mask_size=112,
+                      heldout_sets=("osie_val", "osie_test", "mit1003"),
+                      heldout_share_sets=("osie_test", "mit1003"), heldout_n=None,
+                      heldout_grid=(48, 64), n_perm=1000,
                       control_size=None, control_warmup=None, control_epochs=None,
                       control_seeds=(0, 1, 2),
                       control_conditions=("saliency", "shuffled", "distill", "flip"),

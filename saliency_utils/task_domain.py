@@ -20,7 +20,8 @@ from . import maps, search_metrics
 from .dissection import Dissection, dissect_sets
 
 __all__ = ["encoder_activations", "dissect_layers", "count_table", "sensitivity_table",
-           "human_density", "category_shares", "pooled_ratio", "score_arrays", "without_prior"]
+           "human_density", "category_shares", "pooled_ratio", "score_arrays", "without_prior",
+           "detector_items", "permutation_layers", "permutation_counts", "memoised"]
 
 
 @torch.no_grad()
@@ -129,6 +130,24 @@ def pooled_ratio(shares: np.ndarray) -> float:
     return float(shares[:, 0].sum() / shares[:, 1].sum())
 
 
+def memoised(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """``predict`` with its maps kept in memory (float32) per image content (SHA-1 of the pixels
+    and shape), so that a chapter which scores the same images in two sections (chapter 4: the
+    held-out shares and the natural-image scores) computes each map once."""
+    import hashlib
+
+    cache: dict[str, np.ndarray] = {}
+
+    def f(image):
+        a = np.ascontiguousarray(image)
+        key = f"{a.shape}{a.dtype}" + hashlib.sha1(a.tobytes()).hexdigest()
+        if key not in cache:
+            cache[key] = np.asarray(predict(image), dtype=np.float32)
+        return cache[key]
+
+    return f
+
+
 def without_prior(model) -> Callable[[np.ndarray], np.ndarray]:
     """``image -> map`` of a :class:`SaliencyModel` with its learned centre-bias prior divided
     out: ``exp(log p - log prior)`` (mirror-averaged like :meth:`SaliencyModel.predict`, no
@@ -166,3 +185,60 @@ def score_arrays(models: Mapping[str, Callable[[np.ndarray], np.ndarray]], array
             rows.append({"model": name, "feature": a.meta["feature"],
                          **search_metrics.search_scores(sal, a)})
     return rows
+
+
+def detector_items(datasets: Sequence[str], grid, share_scale: float = 0.25,
+                   n: int | None = None) -> list[dict]:
+    """The images of the book's data sets ``datasets`` (names of
+    :meth:`saliency_utils.evaluation.FixationDataset.named`, first ``n`` of each) with head and
+    text masks from :mod:`saliency_utils.region_detectors` (detections cached on disk): one dict
+    per image with ``id``, ``source`` (the data set), ``image``, ``grid_masks`` (``{category:
+    mask}`` on the common dissection ``grid``), and, for :func:`category_shares`, ``masks`` and a
+    binary ``fixation_map`` (all observers) at ``share_scale`` of the image's own size."""
+    from . import region_detectors
+    from .evaluation import FixationDataset
+
+    items = []
+    for name in datasets:
+        ds = FixationDataset.named(name, n)
+        dets = region_detectors.detect(name.split("_")[0], ds.ids, ds.load_image)
+        for i in ds.ids:
+            image = ds.load_image(i)
+            fx = ds.load_fixations(i)
+            if len(fx.x) == 0:
+                raise ValueError(f"{name} image {i} has no fixations")
+            h, w = image.shape[:2]
+            shape = (max(1, round(h * share_scale)), max(1, round(w * share_scale)))
+            fix = np.zeros(shape, dtype=bool)
+            fix[np.clip((np.asarray(fx.y) * shape[0] / fx.shape[0]).astype(int), 0, shape[0] - 1),
+                np.clip((np.asarray(fx.x) * shape[1] / fx.shape[1]).astype(int), 0, shape[1] - 1)] = True
+            d = dets[str(i)]
+            items.append({"id": str(i), "source": name, "image": image, "detections": d,
+                          "grid_masks": {c: region_detectors.mask_from_detections(d, c, grid)
+                                         for c in region_detectors.CATEGORIES},
+                          "masks": {c: region_detectors.mask_from_detections(d, c, shape)
+                                    for c in region_detectors.CATEGORIES},
+                          "fixation_map": fix})
+    return items
+
+
+def permutation_layers(acts: Mapping[str, list], items: Sequence[dict], quantile: float = 0.995,
+                       n_perm: int = 1000, seed: int = 0) -> dict:
+    """:func:`saliency_utils.dissection.permutation_dissect` of every layer of ``acts`` against
+    the items' ``grid_masks`` (:func:`detector_items`): ``{layer: PermutationDissection}``."""
+    from .dissection import permutation_dissect
+
+    masks = [it["grid_masks"] for it in items]
+    cats = tuple(masks[0])
+    return {l: permutation_dissect(l, a, masks, cats, quantile=quantile, n_perm=n_perm, seed=seed)
+            for l, a in acts.items()}
+
+
+def permutation_counts(dissections: Mapping[str, object], alpha: float = 0.05,
+                       cutoff: float = 0.0):
+    """DataFrame of detector counts per layer (rows) and category (columns), plus ``units``
+    (:meth:`saliency_utils.dissection.PermutationDissection.counts`)."""
+    import pandas as pd
+
+    rows = {l: {**d.counts(alpha, cutoff), "units": len(d.thresholds)} for l, d in dissections.items()}
+    return pd.DataFrame(rows).T

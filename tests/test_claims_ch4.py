@@ -205,3 +205,71 @@ def test_chapter_has_a_label_for_every_claim_and_no_hand_written_rule():
         assert f"({c.label})=" in md, c.label
         assert f'"{c.id}"' in code, c.id  # every claim is decided in the chapter
     assert "def verdict(" not in code
+
+
+def _layer_dissections(rng, masks, plant_per_layer, n_layers=8, units=10):
+    """Permutation dissections of ``n_layers`` synthetic layers; ``plant_per_layer``: {category:
+    number of units that follow that category's mask, one number per layer}."""
+    import torch
+
+    from saliency_utils import dissection
+
+    out = {}
+    for li in range(n_layers):
+        acts = []
+        for m in masks:
+            a = rng.normal(size=(units, 8, 10)).astype(np.float32)
+            k = 0
+            for c, per_layer in plant_per_layer.items():
+                n = per_layer[li]
+                small = torch.nn.functional.adaptive_avg_pool2d(
+                    torch.from_numpy(m[c].astype(np.float32))[None, None], (8, 10))[0, 0].numpy()
+                for _ in range(n):
+                    a[k] += 4.0 * small
+                    k += 1
+            acts.append(torch.from_numpy(a))
+        out[f"l{li}"] = dissection.permutation_dissect(f"l{li}", acts, masks, ("head", "text/sign"),
+                                                       n_perm=99, seed=li)
+    return out
+
+
+def _heldout_masks(rng, n=40):
+    out = []
+    for _ in range(n):
+        m = {c: np.zeros((16, 20), bool) for c in ("head", "text/sign")}
+        r, c = rng.integers(0, 12), rng.integers(0, 16)
+        m["head"][r:r + 4, c:c + 4] = rng.random() < 0.6
+        r, c = rng.integers(0, 12), rng.integers(0, 12)
+        m["text/sign"][r:r + 4, c:c + 8] = rng.random() < 0.6
+        out.append(m)
+    return out
+
+
+def test_heldout_detector_counts_planted_and_null():
+    rng = np.random.default_rng(7)
+    masks = _heldout_masks(rng)
+    pre = _layer_dissections(rng, masks, {"text/sign": [2, 3, 4, 2, 3, 4, 2, 3]})
+    tuned = _layer_dissections(rng, masks, {"head": [3, 2, 4, 3, 2, 4, 3, 2]})
+    counts = he2019.detector_counts(pre, "text/sign")
+    assert counts.shape == (8,) and counts.mean() >= 2
+    assert claims.get("he2019.head_encoded").decide(he2019.detector_counts(pre, "head"),
+                                                    power=False).verdict != claims.REPRODUCED
+    vals = {"head": he2019.detector_count_change(pre, tuned, "head"),
+            "text": he2019.detector_count_change(pre, tuned, "text/sign")}
+    assert claims.get("he2019.heads_over_text").decide(vals, power=False).verdict == claims.REPRODUCED
+    # null: two networks without any category unit
+    a, b = _layer_dissections(rng, masks, {}), _layer_dissections(rng, masks, {})
+    null = {"head": he2019.detector_count_change(a, b, "head"),
+            "text": he2019.detector_count_change(a, b, "text/sign")}
+    assert claims.get("he2019.heads_over_text").decide(null, power=False).verdict not in (
+        claims.REPRODUCED, claims.PARTLY)
+    with pytest.raises(ValueError, match="same layers"):
+        he2019.detector_count_change(pre, {"x": tuned["l0"]}, "head")
+
+
+def test_too_few_heldout_images_leave_the_part_inconclusive():
+    assert he2019.too_few_heldout({"head": he2019.MIN_HELDOUT}, "head") == ""
+    why = he2019.too_few_heldout({"head": 40}, "head")
+    assert "only 40" in why and str(he2019.MIN_HELDOUT) in why
+    v = claims.get("he2019.head_encoded").decide({}, unmeasured={"head": why})
+    assert v.verdict == claims.INCONCLUSIVE and "only 40" in v.note

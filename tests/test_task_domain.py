@@ -112,3 +112,36 @@ def test_without_prior_divides_the_prior_out(nets):
     prior = np.exp(a.prior((64, 64))[0, 0].detach().double().numpy())
     expect = free * prior
     np.testing.assert_allclose(expect / expect.sum(), full, rtol=1e-5, atol=1e-12)
+
+
+def test_heldout_detector_counts_are_cached_by_model_and_settings(tmp_path, monkeypatch):
+    import torch
+
+    from saliency_utils import region_detectors
+
+    monkeypatch.setenv("SALIENCY_CACHE", str(tmp_path))
+    monkeypatch.setattr(region_detectors, "detector_versions", lambda: {"fake": "1"})
+    rng = np.random.default_rng(0)
+    items = []
+    for i in range(6):
+        m = {c: np.zeros((8, 10), bool) for c in region_detectors.CATEGORIES}
+        m["head"][2:5, 3:6] = i % 2 == 0
+        items.append({"id": str(i), "source": "toy", "image": np.zeros((8, 10, 3), np.uint8),
+                      "grid_masks": m})
+    calls = []
+
+    def fake_acts(net, images, layers, size=None):
+        calls.append(len(images))
+        return {l: [torch.from_numpy(rng.normal(size=(4, 4, 5)).astype(np.float32)) for _ in images]
+                for l in layers}
+
+    monkeypatch.setattr(task_domain, "encoder_activations", fake_acts)
+    a = task_domain.heldout_detector_counts(None, "model-A", items, ["l1", "l2"], n_perm=20)
+    b = task_domain.heldout_detector_counts(None, "model-A", items, ["l1", "l2"], n_perm=20)
+    assert calls == [6] and a.equals(b) and list(a.index) == ["l1", "l2"]
+    task_domain.heldout_detector_counts(None, "model-B", items, ["l1", "l2"], n_perm=20)
+    assert calls == [6, 6]  # another model is another measurement
+    for path in (tmp_path / "measurements").glob("heldout-counts-*.json"):
+        path.write_text("{")
+    with pytest.raises(ValueError, match="corrupt"):
+        task_domain.heldout_detector_counts(None, "model-A", items, ["l1", "l2"], n_perm=20)

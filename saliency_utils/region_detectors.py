@@ -28,7 +28,6 @@ Detections (boxes and scores, not masks) are cached per data set and settings un
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from importlib import metadata
@@ -158,9 +157,9 @@ def settings_key() -> dict:
 
 def _cache_path(dataset: str) -> Path:
     from .data import store
+    from .training import key_hash
 
-    key = hashlib.sha256(json.dumps(settings_key(), sort_keys=True).encode()).hexdigest()[:16]
-    return store.cache_dir() / "regions" / f"{dataset}-{key}.json"
+    return store.cache_dir() / "regions" / f"{dataset}-{key_hash(settings_key())}.json"
 
 
 def detect(dataset: str, ids: Sequence[str], load_image: Callable[[str], np.ndarray],

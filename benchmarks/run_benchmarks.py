@@ -202,6 +202,44 @@ def bench_sr(n: int = 32) -> dict:
                     f"{n} heatmaps of 224x224"}
 
 
+def bench_sr_dense(n: int = 4) -> dict:
+    """Chapter 2: SR maps with the paper's dense context-aware settings (every pixel a query,
+    reference stride 3) at the chapter's 250 px, uncached (the chapter caches them on disk)."""
+    from saliency_utils import context_saliency, lrp
+    from saliency_utils.profiles import settings
+
+    cfg = settings("ch2_lrp_salient_relevance", "offline")
+    can, x, target = _lrp_inputs(n)
+    hm = lrp.authors_heatmap(lrp.lrp(can, x, target, "authors").relevance)
+    dense = {**context_saliency.PAPER_PARAMETERS, "max_side": cfg["ca"]["max_side"]}
+    rate = _timed(lambda: context_saliency.salient_relevance_maps(hm, workers=cfg["workers"], **dense), n)
+    return {"value": round(rate, 3), "unit": "SR maps/s",
+            "what": f"the paper's dense settings at {dense['max_side']} px, {cfg['workers']} worker(s), "
+                    f"{n} heatmaps of 224x224, uncached"}
+
+
+def bench_curves(n: int = 2) -> dict:
+    """Chapter 2: deletion (mean colour and blurred) and insertion curves at the chapter's
+    offline steps and batch size, 8 maps per image, uncached (forward passes per second)."""
+    from saliency_utils import faithfulness
+    from saliency_utils.models import load_backbone
+    from saliency_utils.profiles import settings
+
+    cfg = settings("ch2_lrp_salient_relevance", "offline")
+    bb = load_backbone("efficientnet_lite0")
+    _, x, target = _lrp_inputs(n)
+    g = np.random.default_rng(0)
+    maps = {f"map {k}": g.random((n, *x.shape[2:])) for k in range(8)}
+    steps = cfg["curve_steps"]
+    passes = n * (4 + 3 * (steps - 1) * len(maps))
+    rate = _timed(lambda: faithfulness.curves(bb.model, x, target, maps, steps=steps,
+                                              deletions=("mean", "blur"),
+                                              batch_size=cfg["curve_batch"]), passes)
+    return {"value": round(rate, 1), "unit": "forward passes/s",
+            "what": f"EfficientNet-Lite0, {n} images x 8 maps x 3 curves x {steps} steps, batches of "
+                    f"{cfg['curve_batch']}, uncached"}
+
+
 def bench_loggabor(n: int = 8) -> dict:
     """Chapter 5: log-Gabor energy maps (offline bank) of the three opponent channels of OSIE
     images at the saliency model's input size."""
@@ -324,6 +362,8 @@ THROUGHPUT = {
     "ch1 GrabCut": bench_grabcut,
     "ch2 relevance maps": bench_lrp,
     "ch2 SR maps": bench_sr,
+    "ch2 dense SR maps": bench_sr_dense,
+    "ch2 deletion/insertion curves": bench_curves,
     "ch3 training": bench_training,
     "ch3 receptive fields": bench_receptive_fields,
     "ch5 log-Gabor bank": bench_loggabor,

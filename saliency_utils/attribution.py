@@ -64,6 +64,7 @@ from torch.nn import functional as F
 __all__ = [
     "channel_max",
     "in_batches",
+    "model_digest",
     "gradient_saliency",
     "smoothgrad",
     "integrated_gradients",
@@ -318,14 +319,28 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
 ATTRIBUTION_VERSION = "1"
 
 
+def _update_with_weights(h, model: nn.Module) -> None:
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+
+
+def model_digest(model: nn.Module) -> str:
+    """24 hex digits of the sha256 of a network's parameter and buffer names and values: the
+    part of a cache key that says which weights produced a measurement."""
+    import hashlib
+
+    h = hashlib.sha256()
+    _update_with_weights(h, model)
+    return h.hexdigest()[:24]
+
+
 def _maps_key(method, model: nn.Module, x: torch.Tensor, target, kwargs: dict) -> str:
     import hashlib
     import json
 
     h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    _update_with_weights(h, model)
     h.update(x.detach().cpu().contiguous().numpy().tobytes())
     h.update(json.dumps({"method": f"{method.__module__}.{method.__qualname__}",
                          "target": None if target is None else np.asarray(target).tolist(),

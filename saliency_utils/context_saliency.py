@@ -44,7 +44,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
-__all__ = ["context_aware_saliency", "salient_relevance_maps", "PAPER_PARAMETERS"]
+__all__ = ["context_aware_saliency", "salient_relevance_maps", "PAPER_PARAMETERS", "CA_VERSION"]
+
+#: Bumped when the map's computation changes (part of the cache key of
+#: :func:`salient_relevance_maps`).
+CA_VERSION = 1
 
 PAPER_PARAMETERS = dict(max_side=250, patch=7, k=64, c=3.0, scales=(1.0, 0.8, 0.5, 0.3),
                         ref_resolutions=(1.0, 0.5, 0.25), ref_stride=3, query_stride=1,
@@ -233,17 +237,57 @@ def _grid_to_image(s: np.ndarray, stride: int, shape_hw) -> np.ndarray:
     return ndimage.map_coordinates(s, np.meshgrid(ry, rx, indexing="ij"), order=1, mode="nearest")
 
 
-def salient_relevance_maps(heatmaps, workers: int = 1, **params) -> np.ndarray:
+def _map_key(a: np.ndarray, params: dict) -> str:
+    import hashlib
+    import json
+
+    import torch
+
+    merged = {**PAPER_PARAMETERS, **{k: v for k, v in params.items() if k != "device"}}
+    h = hashlib.sha256(json.dumps({"params": {k: repr(v) for k, v in sorted(merged.items())},
+                                   "device": str(params.get("device") or "cpu"),
+                                   "shape": list(a.shape), "dtype": str(a.dtype),
+                                   "version": CA_VERSION, "torch": torch.__version__.split("+")[0]},
+                                  sort_keys=True).encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:24]
+
+
+def salient_relevance_maps(heatmaps, workers: int = 1, cache=None, **params) -> np.ndarray:
     """SR maps (Li et al.): context-aware saliency of each relevance heatmap.
 
     ``heatmaps``: ``N x H x W x 3`` uint8 (e.g. :func:`saliency_utils.lrp.authors_heatmap`) or
     ``N x H x W`` maps; ``params``: :func:`context_aware_saliency` keywords. Returns
     ``N x H x W`` float32. ``workers > 1`` runs images in threads (the heavy parts release the
-    GIL)."""
+    GIL). ``cache``: a folder; each map is stored there as ``<key>.npy``, keyed by its heatmap
+    (values, shape, type), every parameter (defaults filled in), the device, torch's version
+    and :data:`CA_VERSION`, and read back on the next call (an unreadable or mis-shaped file is
+    recomputed and replaced): for the dense settings, which cost seconds per map on a CPU."""
     hm = np.asarray(heatmaps)
     if hm.ndim not in (3, 4) or len(hm) == 0:
         raise ValueError(f"heatmaps must be N x H x W (x 3) with N >= 1, got shape {hm.shape}")
-    run = lambda a: context_aware_saliency(a, **params).astype(np.float32)
+    compute = lambda a: context_aware_saliency(a, **params).astype(np.float32)
+    run = compute
+    if cache is not None:
+        from pathlib import Path
+
+        from .fileio import atomic_write
+
+        folder = Path(cache)
+
+        def run(a):
+            path = folder / f"{_map_key(a, params)}.npy"
+            if path.is_file():
+                try:
+                    m = np.load(path, allow_pickle=False)
+                    if m.shape == a.shape[:2] and m.dtype == np.float32:
+                        return m
+                except (OSError, ValueError):
+                    pass  # recomputed below
+            m = compute(a)
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda f: np.save(f, m, allow_pickle=False))
+            return m
     if workers > 1 and len(hm) > 1:
         with ThreadPoolExecutor(workers) as pool:
             return np.stack(list(pool.map(run, hm)))

@@ -14,10 +14,16 @@ are in :mod:`saliency_utils.boxes`; maps are checked with
   baselines are ours to state: by default the zero tensor in the network's normalised input
   space (the mean colour) for deletion and a Gaussian-blurred copy of the image (sigma 5 px,
   as RISE's code) for insertion. Ties in a map are broken by a seeded random order.
+  ``extra_deletions`` adds deletion curves towards other baselines in the same batches (e.g.
+  the blurred copy: removing pixels by blurring them, so that the removed region keeps its low
+  frequencies and fewer sharp edges are created than by a flat colour).
+* :func:`curves`: deletion and insertion curves of several maps over many images, the
+  deletion baselines named (``"mean"``, ``"blur"``), each image's curves cached on disk keyed by
+  the weights, the image, the class, the maps and every setting.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -36,7 +42,15 @@ from .localisation import threshold_box
 from .maps import UniformMap, check_saliency_map
 
 __all__ = ["top_fraction_components", "pixel_order", "blurred_baseline", "DeletionInsertion",
-           "deletion_insertion", "score_map"]
+           "deletion_insertion", "Curves", "curves", "CURVES_VERSION", "DELETION_BASELINES",
+           "score_map"]
+
+#: Bumped when the curves' computation changes (part of :func:`curves`' cache key).
+CURVES_VERSION = 1
+#: The named deletion baselines of :func:`curves`: the zero tensor in the network's normalised
+#: input space (the mean colour), and the insertion curve's start image (a Gaussian blur, sigma
+#: 5 px, kernel 11: :func:`blurred_baseline`).
+DELETION_BASELINES = ("mean", "blur")
 
 
 def top_fraction_components(saliency_map, q: float = 0.1) -> tuple[int, float]:
@@ -86,12 +100,22 @@ class DeletionInsertion:
     fractions: np.ndarray
     deletion: dict[str, np.ndarray]
     insertion: dict[str, np.ndarray]
+    #: ``{baseline name: {map: curve}}``: deletion towards the ``extra_deletions`` baselines
+    extra_deletion: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def auc(self) -> dict[str, tuple[float, float]]:
         """``{map: (deletion AUC, insertion AUC)}`` by the trapezoid rule on [0, 1]."""
         return {m: (float(np.trapezoid(self.deletion[m], self.fractions)),
                     float(np.trapezoid(self.insertion[m], self.fractions)))
                 for m in self.deletion}
+
+    def extra_auc(self, baseline: str) -> dict[str, float]:
+        """``{map: deletion AUC}`` towards the extra deletion baseline ``baseline``."""
+        if baseline not in self.extra_deletion:
+            raise KeyError(f"no extra deletion baseline {baseline!r}; have "
+                           f"{sorted(self.extra_deletion)}")
+        return {m: float(np.trapezoid(c, self.fractions))
+                for m, c in self.extra_deletion[baseline].items()}
 
 
 @torch.no_grad()
@@ -100,7 +124,8 @@ def deletion_insertion(model: torch.nn.Module, x: torch.Tensor, target: int,
                        deletion_baseline: torch.Tensor | None = None,
                        insertion_baseline: torch.Tensor | None = None,
                        batch_size: int = 64, seed: int = 0,
-                       prob: Callable[[torch.Tensor], torch.Tensor] | None = None
+                       prob: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                       extra_deletions: Mapping[str, torch.Tensor] | None = None,
                        ) -> DeletionInsertion:
     """Deletion and insertion curves of several maps for **one** image (module docstring).
 
@@ -108,6 +133,8 @@ def deletion_insertion(model: torch.nn.Module, x: torch.Tensor, target: int,
     ``target``: the class whose probability is tracked. The start and end images are shared
     by all maps and computed once; the other images go through the model in batches.
     ``prob(logits) -> N`` overrides the softmax probability of ``target``.
+    ``extra_deletions``: ``{name: baseline}`` (each ``1 x C x H x W``), further deletion curves
+    in the same order of pixels (``DeletionInsertion.extra_deletion``).
     """
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"x must be one image 1 x C x H x W, got {tuple(getattr(x, 'shape', ()))}")
@@ -125,32 +152,140 @@ def deletion_insertion(model: torch.nn.Module, x: torch.Tensor, target: int,
         ranks[name] = torch.as_tensor(pixel_order(m, seed), device=x.device)
     del_base = torch.zeros_like(x) if deletion_baseline is None else deletion_baseline
     ins_base = blurred_baseline(x) if insertion_baseline is None else insertion_baseline
-    for nm, b in (("deletion_baseline", del_base), ("insertion_baseline", ins_base)):
+    extra = dict(extra_deletions or {})
+    for nm, b in (("deletion_baseline", del_base), ("insertion_baseline", ins_base),
+                  *((f"extra deletion baseline {k!r}", v) for k, v in extra.items())):
         if b.shape != x.shape:
             raise ValueError(f"{nm} must have the input's shape {tuple(x.shape)}, got {tuple(b.shape)}")
     counts = np.round(np.linspace(0, h * w, steps + 1)).astype(np.int64)
     if prob is None:
         prob = lambda logits: torch.softmax(logits.float(), 1)[:, target]
 
-    # images: [x, baseline_del, ins_base] then for each map the inner steps (1..steps-1)
-    jobs = [x[0], del_base[0], ins_base[0]]
+    # images: [x, baseline_del, ins_base, extra baselines...] then for each map the inner steps
+    # (1..steps-1): deletion, insertion, the extra deletions
+    ends = [b[0] for b in extra.values()]
+    jobs = [x[0], del_base[0], ins_base[0], *ends]
     for name in maps:
         r = ranks[name]
         for k in counts[1:-1]:
             m = (r < int(k)).to(x.dtype)
             jobs.append(x[0] * (1 - m) + del_base[0] * m)
             jobs.append(ins_base[0] * (1 - m) + x[0] * m)
+            jobs.extend(x[0] * (1 - m) + e * m for e in ends)
     out = []
     for i in range(0, len(jobs), batch_size):
         out.append(prob(model(torch.stack(jobs[i:i + batch_size]))).double().cpu())
     p = torch.cat(out).numpy()
-    p_x, p_del_end, p_ins_start = p[0], p[1], p[2]
-    inner = p[3:].reshape(len(maps), steps - 1, 2)
+    head = 3 + len(ends)
+    p_x, p_del_end, p_ins_start, p_ends = p[0], p[1], p[2], p[3:head]
+    inner = p[head:].reshape(len(maps), steps - 1, 2 + len(ends))
     dele, ins = {}, {}
+    more = {k: {} for k in extra}
     for j, name in enumerate(maps):
         dele[name] = np.concatenate([[p_x], inner[j, :, 0], [p_del_end]])
         ins[name] = np.concatenate([[p_ins_start], inner[j, :, 1], [p_x]])
-    return DeletionInsertion(counts / (h * w), dele, ins)
+        for e, k in enumerate(extra):
+            more[k][name] = np.concatenate([[p_x], inner[j, :, 2 + e], [p_ends[e]]])
+    return DeletionInsertion(counts / (h * w), dele, ins, more)
+
+
+@dataclass
+class Curves:
+    """Deletion and insertion curves of several maps over ``n`` images (:func:`curves`).
+
+    ``curves[curve][map]``: ``n x (steps + 1)`` probabilities, for the curves
+    ``"deletion (mean)"``, ``"deletion (blur)"`` (one per deletion baseline asked for) and
+    ``"insertion"``; ``fractions``: the x values (share of pixels changed)."""
+
+    fractions: np.ndarray
+    curves: dict[str, dict[str, np.ndarray]]
+
+    def auc(self, curve: str) -> dict[str, np.ndarray]:
+        """``{map: per-image AUC}`` of one curve (trapezoid rule on [0, 1])."""
+        if curve not in self.curves:
+            raise KeyError(f"no curve {curve!r}; have {sorted(self.curves)}")
+        return {m: np.trapezoid(c, self.fractions, axis=1) for m, c in self.curves[curve].items()}
+
+    def mean_curve(self, curve: str) -> dict[str, np.ndarray]:
+        """``{map: mean curve over the images}``."""
+        return {m: c.mean(0) for m, c in self.curves[curve].items()}
+
+
+def curves(model: torch.nn.Module, x: torch.Tensor, targets: Sequence[int],
+           maps: Mapping[str, np.ndarray], steps: int = 16, deletions: Sequence[str] = ("mean",),
+           batch_size: int = 64, seed: int = 0, cache=None) -> Curves:
+    """:func:`deletion_insertion` of every image of ``x`` (``N x C x H x W``, normalised) for
+    its class ``targets[i]``, with the maps ``maps[name][i]`` (each ``N x H x W``), deletion
+    towards each of the named ``deletions`` (:data:`DELETION_BASELINES`) and insertion from
+    the blurred copy. Image ``i`` breaks ties in its maps with the seed ``seed + i``.
+
+    ``cache``: a folder; each image's curves are stored there as ``<key>.npy``, keyed by the
+    network's weights (:func:`~saliency_utils.attribution.model_digest`), the image, its
+    class, its maps (their names and values), ``steps``, ``deletions``, the seed and
+    :data:`CURVES_VERSION`, and read back on the next call (an unreadable or mis-shaped file is
+    recomputed and replaced). The numbers do not depend on ``batch_size``."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from .attribution import model_digest
+    from .fileio import atomic_write
+
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"x must be N x C x H x W with N >= 1, got {tuple(getattr(x, 'shape', ()))}")
+    n = x.shape[0]
+    if len(targets) != n:
+        raise ValueError(f"{len(targets)} targets for {n} images")
+    if not maps:
+        raise ValueError("no maps given")
+    for name, m in maps.items():
+        if np.shape(m) != (n, *x.shape[2:]):
+            raise ValueError(f"maps {name!r} have shape {np.shape(m)}, need {(n, *x.shape[2:])}")
+    unknown = [d for d in deletions if d not in DELETION_BASELINES]
+    if unknown or not deletions or len(set(deletions)) != len(deletions):
+        raise ValueError(f"deletions must be distinct names out of {DELETION_BASELINES}, got "
+                         f"{tuple(deletions)}")
+    names = list(maps)
+    curve_names = [f"deletion ({d})" for d in deletions] + ["insertion"]
+    digest = model_digest(model) if cache is not None else ""
+    folder = Path(cache) if cache is not None else None
+    out = np.zeros((n, len(curve_names), len(names), steps + 1))
+    fractions = np.round(np.linspace(0, x.shape[2] * x.shape[3], steps + 1)) / (x.shape[2] * x.shape[3])
+    for i in range(n):
+        xi = x[i:i + 1]
+        path = None
+        if folder is not None:
+            h = hashlib.sha256()
+            h.update(json.dumps({"weights": digest, "target": int(targets[i]), "maps": names,
+                                 "steps": int(steps), "deletions": list(deletions),
+                                 "seed": int(seed + i), "shape": list(xi.shape),
+                                 "version": CURVES_VERSION}, sort_keys=True).encode())
+            h.update(xi.detach().cpu().contiguous().numpy().tobytes())
+            for name in names:
+                h.update(np.ascontiguousarray(maps[name][i], dtype=np.float64).tobytes())
+            path = folder / f"{h.hexdigest()[:24]}.npy"
+            if path.is_file():
+                try:
+                    stored = np.load(path, allow_pickle=False)
+                    if stored.shape == out.shape[1:]:
+                        out[i] = stored
+                        continue
+                except (OSError, ValueError):
+                    pass  # recomputed below
+        blur = blurred_baseline(xi)
+        bases = {"mean": torch.zeros_like(xi), "blur": blur}
+        first, rest = deletions[0], list(deletions[1:])
+        res = deletion_insertion(model, xi, int(targets[i]), {k: maps[k][i] for k in names},
+                                 steps=steps, deletion_baseline=bases[first],
+                                 insertion_baseline=blur, batch_size=batch_size, seed=seed + i,
+                                 extra_deletions={d: bases[d] for d in rest})
+        per = [res.deletion] + [res.extra_deletion[d] for d in rest] + [res.insertion]
+        out[i] = np.array([[c[k] for k in names] for c in per])
+        if path is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda f, a=out[i]: np.save(f, a, allow_pickle=False))
+    return Curves(fractions, {c: {k: out[:, j, m] for m, k in enumerate(names)}
+                              for j, c in enumerate(curve_names)})
 
 
 def score_map(saliency_map, gt_boxes, tolerance: float = 0.0,

@@ -116,6 +116,28 @@ def test_batch_helper_threads_equal_serial():
     np.testing.assert_array_equal(a, b)
 
 
+def test_map_cache_reads_back_and_keys_by_heatmap_and_parameters(tmp_path, monkeypatch):
+    hm = np.stack([_noisy((40, 40, 3), 90, seed=i) for i in range(2)])
+    hm[:, 10:18, 20:28] = 255
+    a = cs.salient_relevance_maps(hm, max_side=40, cache=tmp_path)
+    np.testing.assert_array_equal(a, cs.salient_relevance_maps(hm, max_side=40))
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+    monkeypatch.setattr(cs, "context_aware_saliency", lambda *a, **k: 1 / 0)
+    np.testing.assert_array_equal(cs.salient_relevance_maps(hm, workers=2, max_side=40, cache=tmp_path), a)
+    monkeypatch.undo()
+    cs.salient_relevance_maps(hm, max_side=40, query_stride=2, cache=tmp_path)  # other parameters
+    cs.salient_relevance_maps(hm[:, ::-1].copy(), max_side=40, cache=tmp_path)  # other heatmaps
+    assert len(list(tmp_path.glob("*.npy"))) == 6
+    # passing a default explicitly is the same key
+    cs.salient_relevance_maps(hm, max_side=40, k=64, cache=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 6
+    for f in tmp_path.glob("*.npy"):
+        f.write_bytes(b"corrupt")
+    np.testing.assert_array_equal(cs.salient_relevance_maps(hm, max_side=40, cache=tmp_path), a)
+    with pytest.raises(ValueError, match="constant"):
+        cs.salient_relevance_maps(np.zeros((1, 20, 20, 3), np.uint8), cache=tmp_path)
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="constant"):
         cas(np.full((40, 40, 3), 7, np.uint8))

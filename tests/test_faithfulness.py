@@ -58,6 +58,96 @@ def test_deletion_insertion_ranks_a_faithful_map_above_an_unfaithful_one():
     assert res.insertion["good"][0] == res.insertion["bad"][0]
 
 
+def test_extra_deletions_equal_their_own_run():
+    """An extra deletion baseline gives the curve a separate run with that baseline gives, and
+    leaves the main curves unchanged."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3)).eval()
+    x = torch.randn(1, 3, 10, 10)
+    maps = {"a": np.random.default_rng(0).random((10, 10)), "b": np.random.default_rng(1).random((10, 10))}
+    blur = fa.blurred_baseline(x, sigma=2.0, kernel=5)
+    both = fa.deletion_insertion(model, x, 1, maps, steps=5, batch_size=7,
+                                 extra_deletions={"blur": blur})
+    plain = fa.deletion_insertion(model, x, 1, maps, steps=5, batch_size=3)
+    alone = fa.deletion_insertion(model, x, 1, maps, steps=5, deletion_baseline=blur)
+    for m in maps:
+        np.testing.assert_allclose(both.deletion[m], plain.deletion[m], rtol=1e-6)
+        np.testing.assert_allclose(both.insertion[m], plain.insertion[m], rtol=1e-6)
+        np.testing.assert_allclose(both.extra_deletion["blur"][m], alone.deletion[m], rtol=1e-6)
+    assert both.extra_auc("blur")["a"] == pytest.approx(alone.auc()["a"][0])
+    with pytest.raises(KeyError, match="no extra deletion baseline"):
+        plain.extra_auc("blur")
+    with pytest.raises(ValueError, match="extra deletion baseline"):
+        fa.deletion_insertion(model, x, 1, maps, extra_deletions={"blur": blur[..., :5]})
+
+
+def test_curves_over_images_with_a_disk_cache(tmp_path, monkeypatch):
+    """``curves`` equals ``deletion_insertion`` image by image (seed + i), reads its cache back
+    without a forward pass, and keys the cache by the maps and the weights."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(4, 3)).eval()
+    x = torch.randn(3, 3, 12, 12)
+    g = np.random.default_rng(2)
+    maps = {"a": g.random((3, 12, 12)), "b": np.round(g.random((3, 12, 12)), 1)}  # ties in b
+    targets = [0, 2, 1]
+    res = fa.curves(model, x, targets, maps, steps=4, deletions=("mean", "blur"), batch_size=5,
+                    seed=3, cache=tmp_path)
+    assert sorted(res.curves) == ["deletion (blur)", "deletion (mean)", "insertion"]
+    for i in range(3):
+        ref = fa.deletion_insertion(model, x[i:i + 1], targets[i], {k: v[i] for k, v in maps.items()},
+                                    steps=4, seed=3 + i)
+        for m in maps:
+            np.testing.assert_allclose(res.curves["deletion (mean)"][m][i], ref.deletion[m], rtol=1e-6)
+            np.testing.assert_allclose(res.curves["insertion"][m][i], ref.insertion[m], rtol=1e-6)
+    assert res.auc("insertion")["a"].shape == (3,)
+    assert res.mean_curve("deletion (blur)")["b"].shape == (5,)
+    assert len(list(tmp_path.glob("*.npy"))) == 3
+
+    calls = []
+    monkeypatch.setattr(fa, "deletion_insertion", lambda *a, **k: calls.append(1))
+    again = fa.curves(model, x, targets, maps, steps=4, deletions=("mean", "blur"), batch_size=2,
+                      seed=3, cache=tmp_path)
+    assert not calls  # read back
+    for c in res.curves:
+        for m in maps:
+            np.testing.assert_array_equal(again.curves[c][m], res.curves[c][m])
+    monkeypatch.undo()
+    other = {**maps, "a": maps["a"][:, ::-1].copy()}
+    fa.curves(model, x, targets, other, steps=4, deletions=("mean", "blur"), seed=3, cache=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 6  # other maps: other keys
+    before = set(tmp_path.glob("*.npy"))
+    with torch.no_grad():
+        model[0].weight.mul_(2)
+    fresh = fa.curves(model, x, targets, maps, steps=4, deletions=("mean", "blur"), seed=3, cache=tmp_path)
+    new = sorted(set(tmp_path.glob("*.npy")) - before)
+    assert len(new) == 3  # other weights: other keys
+    # a corrupt cache file is recomputed and replaced
+    new[0].write_bytes(b"not numpy")
+    again = fa.curves(model, x, targets, maps, steps=4, deletions=("mean", "blur"), seed=3, cache=tmp_path)
+    assert np.load(new[0]).shape == (3, 2, 5)
+    np.testing.assert_array_equal(again.curves["insertion"]["a"], fresh.curves["insertion"]["a"])
+
+
+def test_curves_bad_input():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 2)).eval()
+    x = torch.zeros(2, 3, 4, 4)
+    m = {"a": np.ones((2, 4, 4))}
+    with pytest.raises(ValueError, match="targets for 2 images"):
+        fa.curves(model, x, [0], m)
+    with pytest.raises(ValueError, match="need"):
+        fa.curves(model, x, [0, 1], {"a": np.ones((1, 4, 4))})
+    with pytest.raises(ValueError, match="deletions must be"):
+        fa.curves(model, x, [0, 1], m, deletions=("zeros",))
+    with pytest.raises(ValueError, match="deletions must be"):
+        fa.curves(model, x, [0, 1], m, deletions=("mean", "mean"))
+    with pytest.raises(ValueError, match="no maps"):
+        fa.curves(model, x, [0, 1], {})
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        fa.curves(model, x[0], [0], m)
+
+
 def test_blurred_baseline_keeps_constant_images_and_smooths():
     x = torch.full((1, 3, 16, 16), 0.3)
     assert torch.allclose(fa.blurred_baseline(x), x, atol=1e-6)

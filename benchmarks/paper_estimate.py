@@ -486,14 +486,15 @@ def workload() -> tuple[list[dict], dict]:
     N = c["n_score"] or n["imagenet"]
     nc = c["n_curves"] or N
     sr = f"sr:{c['ca']['max_side']}/{c['ca']['query_stride']}/{c['ca']['ref_stride']}"
+    n_maps = 7 + (1 if c["n_dense"] else 0)  # 5 maps, 2 controls (+ dense SR where the profile's SR is fast)
     add(
         ch,
-        "deletion / insertion curves (6 maps)",
+        f"deletion (mean colour, blurred) / insertion curves ({n_maps} maps)",
         "fwd:vgg16@224",
-        nc * (3 + 2 * (c["curve_steps"] - 1) * 6),
+        nc * (4 + 3 * (c["curve_steps"] - 1) * n_maps),
         c["curve_batch"],
     )
-    add(ch, "curve pixel orders", "pixel_order:224", nc * 6)
+    add(ch, "curve pixel orders", "pixel_order:224", nc * n_maps)
     add(ch, "SR maps: true class, misclassified, AlexNet", sr, N * (2 + err1))
     add(ch, "SR controls (image, gradient map)", sr, 2 * (c["n_controls"] or N))
     add(ch, "SR maps of the sanity checks", sr, c["n_cascade"] * 17 + c["n_class"] * 3)

@@ -124,21 +124,27 @@ _SETTINGS = {
         # batch_size / curve_batch: images per forward pass of the scoring loop / of the
         # deletion-insertion curves (the same numbers for any size; on 2 CPU cores 8 images run
         # 2-3x faster per image than 64, whose activations do not fit the caches).
+        # n_dense: the first images that also get SR maps with the paper's dense settings (cached
+        # on disk, about 5 s per map on 2 CPU cores), to compare them with the profile's fast
+        # ones and decide the SR claims again on them (0: the profile's maps are dense already);
+        # 0 or >= n_curves (the curves compare them too). n_dense_check: images of section 2's
+        # timing of one dense and one fast map (not cached).
         "smoke": dict(networks=["efficientnet_lite0"], n_score=6, n_pool=24, n_curves=2, curve_steps=4,
+                      n_dense=2,
                       n_conservation=2, n_show=2, n_dense_check=1, batch_size=6, curve_batch=8,
                       workers=1,
                       n_controls=4, n_cascade=2, cascade_depth=2, n_class=2,
                       ca=dict(max_side=64, query_stride=2, ref_stride=4), tolerance_px=15,
                       box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
-        "offline": dict(networks=["efficientnet_lite0"], n_score=None, n_pool=200, n_curves=48,
-                        curve_steps=8, n_conservation=16, n_show=3, n_dense_check=2,
+        "offline": dict(networks=["efficientnet_lite0"], n_score=None, n_pool=200, n_curves=200,
+                        curve_steps=20, n_dense=200, n_conservation=16, n_show=3, n_dense_check=2,
                         batch_size=8, curve_batch=8, workers=2, n_controls=400, n_cascade=4,
                         cascade_depth=None,
                         n_class=24,
                         ca=dict(max_side=250, query_stride=6, ref_stride=8), tolerance_px=15,
                         box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
         "paper": dict(networks=["vgg16", "alexnet"], n_score=None, n_pool=200, n_curves=1300,
-                      curve_steps=50, n_conservation=32, n_show=4, n_dense_check=8,
+                      curve_steps=50, n_dense=0, n_conservation=32, n_show=4, n_dense_check=8,
                       batch_size=32, curve_batch=64, workers=1, n_controls=None, n_cascade=16,
                       cascade_depth=None, n_class=100,
                       ca=dict(max_side=250, query_stride=1, ref_stride=3), tolerance_px=15,

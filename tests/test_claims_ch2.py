@@ -114,13 +114,21 @@ def test_sr_on_object_against_the_centre_prior():
 def test_sr_faithful_directions():
     rng = _rng(5)
     c = claims.get("li2019.sr_faithful")
-    n = 48
-    faithful = {"deletion": rng.normal(-0.06, 0.03, n), "insertion": rng.normal(0.06, 0.03, n)}
+    n = li2019.N_CURVES
+    assert [t.name for t in c.tests] == ["deletion", "deletion (blur)", "insertion"]
+    assert [t.rule.direction for t in c.tests] == [-1, -1, 1]
+    faithful = {"deletion": rng.normal(-0.06, 0.03, n), "deletion (blur)": rng.normal(-0.06, 0.03, n),
+                "insertion": rng.normal(0.06, 0.03, n)}
     assert c.decide(faithful, power=False).verdict == claims.REPRODUCED
-    less = {"deletion": rng.normal(0.03, 0.03, n), "insertion": rng.normal(0.0, 0.01, n)}
+    # a win that holds only where pixels are set to a flat colour is not a full reproduction
+    artefact = {**faithful, "deletion (blur)": rng.normal(0.03, 0.03, n)}
+    assert c.decide(artefact, power=False).verdict == claims.PARTLY
+    less = {"deletion": rng.normal(0.03, 0.03, n), "deletion (blur)": rng.normal(0.03, 0.03, n),
+            "insertion": rng.normal(0.0, 0.01, n)}
     assert c.decide(less, power=False).verdict == claims.NOT_REPRODUCED
     with pytest.raises(ValueError, match="missing parts"):
-        c.decide({"deletion": faithful["deletion"]})
+        c.decide({"deletion": faithful["deletion"], "insertion": faithful["insertion"]})
+    assert c.history[-1].date == li2019.FAITHFUL_REVIEW
 
 
 def test_right_wrong_is_not_tested_and_says_what_would_test_it():

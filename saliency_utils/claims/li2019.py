@@ -18,8 +18,10 @@ PAPER = "Li et al. 2019"
 #: Offline profile sizes (saliency_utils.profiles, ch2 'offline'): images of the per-composite
 #: conservation table, validation images with boxes (all of them), images with deletion/insertion
 #: curves, images with the context-aware saliency controls (CA of the image and of the gradient).
-N_CONSERVATION, N_IMAGES, N_CURVES, N_CONTROLS = 16, 1300, 48, 400
+N_CONSERVATION, N_IMAGES, N_CURVES, N_CONTROLS = 16, 1300, 200, 400
 REVIEW = "2026-12-03"
+#: Issue 18, item 4: the faithfulness rule's third part (blurred deletion), 200 images, 20 steps.
+FAITHFUL_REVIEW = "2026-12-05"
 #: Conservation tolerance: the largest mean per-image deviation |Σ R_input / logit − 1| that still
 #: counts as "the pixels receive the explained score" (a convention, see the claim's ``why``).
 TOLERANCE = 0.1
@@ -206,6 +208,15 @@ SR_FAITHFUL = Claim(
                  "convention for the smallest difference that would change which map a reader "
                  "trusts. SD 0.065: from the offline run of 2026-11-24 (interval "
                  "[0.012, 0.048] at 48 images)"),
+        Test("deletion (blur)", "mean paired difference in deletion AUC when the removed "
+             "pixels are blurred instead of set to the mean colour (the insertion curve's "
+             "blurred copy), SR − LRP (lower is more faithful)", "image",
+             Rule(null=0.0, margin=0.02, direction=-1, version=FAITHFUL_REVIEW),
+             simulate_normal(0.065), n_offline=N_CURVES, sd=0.065,
+             why="the same convention as deletion; SD: assumed equal to deletion's. A flat "
+                 "colour creates sharp edges the network may respond to, so that a map can win "
+                 "by where it puts edges; a map that wins under both kinds of removal does not "
+                 "owe its win to that artefact"),
         Test("insertion", "mean paired difference in insertion AUC, SR − LRP (higher is more "
              "faithful)", "image", Rule(null=0.0, margin=0.02), simulate_normal(0.065),
              n_offline=N_CURVES, sd=0.065,
@@ -218,7 +229,17 @@ SR_FAITHFUL = Claim(
         old_result="not reproduced (by deletion SR less faithful, ΔAUC +0.030 CI [0.012, 0.048])",
         why="rewritten for the claims registry: 'not reproduced' now needs the paper's effect "
             "excluded (an equivalence bound or a significant opposite effect), Bonferroni over "
-            "the two curves"),),
+            "the two curves"),
+        RuleChange(
+            FAITHFUL_REVIEW,
+            old_rule="two parts, deletion to the mean colour and insertion, on the first 48 "
+                     "images with 8 steps (97.5 % CIs)",
+            old_result="not recorded (the offline page of that rule was not kept; the review of "
+                       "2026-12-03 recorded deletion +0.030 [0.012, 0.048], SR less faithful)",
+            why="issue 18, item 4, written before the run that decides it: 200 images and 20 "
+                "steps, and a third part, deletion by blurring, so that a verdict cannot rest on "
+                "the edges a flat-colour deletion creates (Bonferroni over the three parts)"),
+    ),
 )
 
 VGG_OVER_ALEXNET = Claim(

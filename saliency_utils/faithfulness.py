@@ -195,10 +195,12 @@ class Curves:
 
     ``curves[curve][map]``: ``n x (steps + 1)`` probabilities, for the curves
     ``"deletion (mean)"``, ``"deletion (blur)"`` (one per deletion baseline asked for) and
-    ``"insertion"``; ``fractions``: the x values (share of pixels changed)."""
+    ``"insertion"``; ``fractions``: the x values (share of pixels changed); ``n_cached``: the
+    images whose curves were read back from the disk cache."""
 
     fractions: np.ndarray
     curves: dict[str, dict[str, np.ndarray]]
+    n_cached: int = 0
 
     def auc(self, curve: str) -> dict[str, np.ndarray]:
         """``{map: per-image AUC}`` of one curve (trapezoid rule on [0, 1])."""
@@ -251,6 +253,7 @@ def curves(model: torch.nn.Module, x: torch.Tensor, targets: Sequence[int],
     folder = Path(cache) if cache is not None else None
     out = np.zeros((n, len(curve_names), len(names), steps + 1))
     fractions = np.round(np.linspace(0, x.shape[2] * x.shape[3], steps + 1)) / (x.shape[2] * x.shape[3])
+    n_cached = 0
     for i in range(n):
         xi = x[i:i + 1]
         path = None
@@ -269,6 +272,7 @@ def curves(model: torch.nn.Module, x: torch.Tensor, targets: Sequence[int],
                     stored = np.load(path, allow_pickle=False)
                     if stored.shape == out.shape[1:]:
                         out[i] = stored
+                        n_cached += 1
                         continue
                 except (OSError, ValueError):
                     pass  # recomputed below
@@ -285,7 +289,7 @@ def curves(model: torch.nn.Module, x: torch.Tensor, targets: Sequence[int],
             folder.mkdir(parents=True, exist_ok=True)
             atomic_write(path, lambda f, a=out[i]: np.save(f, a, allow_pickle=False))
     return Curves(fractions, {c: {k: out[:, j, m] for m, k in enumerate(names)}
-                              for j, c in enumerate(curve_names)})
+                              for j, c in enumerate(curve_names)}, n_cached)
 
 
 def score_map(saliency_map, gt_boxes, tolerance: float = 0.0,

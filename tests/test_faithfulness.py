@@ -109,7 +109,7 @@ def test_curves_over_images_with_a_disk_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(fa, "deletion_insertion", lambda *a, **k: calls.append(1))
     again = fa.curves(model, x, targets, maps, steps=4, deletions=("mean", "blur"), batch_size=2,
                       seed=3, cache=tmp_path)
-    assert not calls  # read back
+    assert not calls and again.n_cached == 3 and res.n_cached == 0  # read back
     for c in res.curves:
         for m in maps:
             np.testing.assert_array_equal(again.curves[c][m], res.curves[c][m])

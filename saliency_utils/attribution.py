@@ -367,29 +367,22 @@ def in_batches(method: Callable[..., np.ndarray], model: nn.Module, x: torch.Ten
     per_image = target is not None and np.ndim(target) > 0
     if per_image and len(target) != n:
         raise ValueError(f"{len(target)} targets for {n} images")
-    path = None
-    if cache is not None:
-        from pathlib import Path
 
-        path = Path(cache) / f"{_maps_key(method, model, x, target, kwargs)}.npy"
-        if path.is_file():
-            try:
-                maps = np.load(path, allow_pickle=False)
-                if maps.shape == (n, *x.shape[2:]):
-                    return maps
-            except (OSError, ValueError):
-                pass  # recomputed below
-    out = []
-    for s in range(0, n, batch_size):
-        t = target[s:s + batch_size] if per_image else target
-        out.append(method(model, x[s:s + batch_size], t, **kwargs))
-    maps = np.concatenate(out)
-    if path is not None:
-        from .fileio import atomic_write
+    def compute():
+        out = []
+        for s in range(0, n, batch_size):
+            t = target[s:s + batch_size] if per_image else target
+            out.append(method(model, x[s:s + batch_size], t, **kwargs))
+        return np.concatenate(out)
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: np.save(f, maps, allow_pickle=False))
-    return maps
+    if cache is None:
+        return compute()
+    from pathlib import Path
+
+    from .fileio import cached_array
+
+    return cached_array(Path(cache) / f"{_maps_key(method, model, x, target, kwargs)}.npy", compute,
+                        lambda a: a.shape == (n, *x.shape[2:]))
 
 
 def rank_correlation(a, b) -> float:

@@ -271,23 +271,13 @@ def salient_relevance_maps(heatmaps, workers: int = 1, cache=None, **params) -> 
     if cache is not None:
         from pathlib import Path
 
-        from .fileio import atomic_write
+        from .fileio import cached_array
 
         folder = Path(cache)
 
         def run(a):
-            path = folder / f"{_map_key(a, params)}.npy"
-            if path.is_file():
-                try:
-                    m = np.load(path, allow_pickle=False)
-                    if m.shape == a.shape[:2] and m.dtype == np.float32:
-                        return m
-                except (OSError, ValueError):
-                    pass  # recomputed below
-            m = compute(a)
-            folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda f: np.save(f, m, allow_pickle=False))
-            return m
+            return cached_array(folder / f"{_map_key(a, params)}.npy", lambda: compute(a),
+                                lambda m: m.shape == a.shape[:2] and m.dtype == np.float32)
     if workers > 1 and len(hm) > 1:
         with ThreadPoolExecutor(workers) as pool:
             return np.stack(list(pool.map(run, hm)))

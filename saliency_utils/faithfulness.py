@@ -231,7 +231,7 @@ def curves(model: torch.nn.Module, x: torch.Tensor, targets: Sequence[int],
     from pathlib import Path
 
     from .attribution import model_digest
-    from .fileio import atomic_write
+    from .fileio import cached_array
 
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[0] == 0:
         raise ValueError(f"x must be N x C x H x W with N >= 1, got {tuple(getattr(x, 'shape', ()))}")
@@ -253,29 +253,11 @@ def curves(model: torch.nn.Module, x: torch.Tensor, targets: Sequence[int],
     folder = Path(cache) if cache is not None else None
     out = np.zeros((n, len(curve_names), len(names), steps + 1))
     fractions = np.round(np.linspace(0, x.shape[2] * x.shape[3], steps + 1)) / (x.shape[2] * x.shape[3])
-    n_cached = 0
-    for i in range(n):
+    computed = []  # images whose curves were computed, not read back
+
+    def compute(i):
+        computed.append(i)
         xi = x[i:i + 1]
-        path = None
-        if folder is not None:
-            h = hashlib.sha256()
-            h.update(json.dumps({"weights": digest, "target": int(targets[i]), "maps": names,
-                                 "steps": int(steps), "deletions": list(deletions),
-                                 "seed": int(seed + i), "shape": list(xi.shape),
-                                 "version": CURVES_VERSION}, sort_keys=True).encode())
-            h.update(xi.detach().cpu().contiguous().numpy().tobytes())
-            for name in names:
-                h.update(np.ascontiguousarray(maps[name][i], dtype=np.float64).tobytes())
-            path = folder / f"{h.hexdigest()[:24]}.npy"
-            if path.is_file():
-                try:
-                    stored = np.load(path, allow_pickle=False)
-                    if stored.shape == out.shape[1:]:
-                        out[i] = stored
-                        n_cached += 1
-                        continue
-                except (OSError, ValueError):
-                    pass  # recomputed below
         blur = blurred_baseline(xi)
         bases = {"mean": torch.zeros_like(xi), "blur": blur}
         first, rest = deletions[0], list(deletions[1:])
@@ -284,10 +266,23 @@ def curves(model: torch.nn.Module, x: torch.Tensor, targets: Sequence[int],
                                  insertion_baseline=blur, batch_size=batch_size, seed=seed + i,
                                  extra_deletions={d: bases[d] for d in rest})
         per = [res.deletion] + [res.extra_deletion[d] for d in rest] + [res.insertion]
-        out[i] = np.array([[c[k] for k in names] for c in per])
-        if path is not None:
-            folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda f, a=out[i]: np.save(f, a, allow_pickle=False))
+        return np.array([[c[k] for k in names] for c in per])
+
+    for i in range(n):
+        if folder is None:
+            out[i] = compute(i)
+            continue
+        h = hashlib.sha256()
+        h.update(json.dumps({"weights": digest, "target": int(targets[i]), "maps": names,
+                             "steps": int(steps), "deletions": list(deletions),
+                             "seed": int(seed + i), "shape": [1, *x.shape[1:]],
+                             "version": CURVES_VERSION}, sort_keys=True).encode())
+        h.update(x[i:i + 1].detach().cpu().contiguous().numpy().tobytes())
+        for name in names:
+            h.update(np.ascontiguousarray(maps[name][i], dtype=np.float64).tobytes())
+        out[i] = cached_array(folder / f"{h.hexdigest()[:24]}.npy", lambda i=i: compute(i),
+                              lambda a: a.shape == out.shape[1:])
+    n_cached = n - len(computed) if folder is not None else 0
     return Curves(fractions, {c: {k: out[:, j, m] for m, k in enumerate(names)}
                               for j, c in enumerate(curve_names)}, n_cached)
 

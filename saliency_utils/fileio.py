@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_copy", "umask"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_copy", "cached_array", "umask"]
 
 
 def umask() -> int:
@@ -65,3 +65,26 @@ def atomic_copy(src: str | Path, dest: str | Path) -> None:
             shutil.copyfileobj(s, f)
 
     atomic_write(dest, copy)
+
+
+def cached_array(path: str | Path, compute: Callable[[], object],
+                 valid: Callable[[object], bool] = lambda a: True):
+    """The one on-disk cache of a computed array: read ``path`` (a ``.npy`` file, no pickles)
+    if it loads and ``valid(array)`` holds; otherwise ``compute()``, write the result there
+    with :func:`atomic_write` (creating the folder) and return it. An unreadable or invalid
+    file is recomputed and replaced. (numpy is imported only when this is called, so the module
+    stays importable with the standard library alone.)"""
+    import numpy as np
+
+    path = Path(path)
+    if path.is_file():
+        try:
+            a = np.load(path, allow_pickle=False)
+            if valid(a):
+                return a
+        except (OSError, ValueError):
+            pass  # recomputed below
+    a = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: np.save(f, a, allow_pickle=False))
+    return a

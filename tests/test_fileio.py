@@ -49,3 +49,26 @@ def test_no_other_writer_renames_temporary_files():
     users = sorted(str(p.relative_to(PKG)) for p in PKG.rglob("*.py")
                    if re.search(r"\bos\.replace\(", p.read_text()))
     assert users == ["data/download.py", "fileio.py"]
+
+
+def test_cached_array_reads_back_and_replaces_bad_files(tmp_path):
+    import numpy as np
+
+    from saliency_utils.fileio import cached_array
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.arange(6.0).reshape(2, 3)
+
+    path = tmp_path / "sub" / "a.npy"
+    a = cached_array(path, compute)
+    b = cached_array(path, compute)
+    np.testing.assert_array_equal(a, b)
+    assert len(calls) == 1 and list(path.parent.glob(".*")) == []  # no temporary file left
+    cached_array(path, compute, lambda x: x.shape == (3, 2))  # invalid: recomputed
+    assert len(calls) == 2
+    path.write_bytes(b"not numpy")  # unreadable: recomputed and replaced
+    np.testing.assert_array_equal(cached_array(path, compute), a)
+    assert len(calls) == 3 and np.load(path).shape == (2, 3)

@@ -74,7 +74,8 @@ _SETTINGS = {
         # size (px) of the DeconvNet identity check on random-weight networks; n_beyond: images
         # for SmoothGrad / IG (scored against the object boxes; the figure shows the first 3);
         # attr_batch: images per attribution batch (memory only; the same maps);
-        # cascade_*: model-randomisation check (the full cascade, description);
+        # n_cascade / cascade_depth / cascade_seeds: images, layers (None = all) and
+        # re-initialisation seeds of the full model-randomisation cascade (description);
         # n_logit / logit_seeds: images and re-initialisation seeds of its claim (the logit layer);
         # workers: GrabCut threads;
         # n_gc_seeds / gc_seeds: the first images (None = all) re-localised with GrabCut seeds
@@ -86,14 +87,14 @@ _SETTINGS = {
                       cm_classes=2, cm_steps=4, cm_lr=1.0, cm_weight_decay=1e-3, cm_jitter=8,
                       cm_blur_every=4, cm_blur_sigma=0.5, n_compare=4, n_identity=2,
                       identity_size=64, n_beyond=2, attr_batch=4,
-                      sg_samples=3, ig_steps=4, n_cascade=2, cascade_depth=3, workers=2,
+                      sg_samples=3, ig_steps=4, n_cascade=2, cascade_depth=3, cascade_seeds=2, workers=2,
                       n_gc_seeds=4, gc_seeds=2, n_logit=3, logit_seeds=2, cm_reference="efficientnet_lite1",
                       cm_lambdas=(0.0, 1e-1)),
         "offline": dict(backbone="efficientnet_lite0", n_loc=None, n_check=20, n_show=8,
                         cm_classes=10, cm_steps=60, cm_lr=1.0, cm_weight_decay=1e-3,
                         cm_jitter=8, cm_blur_every=4, cm_blur_sigma=0.5, n_compare=200,
                         n_identity=4, identity_size=64, n_beyond=32, attr_batch=32, sg_samples=25,
-                        ig_steps=32, n_cascade=4, cascade_depth=None, workers=2,
+                        ig_steps=32, n_cascade=32, cascade_depth=None, cascade_seeds=3, workers=2,
                         n_gc_seeds=100, gc_seeds=5, n_logit=32, logit_seeds=3,
                         cm_reference="efficientnet_lite1",
                         cm_lambdas=(0.0, 1e-2, 1e-1)),
@@ -101,7 +102,7 @@ _SETTINGS = {
                       cm_classes=10, cm_steps=200, cm_lr=1.0, cm_weight_decay=1e-3,
                       cm_jitter=8, cm_blur_every=4, cm_blur_sigma=0.5, n_compare=200,
                       n_identity=8, identity_size=64, n_beyond=32, attr_batch=16, sg_samples=25,
-                      ig_steps=32, n_cascade=16, cascade_depth=None, workers=4,
+                      ig_steps=32, n_cascade=32, cascade_depth=None, cascade_seeds=3, workers=4,
                       n_gc_seeds=None, gc_seeds=5, n_logit=200, logit_seeds=3,
                       cm_reference="efficientnet_lite1",
                       cm_lambdas=(0.0, 1e-4, 1e-2, 1e-1)),
@@ -116,8 +117,9 @@ _SETTINGS = {
         # tolerance_px: pointing-game tolerance in original-image pixels (Zhang et al.);
         # n_controls: the first images (None = all scored) that also get the SR controls, the
         # context-aware saliency of the image and of the gradient map (>= n_curves: the curves
-        # compare them too); n_cascade / cascade_depth / n_class: images and layers (None = all)
-        # of the sanity checks (cascading randomisation; another class); the paper profile's
+        # compare them too); n_cascade / cascade_depth / cascade_seeds / n_class: images, layers
+        # (None = all) and re-initialisation seeds of the sanity checks (cascading randomisation;
+        # another class); the paper profile's
         # dense SR maps (query_stride 1) need a GPU (seconds per map on CPU);
         # n_pool: first validation images searched for correctly / wrongly classified examples;
         # workers: threads for the SR and control maps (the same maps for any count);
@@ -133,20 +135,20 @@ _SETTINGS = {
                       n_dense=2,
                       n_conservation=2, n_show=2, n_dense_check=1, batch_size=6, curve_batch=8,
                       workers=1,
-                      n_controls=4, n_cascade=2, cascade_depth=2, n_class=2,
+                      n_controls=4, n_cascade=2, cascade_depth=2, cascade_seeds=2, n_class=2,
                       ca=dict(max_side=64, query_stride=2, ref_stride=4), tolerance_px=15,
                       box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
         "offline": dict(networks=["efficientnet_lite0"], n_score=None, n_pool=200, n_curves=200,
                         curve_steps=20, n_dense=200, n_conservation=16, n_show=3, n_dense_check=2,
-                        batch_size=8, curve_batch=8, workers=2, n_controls=400, n_cascade=4,
-                        cascade_depth=None,
+                        batch_size=8, curve_batch=8, workers=2, n_controls=400, n_cascade=8,
+                        cascade_depth=None, cascade_seeds=3,
                         n_class=24,
                         ca=dict(max_side=250, query_stride=6, ref_stride=8), tolerance_px=15,
                         box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
         "paper": dict(networks=["vgg16", "alexnet"], n_score=None, n_pool=200, n_curves=1300,
                       curve_steps=50, n_dense=0, n_conservation=32, n_show=4, n_dense_check=8,
                       batch_size=32, curve_batch=64, workers=1, n_controls=None, n_cascade=16,
-                      cascade_depth=None, n_class=100,
+                      cascade_depth=None, cascade_seeds=3, n_class=100,
                       ca=dict(max_side=250, query_stride=1, ref_stride=3), tolerance_px=15,
                       box_fracs=(0.2, 0.5), blur_sigma=7.0, top_q=0.1),
     },

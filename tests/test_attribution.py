@@ -265,3 +265,40 @@ def test_in_batches_caches_maps_by_weights_input_and_arguments(tmp_path):
     fixed = A.in_batches(counted, net, x, [0, 1, 2], batch_size=2, cache=tmp_path)
     np.testing.assert_array_equal(first, fixed)
     assert calls == [2, 1] * 4
+
+
+def test_randomisation_correlations_per_seed_with_a_cache(tmp_path):
+    model = small_cnn(seed=3)
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    layers = ["6", "2", "0"]
+    rho = A.randomisation_correlations(model, x, None, "gradient", layers, seeds=[0, 5])
+    assert rho.shape == (2, 3, 3)
+    # seed 5 is the cascade with seed 5, step by step, against the original model's maps
+    res = A.cascading_randomisation(model, x, None, "gradient", layers, seed=5)
+    expect = [[A.rank_correlation(res[0][1][i], m[i]) for i in range(3)] for _, m in res[1:]]
+    np.testing.assert_array_equal(rho[1], expect)
+    assert not np.array_equal(rho[0], rho[1])  # another re-initialisation
+    # cached per seed: the second call reads the files (the network is not run)
+    first = A.randomisation_correlations(model, x, None, "gradient", layers, seeds=[0, 5], cache=tmp_path)
+    np.testing.assert_array_equal(first, rho)
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+    calls = []
+    counted = lambda m, xx, t: calls.append(1) or A.gradient_saliency(m, xx, t)  # noqa: E731
+    A.randomisation_correlations(model, x, None, counted, layers, seeds=[0], cache=tmp_path)
+    assert calls  # another method: another key, computed
+    calls.clear()
+    A.randomisation_correlations(model, x, None, counted, layers, seeds=[0], cache=tmp_path)
+    assert not calls
+    # other weights, another seed or other layers: other keys
+    A.randomisation_correlations(small_cnn(seed=4), x, None, "gradient", layers, seeds=[0], cache=tmp_path)
+    A.randomisation_correlations(model, x, None, "gradient", layers[:2], seeds=[0], cache=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 5
+    # a corrupt file is recomputed
+    for f in tmp_path.glob("*.npy"):
+        f.write_bytes(b"not an array")
+    again = A.randomisation_correlations(model, x, None, "gradient", layers, seeds=[0, 5], cache=tmp_path)
+    np.testing.assert_array_equal(again, rho)
+    with pytest.raises(ValueError, match="seeds is empty"):
+        A.randomisation_correlations(model, x, None, "gradient", layers, seeds=[])
+    with pytest.raises(ValueError, match="unknown method"):
+        A.randomisation_correlations(model, x, None, "nope", layers, cache=tmp_path)

@@ -24,7 +24,9 @@ def collect(profile: str) -> dict:
     from saliency_utils.profiles import settings
 
     cfg = settings("ch4_task_vs_domain", profile)
-    groups = controlled_tuning.experiment_configs(book_models.saliency_config(cfg), cfg)
+    preset = book_models.saliency_config(cfg)
+    groups = controlled_tuning.experiment_configs(preset, cfg,
+                                                  book_models.scene_labels_csv(cfg, preset.dataset))
     runs, missing = [], []
     for condition, configs in groups.items():
         for c in configs:

@@ -134,11 +134,33 @@ def _ch3(cfg):
                       task), *others]
 
 
+def scene_labels_csv(cfg, dataset: str = "osie") -> str | None:
+    """The scene-label CSV of chapter 4's settings ``cfg`` for an experiment trained on
+    ``dataset``: ``$SCENE_LABELS_CSV`` if set (your own labels), else the setting
+    ``scene_labels_csv``, a path relative to the project root (the book's own labels of the OSIE
+    images ship in the package, ``saliency_utils/data/osie_scene_labels.csv``, and are used only
+    when the experiment trains on OSIE), else ``None``. Raises ``FileNotFoundError`` naming the
+    file if it is missing."""
+    from .book import project_root
+
+    path = os.environ.get("SCENE_LABELS_CSV")
+    if not path and dataset == "osie":
+        path = cfg.get("scene_labels_csv")
+    if not path:
+        return None
+    p = Path(path) if os.path.isabs(path) else project_root() / path
+    if not p.is_file():
+        raise FileNotFoundError(f"scene labels CSV not found: {p} (setting scene_labels_csv or "
+                                "$SCENE_LABELS_CSV); restore it from the repository or unset the "
+                                "variable")
+    return str(p)
+
+
 def _ch4(cfg):
     from . import controlled_tuning
 
     preset = saliency_config(cfg)
-    labels = cfg.get("scene_labels_csv") or os.environ.get("SCENE_LABELS_CSV")
+    labels = scene_labels_csv(cfg, preset.dataset)
     name = _preset_label(cfg)
     runs = [ModelSpec(f"task-vs-domain experiment: {c.condition}, seed {c.seed} ({name})",
                       "control", c)

@@ -23,7 +23,9 @@ differs is the objective:
   exactly the saliency condition's (mirror-image discrimination needs asymmetric content such as
   text, faces and hands: Lin et al., "Visual Chirality", CVPR 2020);
 * ``scene`` (the paper's control, given a labels CSV): scene classification, cross-entropy on
-  the labels of ``labels_csv`` (columns ``image,label``; :func:`task_training.read_labels_csv`).
+  the labels of ``labels_csv`` (columns ``image,label``; :func:`task_training.read_labels_csv`;
+  the book's own labels of the 700 OSIE images are ``saliency_utils/data/osie_scene_labels.csv``,
+  documented in ``osie_scene_labels.md`` beside it).
 
 A dense-map task and a classification task cannot share a head; everything that is not the
 objective is shared. The heads of the classification conditions learn at the saliency readout's
@@ -54,7 +56,7 @@ from .metrics import nss
 from .models import default_device, load_backbone, randomisation_order
 from .saliency_model import MODEL_VERSION, SaliencyModel
 from .task_domain import encoder_activations
-from .task_training import csv_labels
+from .task_training import csv_labels, read_labels_csv
 
 __all__ = ["CONDITIONS", "ControlConfig", "experiment_configs", "train_control", "load_or_train_control",
            "control_checkpoint_path", "derangement", "representation_change", "weight_change",
@@ -71,7 +73,8 @@ CONDITIONS = {
                "pre-trained network's own class probabilities)",
     "flip": "another task on the same images: is the image mirrored? (the labels are the "
             "shared augmentation's flips)",
-    "scene": "the paper's control: scene classification from a labels CSV",
+    "scene": "another task on the same images, the paper's control: scene classification "
+             "(the book's labels of the OSIE images, or a user CSV)",
 }
 _SALIENCY_LIKE = ("saliency", "shuffled")
 
@@ -116,8 +119,9 @@ class ControlConfig:
                          seed=int(self.seed), flip=True)
 
     def to_dict(self) -> dict:
+        # the labels file by name and content, not by where this copy of the book lies
         d = {"setup": self.setup.key_dict(), "condition": self.condition,
-             "labels_csv": self.labels_csv}
+             "labels_csv": Path(self.labels_csv).name if self.labels_csv else None}
         if self.labels_csv:
             d["labels_sha256"] = hashlib.sha256(Path(self.labels_csv).read_bytes()).hexdigest()
         return d
@@ -180,6 +184,8 @@ def train_control(config: ControlConfig, progress: bool = True, device=None):
                               else np.arange(n))
     history = {"config": config.to_dict(), "device": str(dev), "n_images": n, "epochs": [],
                "classes": classes, "control_version": CONTROL_VERSION}
+    if labels is not None:  # a labels CSV: how often each class occurs among the training images
+        history["train_label_counts"] = {c: int((labels == k).sum()) for k, c in enumerate(classes)}
     with training.deterministic(dev):
         training.seed_all(s.seed)
         model = training.build_model(s, device=dev)  # identical in every condition
@@ -346,13 +352,16 @@ def weight_change(reference: SaliencyModel, model: SaliencyModel) -> dict[str, f
 
 @torch.no_grad()
 def held_out_check(model: SaliencyModel, images, size, fixations=None,
-                   per_image: bool = False) -> dict:
+                   per_image: bool = False, ids=None) -> dict:
     """Whether a condition learned its task, on held-out ``images`` at ``size``: the saliency
     conditions, given ``fixations`` (one :class:`~saliency_utils.data.Fixations` per image):
     NSS of the predicted density (no flip averaging, no exponent); ``flip``: accuracy over the
     image shown upright and mirrored (chance 0.5); ``distill``: agreement of the top-1 class
-    with the pre-trained network's; ``scene`` (no held-out labels): ``{}``. Means over the
-    images, or with ``per_image`` one value per image (for an interval over images)."""
+    with the pre-trained network's; ``scene``, given the images' OSIE ``ids``: accuracy against
+    the labels CSV, and the accuracy of always answering the training images' most frequent
+    class ("majority baseline", the chance level of an unbalanced task; ``{}`` without ids or
+    where the CSV labels none of them). Means over the images, or with ``per_image`` one value
+    per image (for an interval over images, and a paired comparison with the baseline)."""
     config = getattr(model, "control_config", None)
     if config is None:
         raise ValueError("not a model of the experiment (load it with load_or_train_control)")
@@ -367,7 +376,28 @@ def held_out_check(model: SaliencyModel, images, size, fixations=None,
                   for im, f in zip(images, fixations)]
         return _summary({"NSS": scores}, per_image)
     if config.condition == "scene":
-        return {}
+        if ids is None:
+            return {}
+        if len(ids) != len(images):
+            raise ValueError(f"{len(images)} images but {len(ids)} ids")
+        table = read_labels_csv(config.labels_csv)
+        classes = list(model.history["classes"])
+        keep = [k for k, i in enumerate(ids) if str(i) in table]
+        if not keep:
+            return {}
+        counts = model.history.get("train_label_counts")
+        if not counts:
+            raise ValueError("this scene model's checkpoint has no training label counts (trained "
+                             "before they were recorded): delete it and train it again")
+        majority = max(classes, key=lambda c: counts.get(c, 0))
+        correct, base = [], []
+        for k in keep:
+            x = model.preprocess(images[k], size=size)
+            pred = int(model.classifier(model.features(x)[-1].mean(dim=(2, 3))).argmax(1)[0])
+            truth = table[str(ids[k])]
+            correct.append(float(classes[pred] == truth))
+            base.append(float(truth == majority))
+        return _summary({"accuracy": correct, "majority baseline": base}, per_image)
     if config.condition == "flip":
         correct = []
         for im in images:

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special as _sp
 from scipy import stats as _st
 
-__all__ = ["Estimate", "bootstrap_ci", "mean_ci", "paired_difference", "sign_flip_test",
+__all__ = ["Estimate", "bootstrap_ci", "cohens_kappa", "mean_ci", "paired_difference", "sign_flip_test",
            "permutation_test", "spearman_ci", "tost", "holm", "fdr_bh", "n_for_power",
            "BOOTSTRAP_METHOD", "N_BOOT", "SMALL_N"]
 
@@ -125,6 +125,23 @@ def bootstrap_ci(values, statistic: Callable[[np.ndarray], float] | None = None,
             lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
             label = f"percentile bootstrap ({n_boot}; BCa undefined)"
     return Estimate(value, lo, hi, n, level, label, values=v)
+
+
+def cohens_kappa(a, b) -> float:
+    """Cohen's kappa of two raters' labels of the same items (any hashable labels): observed
+    agreement p_o corrected for the agreement p_e expected from each rater's own label
+    frequencies, (p_o - p_e) / (1 - p_e). 1: perfect agreement; 0: as expected by chance.
+    NaN when p_e = 1 (both raters give every item the same single label)."""
+    a, b = list(a), list(b)
+    if len(a) != len(b):
+        raise ValueError(f"{len(a)} and {len(b)} labels: the raters must label the same items")
+    if not a:
+        raise ValueError("no items")
+    n = len(a)
+    p_o = sum(x == y for x, y in zip(a, b)) / n
+    labels = set(a) | set(b)
+    p_e = sum((a.count(c) / n) * (b.count(c) / n) for c in labels)
+    return float("nan") if p_e == 1 else float((p_o - p_e) / (1 - p_e))
 
 
 def mean_ci(values, level: float = 0.95, n_boot: int = N_BOOT, method: str = "auto",

@@ -154,3 +154,66 @@ def test_a_damaged_checkpoint_says_which_file_and_what_to_do(runs):
     finally:
         path.write_bytes(good)
     assert ct.load_or_train_control(cfg, progress=False).from_cache
+
+
+def test_scene_condition_is_checked_against_held_out_labels(model_cache, tmp_path):
+    from saliency_utils import data
+
+    train_ids, test_ids = data.osie_split()
+    every = list(train_ids) + list(test_ids)
+    # a made-up three-class labelling of every OSIE image (no meaning: the check's bookkeeping)
+    label = {i: ("a", "b", "b", "c")[int(i) % 4] for i in every}
+    csv = tmp_path / "scene.csv"
+    csv.write_text("image,label\n" + "".join(f"{i},{label[i]}\n" for i in every))
+    model = ct.load_or_train_control(ct.ControlConfig(base=BASE, condition="scene", labels_csv=str(csv)),
+                                     progress=False)
+    counts = model.history["train_label_counts"]
+    assert sum(counts.values()) == model.history["n_images"] and set(counts) <= {"a", "b", "c"}
+    majority = max(counts, key=counts.get)
+    ids = list(test_ids[:3])
+    images = [data.load_osie_image(i) for i in ids]
+    got = ct.held_out_check(model, images, BASE.image_size, per_image=True, ids=ids)
+    assert set(got) == {"accuracy", "majority baseline"}
+    assert got["accuracy"].shape == (3,) and set(np.unique(got["accuracy"])) <= {0.0, 1.0}
+    np.testing.assert_array_equal(got["majority baseline"], [float(label[i] == majority) for i in ids])
+    assert ct.held_out_check(model, images, BASE.image_size) == {}  # no ids: no labels to check
+    with pytest.raises(ValueError, match="ids"):
+        ct.held_out_check(model, images, BASE.image_size, ids=ids[:2])
+    # the key names the labels file by name and content, not by its folder
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (moved / "scene.csv").write_bytes(csv.read_bytes())
+    assert (ct.control_checkpoint_path(ct.ControlConfig(base=BASE, condition="scene", labels_csv=str(csv)))
+            == ct.control_checkpoint_path(ct.ControlConfig(base=BASE, condition="scene",
+                                                           labels_csv=str(moved / "scene.csv"))))
+
+
+def test_the_books_scene_labels_cover_osie_and_are_resolved_from_the_settings(tmp_path, monkeypatch):
+    import csv
+
+    from saliency_utils import book_models, data
+    from saliency_utils.task_training import read_labels_csv
+
+    monkeypatch.delenv("SCENE_LABELS_CSV", raising=False)
+    cfg = settings("ch4_task_vs_domain", "offline")
+    path = book_models.scene_labels_csv(cfg, "osie")
+    table = read_labels_csv(path)
+    assert set(table) == {str(i) for i in range(1001, 1701)}  # every OSIE image, once
+    assert set(table.values()) == {"indoor", "outdoor_manmade", "outdoor_natural", "unclear"}
+    with open(path, newline="") as f:  # the used label is one of the two labellers' answers
+        for r in csv.DictReader(f):
+            assert r["label"] in (r["labeller_a"], r["labeller_b"])
+            assert (r["adjudicated"] == "yes") == (r["labeller_a"] != r["labeller_b"])
+    splits = data.osie_splits()
+    assert all(i in table for s in splits.values() for i in s)
+    # the book's labels are OSIE's: none for an experiment trained on SALICON
+    assert book_models.scene_labels_csv(cfg, "salicon") is None
+    assert "scene" in ct.experiment_configs(training.PRESETS["offline"], cfg, path)
+    # your own labels replace the book's, whatever the data set; a missing file says which
+    own = tmp_path / "mine.csv"
+    own.write_text("image,label\n1001,a\n1002,b\n")
+    monkeypatch.setenv("SCENE_LABELS_CSV", str(own))
+    assert book_models.scene_labels_csv(cfg, "salicon") == str(own)
+    monkeypatch.setenv("SCENE_LABELS_CSV", str(tmp_path / "gone.csv"))
+    with pytest.raises(FileNotFoundError, match="gone.csv"):
+        book_models.scene_labels_csv(cfg, "osie")

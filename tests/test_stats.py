@@ -98,3 +98,18 @@ def test_paired_difference_of_one_unit_has_no_interval_and_no_p():
     e = stats.paired_difference([2.0], [1.0])
     assert e.value == 1.0 and e.n == 1
     assert np.isnan(e.lo) and np.isnan(e.hi) and np.isnan(e.p)
+
+
+def test_cohens_kappa_textbook_example_and_edges():
+    # Cohen (1960)-style 2x2 table (Wikipedia's worked example): 20 yes/yes, 5 yes/no,
+    # 10 no/yes, 15 no/no -> p_o = 0.7, p_e = 0.5 * 0.6 + 0.5 * 0.4 = 0.5, kappa = 0.4
+    a = ["y"] * 25 + ["n"] * 25
+    b = ["y"] * 20 + ["n"] * 5 + ["y"] * 10 + ["n"] * 15
+    assert stats.cohens_kappa(a, b) == pytest.approx(0.4)
+    assert stats.cohens_kappa(a, a) == pytest.approx(1.0)
+    assert stats.cohens_kappa([1, 2, 3], [2, 3, 1]) < 0  # systematic disagreement
+    assert np.isnan(stats.cohens_kappa(["x"] * 4, ["x"] * 4))
+    with pytest.raises(ValueError, match="same items"):
+        stats.cohens_kappa([1, 2], [1])
+    with pytest.raises(ValueError, match="no items"):
+        stats.cohens_kappa([], [])

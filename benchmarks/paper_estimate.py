@@ -457,7 +457,8 @@ def workload() -> tuple[list[dict], dict]:
         c["n_beyond"] * (c["sg_samples"] + c["ig_steps"]),
         32,
     )
-    add(ch, "cascading randomisation (16 layers, 2 methods)", "grad:vgg16@224", 2 * 17 * c["n_cascade"], 16)
+    add(ch, "cascading randomisation (16 layers, 2 methods, seeds)", "grad:vgg16@224",
+        2 * 17 * c["n_cascade"] * c["cascade_seeds"], 16)
     n_lg = 2 * c["n_logit"] * (1 + c["logit_seeds"])  # the claim's test: logit layer, several seeds
     add(ch, "logit-layer randomisation (2 methods, seeds)", "grad:vgg16@224", n_lg, 16)
     add(
@@ -478,7 +479,7 @@ def workload() -> tuple[list[dict], dict]:
         ch,
         "Spearman correlations",
         "spearman:224",
-        c["n_compare"] * 6 + c["n_beyond"] * 2 + 2 * 17 * c["n_cascade"] + n_lg,
+        c["n_compare"] * 6 + c["n_beyond"] * 2 + 2 * 16 * c["n_cascade"] * c["cascade_seeds"] + n_lg,
     )
 
     c = settings("ch2_lrp_salient_relevance", "paper")
@@ -497,12 +498,13 @@ def workload() -> tuple[list[dict], dict]:
     add(ch, "curve pixel orders", "pixel_order:224", nc * n_maps)
     add(ch, "SR maps: true class, misclassified, AlexNet", sr, N * (2 + err1))
     add(ch, "SR controls (image, gradient map)", sr, 2 * (c["n_controls"] or N))
-    add(ch, "SR maps of the sanity checks", sr, c["n_cascade"] * 17 + c["n_class"] * 3)
+    add(ch, "SR maps of the sanity checks", sr, c["n_cascade"] * 17 * c["cascade_seeds"] + c["n_class"] * 3)
     add(
         ch,
         "LRP, VGG-16 (scoring, sanity checks, conservation)",
         "lrp:vgg16@224",
-        N * (1 + err1) + 4 * 17 * c["n_cascade"] + c["n_class"] * 12 + 4 * c["n_conservation"],
+        N * (1 + err1) + 4 * 17 * c["n_cascade"] * c["cascade_seeds"] + c["n_class"] * 12
+        + 4 * c["n_conservation"],
         c["batch_size"],
     )
     add(ch, "LRP, AlexNet", "lrp:alexnet@224", N, c["batch_size"])
@@ -514,7 +516,7 @@ def workload() -> tuple[list[dict], dict]:
         ch,
         "Spearman correlations of the sanity checks",
         "spearman:224",
-        4 * 17 * c["n_cascade"] + 12 * c["n_class"],
+        4 * 16 * c["n_cascade"] * c["cascade_seeds"] + 12 * c["n_class"],
     )
 
     c = settings("ch3_centre_surround", "paper")
@@ -547,14 +549,17 @@ def workload() -> tuple[list[dict], dict]:
     nat = c["n_osie"] + c["n_mit"]
     # the task-vs-domain experiment (controlled_tuning): every condition at every seed, the paper
     # preset's schedule (control_warmup / control_epochs None) unless the settings reduce it
-    runs = len(c["control_conditions"]) * len(c["control_seeds"])
+    # the book's scene labels add the "scene" condition when the experiment trains on OSIE (assumed
+    # here: the estimate's training images are OSIE's)
+    conditions = list(c["control_conditions"]) + (["scene"] if c["scene_labels_csv"] else [])
+    runs = len(conditions) * len(c["control_seeds"])
     warm = p.readout_epochs if c["control_warmup"] is None else c["control_warmup"]
     e2e = p.epochs if c["control_epochs"] is None else c["control_epochs"]
     add(ch, f"task-vs-domain experiment, {runs} runs: end-to-end epochs", "train:salvgg16@224",
         runs * e2e * n["osie_train"], p.batch_size)
     add(ch, f"task-vs-domain experiment, {runs} runs: warm-up epochs (frozen encoder)", "fwd:vgg16@224",
         runs * warm * n["osie_train"], p.batch_size)
-    if "distill" in c["control_conditions"]:
+    if "distill" in conditions:
         add(ch, "task-vs-domain experiment: the distillation teacher's passes", "fwd:vgg16@224",
             len(c["control_seeds"]) * (warm + e2e) * n["osie_train"], p.batch_size)
     add(ch, "dissection and category activations", "fwd:salvgg16@192x256", 2 * items * 3)

@@ -311,11 +311,47 @@ def load_or_train_control(config: ControlConfig, progress: bool = True, retrain:
 
 # --------------------------------------------------------------------------- comparisons
 def representation_change(reference: SaliencyModel, groups: Mapping[str, Sequence[SaliencyModel]],
-                          images, layers: Sequence[str], size) -> dict:
+                          images, layers: Sequence[str], size, image_ids: Sequence[str] | None = None
+                          ) -> dict:
     """Linear CKA per layer on ``images`` (at ``size``, every spatial position an example):
     ``{"vs_reference": {group: [{layer: CKA} per model]}, "between_seeds": {group: [{layer:
     CKA} for model k and model k+1 (cyclically)]}}``. ``groups``: condition -> its models, one
-    per seed, in seed order. One group's activations are held at a time."""
+    per seed, in seed order. One group's activations are held at a time.
+
+    With ``image_ids`` (one name per image) the result is a measurement cached on disk
+    (``<cache>/measurements/cka-<hash>.json``, written atomically), keyed by the digests of the
+    reference's and every model's encoder weights, the image ids, layers, size and
+    :data:`CKA_VERSION`; a corrupt file is recomputed."""
+    if image_ids is None:
+        return _representation_change(reference, groups, images, layers, size)
+    import json
+
+    from .attribution import model_digest
+    from .data import store
+    from .fileio import atomic_write_text
+
+    if len(image_ids) != len(images):
+        raise ValueError(f"{len(images)} images but {len(image_ids)} image ids")
+    key = {"reference": model_digest(reference.encoder),
+           "groups": {g: [model_digest(m.encoder) for m in ms] for g, ms in groups.items()},
+           "images": [str(i) for i in image_ids], "layers": list(layers), "size": list(size),
+           "version": CKA_VERSION}
+    path = store.cache_dir() / "measurements" / f"cka-{training.key_hash(key)}.json"
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())["result"]
+        except (json.JSONDecodeError, KeyError):
+            pass  # recomputed and replaced below
+    out = _representation_change(reference, groups, images, layers, size)
+    atomic_write_text(path, json.dumps({"key": key, "result": out}))
+    return out
+
+
+#: Version of :func:`representation_change`'s computation (part of its cache key).
+CKA_VERSION = "1"
+
+
+def _representation_change(reference, groups, images, layers, size) -> dict:
     ref = encoder_activations(reference, images, layers, size=size)
     out = {"vs_reference": {}, "between_seeds": {}}
     for name, models in groups.items():

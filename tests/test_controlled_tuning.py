@@ -110,7 +110,7 @@ def test_weight_change_is_zero_for_the_same_weights():
     assert all(v == 0 for v in ct.weight_change(pre, pre).values())
 
 
-def test_representation_change(runs):
+def test_representation_change(runs, model_cache):
     pre = training.build_model(BASE)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (60, 80, 3), dtype=np.uint8) for _ in range(3)]
@@ -121,6 +121,25 @@ def test_representation_change(runs):
     assert len(r["between_seeds"]["pre"]) == 2 and r["between_seeds"]["saliency"] == []
     assert set(r["vs_reference"]["saliency"][0]) == set(layers)
     assert r["vs_reference"]["saliency"][0]["head"] < 1
+    # a cached measurement with image ids: the same numbers, read back without a forward pass
+    groups = {"pre": [pre, pre], "saliency": [runs["saliency"]]}
+    first = ct.representation_change(pre, groups, images, layers, size=(64, 96), image_ids=["a", "b", "c"])
+    assert first == r
+    files = list((model_cache / "measurements").glob("cka-*.json"))
+    assert len(files) == 1
+
+    def no_forward(*a, **k):
+        raise AssertionError("recomputed")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ct, "encoder_activations", no_forward)
+        assert ct.representation_change(pre, groups, images, layers, (64, 96), image_ids=["a", "b", "c"]) == r
+        with pytest.raises(AssertionError, match="recomputed"):  # other images: another key
+            ct.representation_change(pre, groups, images, layers, (64, 96), image_ids=["a", "b", "d"])
+    files[0].write_text("{not json")  # a corrupt file is recomputed and replaced
+    assert ct.representation_change(pre, groups, images, layers, (64, 96), image_ids=["a", "b", "c"]) == r
+    with pytest.raises(ValueError, match="image ids"):
+        ct.representation_change(pre, groups, images, layers, (64, 96), image_ids=["a"])
 
 
 def test_held_out_check_scores_each_condition_on_its_task(runs):

@@ -274,12 +274,19 @@ def _code(stem):
     return "\n".join(c.source for c in nb.cells if c.cell_type == "code")
 
 
+def _n_runs_ch4(profile):
+    """Runs of chapter 4's experiment: every condition at every seed, plus the scene condition
+    where the profile has scene labels (the book's own for OSIE training)."""
+    cfg = settings("ch4_task_vs_domain", profile)
+    scene = book_models.scene_labels_csv(cfg, book_models.saliency_config(cfg).dataset)
+    return (len(cfg["control_conditions"]) + bool(scene)) * len(cfg["control_seeds"])
+
+
 def test_the_model_registry_lists_every_chapter_that_loads_a_model():
     uses = {c.stem for c in book.chapters(ROOT) if "load_or_train" in _code(c.stem)}
     assert uses == set(book_models.CHAPTER_MODELS)
     ch4 = book_models.chapter_models("ch4_task_vs_domain", "smoke")
-    cfg4 = settings("ch4_task_vs_domain", "smoke")
-    n_runs = len(cfg4["control_conditions"]) * len(cfg4["control_seeds"])
+    n_runs = _n_runs_ch4("smoke")
     assert [m.kind for m in ch4] == ["saliency", "saliency"] + ["control"] * n_runs
     assert "freeze_encoder=True" in _code("ch4_task_vs_domain") and ch4[1].config.freeze_encoder
     assert "controlled_tuning.experiment_configs(preset, cfg" in _code("ch4_task_vs_domain")
@@ -335,7 +342,9 @@ def test_train_models_reports_each_model_once(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("SALIENCY_CACHE", str(tmp_path))
     report = book_models.train_models("smoke")
     n = len(book_models.book_models("smoke"))
-    assert len(report) == n == 8 + 8  # 8 saliency/rotation models, 8 runs of chapter 4's experiment
+    # 8 saliency/rotation models and the runs of chapter 4's experiment (smoke: 5 conditions
+    # with the scene labels, 2 seeds)
+    assert len(report) == n == 8 + _n_runs_ch4("smoke") == 8 + 10
     assert all(r["trained"] for r in report.values())
     log = capsys.readouterr().out
     assert log.count("training ") == n and f"[model {n}/{n}]" in log

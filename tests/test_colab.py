@@ -114,8 +114,10 @@ def test_setup_cell_in_colab_installs_the_package_and_fetches_the_data(nb_path, 
     repo = CONFIG["repository"]
     want = f'{name} @ git+{repo["url"].rstrip("/")}@{repo["branch"]}'
     assert want in calls["magics"][0][1], f"install line {calls['magics'][0][1]!r}, want {want!r}"
-    # the data manifest (what ensure_dataset downloads and checks) ships with the package
-    assert '"saliency_utils.data" = ["manifest.tsv.gz"]' in pyproject
+    # the data manifest (what ensure_dataset downloads and checks) and chapter 4's scene labels
+    # ship with the package
+    data_files = next(ln for ln in pyproject.splitlines() if ln.startswith('"saliency_utils.data" ='))
+    assert '"manifest.tsv.gz"' in data_files and '"osie_scene_labels.csv"' in data_files
 
 
 def test_setup_cell_does_nothing_outside_colab(monkeypatch):

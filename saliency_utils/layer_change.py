@@ -14,13 +14,13 @@ VGG-16).
 """
 from __future__ import annotations
 
-import re
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from .architectures import architecture
 from .receptive_fields import layer_outputs
 
 __all__ = ["conv_groups", "weight_change", "paired_outputs"]
@@ -28,30 +28,9 @@ __all__ = ["conv_groups", "weight_change", "paired_outputs"]
 
 def conv_groups(encoder: nn.Module, backbone: str) -> dict[str, list[str]]:
     """Friendly layer name -> module paths of the convolutions that belong to it, in depth
-    order, for ``backbone`` ``"efficientnet_lite0"`` or ``"vgg16"`` encoders."""
-    groups: dict[str, list[str]] = {}
-    if backbone == "efficientnet_lite0":
-        for path, m in encoder.named_modules():
-            if not isinstance(m, nn.Conv2d):
-                continue
-            b = re.match(r"_blocks\.(\d+)\.", path)
-            name = (f"block{b.group(1)}" if b else "stem" if path == "_conv_stem"
-                    else "head" if path == "_conv_head" else None)
-            if name is None:
-                raise ValueError(f"unexpected convolution {path!r} in an EfficientNet-Lite0")
-            groups.setdefault(name, []).append(path)
-        return groups
-    if backbone == "vgg16":
-        from .models import layer_names
-        by_path = {p: n for n, p in layer_names("vgg16").items() if n.startswith("conv")}
-        for path, m in encoder.named_modules():
-            if isinstance(m, nn.Conv2d):
-                # torchvision's features.N (or N when given features itself); the friendly
-                # name sits on the ReLU after the convolution, features.N+1
-                k = int(path.split(".")[-1])
-                groups[by_path[f"features.{k + 1}"]] = [path]
-        return groups
-    raise ValueError(f"unknown backbone {backbone!r}")
+    order, for ``backbone`` ``"efficientnet_lite0"`` or ``"vgg16"`` encoders
+    (:meth:`saliency_utils.architectures.Architecture.conv_groups`)."""
+    return architecture(backbone).conv_groups(encoder)
 
 
 def weight_change(reference: nn.Module, tuned: nn.Module, groups: Mapping[str, Sequence[str]]

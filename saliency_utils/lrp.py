@@ -72,7 +72,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .efficientnet_lite import Add, EfficientNetLite0
+from .architectures import architecture_of
+from .efficientnet_lite import Add
 
 __all__ = [
     "Rule", "Epsilon", "ZPlus", "AlphaBeta", "ZBox", "Flat", "Pass", "WinnerTakeAll",
@@ -474,13 +475,9 @@ def canonise(model: nn.Module) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     m = copy.deepcopy(model).eval()
-    if isinstance(m, EfficientNetLite0):
-        _fold_pairs(m, [("_conv_stem", "_bn0"), ("_conv_head", "_bn1")])
-        for block in m._blocks:
-            pairs = [("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2")]
-            if block.has_expand:
-                pairs.insert(0, ("_expand_conv", "_bn0"))
-            _fold_pairs(block, pairs)
+    arch = architecture_of(m)  # the conv/BN pairs outside nn.Sequential (EfficientNet-Lite)
+    for parent, conv_name, bn_name in (arch.batchnorm_pairs(m) if arch else []):
+        _fold_pairs(parent, [(conv_name, bn_name)])
     for mod in m.modules():
         if isinstance(mod, nn.Sequential):
             _fold_sequential(mod)

@@ -37,7 +37,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .efficientnet_lite import REPEATS, EfficientNetLite0, EfficientNetLite1, block_args, stages
+from .architectures import architecture
+from .efficientnet_lite import EfficientNetLite0, EfficientNetLite1
 from .report import RANDOM_WEIGHTS_LABEL  # what pages made with random weights say
 
 __all__ = [
@@ -401,51 +402,19 @@ def with_layers_reinitialised(backbone: Backbone, layers: Sequence[str], seed: i
 def randomisation_order(name: str) -> list[str]:
     """Module paths of backbone ``name``'s parametrised layers from the logits down: the order in
     which cascading model randomisation (Adebayo et al. 2018) re-initialises them, together
-    covering every parameter. EfficientNet-Lite: the classifier, the head BatchNorm (a step of
-    its own, above the head convolution: see ``attribution.cascading_randomisation``), the head
-    convolution, the blocks top first, the stem BatchNorm and convolution. VGG-16 and AlexNet:
-    the fully connected layers, then the convolutions, top first."""
-    if name in _LITE:
-        n = len(block_args(REPEATS[name.split("_")[1]]))
-        return (["_fc", "_bn1", "_conv_head"] + [f"_blocks.{i}" for i in range(n - 1, -1, -1)]
-                + ["_bn0", "_conv_stem"])
-    if name == "vgg16":
-        return (["classifier.6", "classifier.3", "classifier.0"]
-                + [f"features.{i}" for i in (28, 26, 24, 21, 19, 17, 14, 12, 10, 7, 5, 2, 0)])
-    if name == "alexnet":
-        return (["classifier.6", "classifier.4", "classifier.1"]
-                + [f"features.{i}" for i in (10, 8, 6, 3, 0)])
-    raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    covering every parameter (:meth:`saliency_utils.architectures.Architecture.randomisation_order`).
+    EfficientNet-Lite: the classifier, the head BatchNorm (a step of its own, above the head
+    convolution: see ``attribution.cascading_randomisation``), the head convolution, the blocks
+    top first, the stem BatchNorm and convolution. VGG-16 and AlexNet: the fully connected
+    layers, then the convolutions, top first."""
+    return architecture(name).randomisation_order()
 
 
 def layer_names(name: str) -> dict[str, str]:
     """Friendly layer name -> module path of backbone ``name`` (``Backbone.layers``; e.g.
-    ``"conv5_3"`` -> ``"features.29"``, after the ReLU)."""
-    if name in _LITE:
-        blocks = stages(REPEATS[name.split("_")[1]])
-        layers = {"stem": "act_stem"}
-        layers.update({f"block{i}": f"_blocks.{i}" for i in range(sum(map(len, blocks.values())))})
-        layers.update({s: f"_blocks.{idx[-1]}" for s, idx in blocks.items()})
-        layers.update({"head": "act_head", "logits": "_fc"})
-        return layers
-    if name == "vgg16":
-        convs = [(1, 2), (2, 2), (3, 3), (4, 3), (5, 3)]
-        layers, i = {}, 0
-        for block, n in convs:
-            for j in range(1, n + 1):
-                layers[f"conv{block}_{j}"] = f"features.{i + 1}"  # after ReLU
-                i += 2
-            layers[f"pool{block}"] = f"features.{i}"
-            i += 1
-        layers.update({"fc6": "classifier.1", "fc7": "classifier.4", "fc8": "classifier.6",
-                       "logits": "classifier.6"})
-        return layers
-    if name == "alexnet":
-        return {"conv1": "features.1", "pool1": "features.2", "conv2": "features.4",
-                "pool2": "features.5", "conv3": "features.7", "conv4": "features.9",
-                "conv5": "features.11", "pool5": "features.12", "fc6": "classifier.2",
-                "fc7": "classifier.5", "fc8": "classifier.6", "logits": "classifier.6"}
-    raise ValueError(name)
+    ``"conv5_3"`` -> ``"features.29"``, after the ReLU;
+    :meth:`saliency_utils.architectures.Architecture.layers`)."""
+    return architecture(name).layers()
 
 
 def load_backbone(name: str = "efficientnet_lite0", weights="imagenet",

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import maps
+from .architectures import architecture
 from .models import (default_device, images_to_tensor, is_random, layer_module, load_backbone,
                      to_uint8_rgb)
 
@@ -86,39 +87,6 @@ MAP_EXPONENT = 0.8
 
 #: The saliency maps :meth:`SaliencyModel.predict` can give (see the module docstring).
 OUTPUTS = ("density", "minmax")
-
-_VGG_CONV5_3 = 29  # index of the ReLU after conv5_3 in torchvision's vgg16.features
-
-
-class _VGGEncoder(nn.Module):
-    """VGG-16 ``conv1_1`` ... ``conv5_3`` (with ReLUs); ``features.N`` as in torchvision."""
-
-    def __init__(self, vgg: nn.Module):
-        super().__init__()
-        self.features = vgg.features[: _VGG_CONV5_3 + 1]
-
-
-def _random_vgg16_features(seed: int = 0):
-    """A stand-in for ``load_backbone("vgg16", weights="random", seed=seed)`` with only
-    ``features`` built (torchvision's VGG-16 configuration and initialisation of the
-    convolutions, from torch's generator seeded by ``seed``; the caller's stream untouched)."""
-    from types import SimpleNamespace
-
-    from torchvision.models.vgg import cfgs, make_layers
-
-    from .models import IMAGENET_MEAN, IMAGENET_STD, layer_names
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        features = make_layers(cfgs["D"], batch_norm=False)
-        for m in features.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.constant_(m.bias, 0)
-    return SimpleNamespace(model=SimpleNamespace(features=features),
-                           weights=f"random initialisation (seed {seed})", mean=IMAGENET_MEAN,
-                           std=IMAGENET_STD, layers=layer_names("vgg16"))
-
 
 class CentreBiasPrior(nn.Module):
     """Log of a mixture of centred axis-aligned Gaussians, in normalised image coordinates.
@@ -190,24 +158,20 @@ class SaliencyModel(nn.Module):
             raise ValueError(f"centre_bias must be 'learned' or 'none', got {centre_bias!r}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        if backbone == "vgg16" and is_random(weights):
-            # random VGG-16 features only: skips initialising the 120M classifier weights
-            # (tests, paper-smoke, and loading a checkpoint, which overwrites them anyway)
-            bb = _random_vgg16_features(seed)
-        else:
+        arch = architecture(backbone)
+        # random weights: an architecture may build only its encoder (VGG-16: skips initialising
+        # the 120M classifier weights; tests, paper-smoke, and loading a checkpoint)
+        bb = arch.random_encoder_backbone(seed) if is_random(weights) else None
+        if bb is None:
             bb = load_backbone(backbone, weights=weights, device="cpu", seed=seed)
+        self._arch = arch
         self.backbone_name = backbone
         self.weights_source = bb.weights
         self.mean = tuple(float(v) for v in bb.mean)
         self.std = tuple(float(v) for v in bb.std)
         self.input_size = (int(input_size[0]), int(input_size[1]))
-        if backbone == "vgg16":
-            self.encoder = _VGGEncoder(bb.model)
-            enc_layers = {k: v for k, v in bb.layers.items()
-                          if k.startswith("conv") and int(v.split(".")[1]) <= _VGG_CONV5_3}
-        else:
-            self.encoder = bb.model
-            enc_layers = {k: v for k, v in bb.layers.items() if k != "logits"}
+        self.encoder = arch.encoder(bb.model)
+        enc_layers = arch.encoder_layers()
         self.encoder_layers = enc_layers  # friendly name -> path inside the encoder
         names = tuple(readout_layers or DEFAULT_READOUT_LAYERS[backbone])
         unknown = [n for n in names if n not in enc_layers]
@@ -299,30 +263,12 @@ class SaliencyModel(nn.Module):
         """Outputs of the readout layers (one pass, stopping at the deepest one needed)."""
         wanted = set(self._paths) if hasattr(self, "_paths") else set()
         got: dict[str, torch.Tensor] = {}
-
-        def keep(path, t):
+        for path, t in self._arch.staged_forward(self.encoder, x):  # computed stage by stage
+            x = t
             if path in wanted:
                 got[path] = t
-            return len(got) == len(wanted)
-
-        if self.backbone_name == "vgg16":
-            for i, layer in enumerate(self.encoder.features):
-                x = layer(x)
-                if keep(f"features.{i}", x):
-                    break
-        else:
-            enc = self.encoder
-            x = enc.act_stem(enc._bn0(enc._conv_stem(x)))
-            done = keep("act_stem", x)
-            if not done:
-                for i, block in enumerate(enc._blocks):
-                    x = block(x)
-                    if keep(f"_blocks.{i}", x):
-                        done = True
-                        break
-            if not done:
-                x = enc.act_head(enc._bn1(enc._conv_head(x)))
-                keep("act_head", x)
+            if len(got) == len(wanted):
+                break
         return [got[p] for p in self._paths] if wanted else [x]
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -91,6 +91,7 @@ import numpy as np
 import torch
 
 from . import anchors, data, maps, metrics
+from .architectures import architecture
 from .fileio import atomic_write, atomic_write_text
 from .models import backbone_weights, default_device, resolve_weights
 from .saliency_model import MODEL_VERSION, OUTPUTS, SaliencyModel
@@ -466,8 +467,8 @@ def build_model(config: TrainConfig, weights=None, centre_bias_init=(0.2, 0.2),
 def encoder_parameters(model: SaliencyModel) -> list:
     """The encoder's parameters that end-to-end training updates: all of them but the ImageNet
     classifier's, which the encoder's forward pass does not reach."""
-    return [p for n_, p in model.encoder.named_parameters()
-            if not (model.backbone_name == "efficientnet_lite0" and n_.startswith("_fc."))]
+    skip = architecture(model.backbone_name).classifier_prefix
+    return [p for n_, p in model.encoder.named_parameters() if not (skip and n_.startswith(skip))]
 
 
 def _cosine(step: int, total: int) -> float:

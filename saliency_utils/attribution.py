@@ -335,7 +335,11 @@ def model_digest(model: nn.Module) -> str:
     return h.hexdigest()[:24]
 
 
-def _maps_key(method, model: nn.Module, x: torch.Tensor, target, kwargs: dict) -> str:
+def _maps_key(method, model: nn.Module, x: torch.Tensor, target, kwargs: dict,
+              extra: dict | None = None) -> str:
+    """24 hex digits keying a measurement of ``method`` on ``model`` and ``x``: the weights, the
+    input's bytes, the method's name, the targets, its keyword arguments (by ``repr``), the
+    shape, :data:`ATTRIBUTION_VERSION`, torch's version and any ``extra`` JSON fields."""
     import hashlib
     import json
 
@@ -346,7 +350,8 @@ def _maps_key(method, model: nn.Module, x: torch.Tensor, target, kwargs: dict) -
                          "target": None if target is None else np.asarray(target).tolist(),
                          "kwargs": {k: repr(v) for k, v in sorted(kwargs.items())},
                          "shape": list(x.shape), "version": ATTRIBUTION_VERSION,
-                         "torch": torch.__version__.split("+")[0]}, sort_keys=True).encode())
+                         "torch": torch.__version__.split("+")[0], **(extra or {})},
+                        sort_keys=True).encode())
     return h.hexdigest()[:24]
 
 
@@ -409,6 +414,23 @@ def _reinit(module: nn.Module) -> int:
     return n
 
 
+def _model_and_method(model, method):
+    """``(model, friendly layer names or None, network, map function)`` of the randomisation
+    functions' arguments: ``model`` an ``nn.Module``, a ``Backbone`` or a zero-argument factory
+    of either (called here); ``method`` a name in :data:`METHODS` or a callable."""
+    if callable(model) and not isinstance(model, nn.Module):
+        model = model()
+    names = getattr(model, "layers", None) if hasattr(model, "model") else None
+    net = model.model if names is not None else model
+    if not isinstance(net, nn.Module):
+        raise ValueError(f"model must be an nn.Module, a Backbone or a factory of either, got "
+                         f"{type(model).__name__}")
+    fn = METHODS.get(method) if isinstance(method, str) else method
+    if fn is None:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return model, names, net, fn
+
+
 def cascading_randomisation(model, x: torch.Tensor, target, method="gradient",
                             layers_top_down: Sequence[str] = (), seed: int = 0,
                             **method_kwargs) -> list[tuple[str, np.ndarray]]:
@@ -433,16 +455,7 @@ def cascading_randomisation(model, x: torch.Tensor, target, method="gradient",
     re-initialising ``block15`` makes the (trained) head BatchNorm output negative everywhere,
     the head ReLU6 outputs 0, the gradient is exactly 0 and the correlation is NaN.
     """
-    if callable(model) and not isinstance(model, nn.Module):
-        model = model()
-    names = getattr(model, "layers", None) if hasattr(model, "model") else None
-    net = model.model if names is not None else model
-    if not isinstance(net, nn.Module):
-        raise ValueError(f"model must be an nn.Module, a Backbone or a factory of either, got "
-                         f"{type(model).__name__}")
-    fn = METHODS.get(method) if isinstance(method, str) else method
-    if fn is None:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    model, names, net, fn = _model_and_method(model, method)
     if not layers_top_down:
         raise ValueError("layers_top_down is empty: name the layers to randomise, top first")
     net = copy.deepcopy(net)
@@ -465,7 +478,6 @@ def cascading_randomisation(model, x: torch.Tensor, target, method="gradient",
     return out
 
 
-
 def randomisation_correlations(model, x: torch.Tensor, target=None, method="gradient",
                                layers_top_down: Sequence[str] = (), seeds: Sequence[int] = (0,),
                                cache=None, **method_kwargs) -> np.ndarray:
@@ -483,15 +495,7 @@ def randomisation_correlations(model, x: torch.Tensor, target=None, method="grad
     and qualified name only: pass whatever distinguishes two such methods (an LRP composite, SR
     settings) as keyword arguments, which enter the key by their ``repr``, not as values a
     closure captures."""
-    if callable(model) and not isinstance(model, nn.Module):
-        model = model()
-    net = model.model if hasattr(model, "model") and hasattr(model, "layers") else model
-    if not isinstance(net, nn.Module):
-        raise ValueError(f"model must be an nn.Module, a Backbone or a factory of either, got "
-                         f"{type(model).__name__}")
-    fn = METHODS.get(method) if isinstance(method, str) else method
-    if fn is None:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    model, _, net, fn = _model_and_method(model, method)
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty: give at least one re-initialisation seed")
@@ -506,25 +510,15 @@ def randomisation_correlations(model, x: torch.Tensor, target=None, method="grad
 
     if cache is None:
         return np.stack([one(s) for s in seeds])
-    import hashlib
-    import json
     from pathlib import Path
 
     from .fileio import cached_array
 
     rows = []
     for seed in seeds:
-        h = hashlib.sha256()
-        _update_with_weights(h, net)
-        h.update(x.detach().cpu().contiguous().numpy().tobytes())
-        h.update(json.dumps({"what": "randomisation_correlations",
-                             "method": f"{getattr(fn, '__module__', '')}."
-                                       f"{getattr(fn, '__qualname__', repr(fn))}",
-                             "target": list(map(int, target)), "layers": layers, "seed": seed,
-                             "kwargs": {k: repr(v) for k, v in sorted(method_kwargs.items())},
-                             "shape": list(x.shape), "version": ATTRIBUTION_VERSION,
-                             "torch": torch.__version__.split("+")[0]}, sort_keys=True).encode())
-        rows.append(cached_array(Path(cache) / f"{h.hexdigest()[:24]}.npy", lambda s=seed: one(s),
+        key = _maps_key(fn, net, x, target, method_kwargs,
+                        extra={"what": "randomisation_correlations", "layers": layers, "seed": seed})
+        rows.append(cached_array(Path(cache) / f"{key}.npy", lambda s=seed: one(s),
                                  lambda a: a.shape == (len(layers), n)))
     return np.stack(rows)
 

@@ -37,9 +37,9 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["CATEGORIES", "FIGRIM_PATTERNS", "OSIE_SR_GROUPS", "Dissection", "unit_thresholds",
-           "dissect", "dissect_sets", "rotated_items", "shuffled_items", "figrim_items", "osie_sr_items",
-           "osie_sr_folder_items", "PermutationDissection", "permutation_dissect",
-           "region_saliency_ratio", "resize_mask"]
+           "dissect", "dissect_sets", "rotated_items", "shuffled_items", "figrim_items",
+           "osie_sr_items", "osie_sr_folder_items", "PermutationDissection", "permutation_dissect",
+           "Overlaps", "unit_overlaps", "ImageExcess", "region_saliency_ratio", "resize_mask"]
 
 CATEGORIES = ("person", "head", "text/sign", "vehicle")
 
@@ -416,15 +416,198 @@ def permutation_dissect(layer: str, activations: Sequence, masks: Sequence[dict]
     ``masks``: one ``{category: bool mask}`` per image, every mask on one common grid (images of
     different shapes are resized to it, the activation maps too: alignment is kept). Every image
     counts for every category (an image without the category contributes only the unit's
-    active area to the union), as the masks come from detectors run on every image."""
+    active area to the union), as the masks come from detectors run on every image.
+
+    The same as ``unit_overlaps(activations, masks, categories, quantile).permutation(layer,
+    n_perm, seed, chunk)``; build the :class:`Overlaps` once to also get :meth:`Overlaps.
+    image_excess` without a second pass over the images."""
+    return unit_overlaps(activations, masks, categories, quantile).permutation(layer, n_perm,
+                                                                               seed, chunk)
+
+
+@dataclass
+class ImageExcess:
+    """Per-image evidence of one layer for each category (:meth:`Overlaps.image_excess`).
+
+    ``excess[c, k, i]``: for image i whose mask of category c is not empty, unit k's IoU with
+    that mask minus its mean IoU with the masks of c of the *other* images that contain c (the
+    unit's map on image i, thresholded as in Bau et al.); NaN where image i does not contain c.
+    Under no association between the unit's maps and the category (masks exchangeable across
+    images) its expectation is 0, whatever the unit's or the masks' sizes and positions.
+
+    ``crossfit[p, c, i]``: the excess on image i of the unit **chosen on the other fold**
+    (``selected[p, c, f]``: the unit with the highest mean excess over fold f's images that
+    contain c), so that choosing the best unit out of many does not bias the value; row ``p =
+    0`` is the real pairing of images and masks, rows ``1..n_null`` re-pair the masks with the
+    images at random (the same unit search, on masks that cannot match the images: a null
+    sample of the whole procedure). ``contains[p, c, i]``: whether the mask paired with image i
+    in pairing p contains c; ``folds[i]``: image i's fold (0 or 1)."""
+
+    layer: str
+    categories: tuple
+    folds: np.ndarray
+    excess: np.ndarray
+    crossfit: np.ndarray
+    selected: np.ndarray
+    contains: np.ndarray
+
+    def values(self, category: str, pairing: int = 0) -> np.ndarray:
+        """The cross-fitted excess of the images (of ``pairing``) that contain ``category``."""
+        ci = list(self.categories).index(category)
+        return self.crossfit[pairing, ci][self.contains[pairing, ci]]
+
+    def with_units(self, extra: "ImageExcess") -> "ImageExcess":
+        """The real pairing's evidence with the units of ``extra`` (the same images and masks,
+        e.g. planted units for a positive control) added to the units to choose from; the
+        re-pairings are dropped."""
+        if (extra.categories != self.categories or not np.array_equal(extra.folds, self.folds)
+                or not np.array_equal(extra.contains[0], self.contains[0])):
+            raise ValueError("the extra units must be measured on the same images, masks and folds")
+        excess = np.concatenate([self.excess, extra.excess], axis=1)
+        crossfit = np.full((1, *self.crossfit.shape[1:]), np.nan)
+        selected = np.full((1, len(self.categories), 2), -1, dtype=int)
+        for ci in range(len(self.categories)):
+            crossfit[:, ci], selected[:, ci] = _crossfit(excess[ci][None], self.contains[:1, ci],
+                                                         self.folds)
+        return ImageExcess(self.layer, self.categories, self.folds, excess, crossfit, selected,
+                           self.contains[:1].copy())
+
+
+def _crossfit(exc: np.ndarray, contains: np.ndarray, folds: np.ndarray):
+    """``exc``: pairings x units x images (NaN where the paired mask lacks the category);
+    ``contains``: pairings x images. Per pairing and fold f, the unit with the highest mean
+    excess over fold f's images that contain the category scores the other fold's images:
+    returns (pairings x images values, pairings x 2 chosen units, -1 where a fold has none)."""
+    n_p, _, n = exc.shape
+    values = np.full((n_p, n), np.nan)
+    selected = np.full((n_p, 2), -1, dtype=int)
+    for f in (0, 1):
+        use = (folds == f)[None, :] & contains  # P x i
+        n_use = use.sum(1)
+        mean = np.where(use[:, None, :], exc, 0.0).sum(-1) / np.maximum(n_use, 1)[:, None]
+        best = mean.argmax(1)
+        rows = np.nonzero(n_use > 0)[0]
+        selected[rows, f] = best[rows]
+        other = np.nonzero(folds == 1 - f)[0]
+        values[np.ix_(rows, other)] = exc[rows, best[rows]][:, other]
+    values[~contains] = np.nan
+    return values, selected
+
+
+@dataclass
+class Overlaps:
+    """Every unit's thresholded maps against every image's category masks, for one layer
+    (:func:`unit_overlaps`): ``inter[c, k, i, j]``, the pixels where unit k is active on image
+    i and the mask of category c of image j is set; ``area[k, i]``, unit k's active pixels on
+    image i; ``mask_area[c, j]``; ``thresholds[k]``. Both the permutation dissection
+    (:meth:`permutation`) and the per-image evidence (:meth:`image_excess`) are computed from
+    it, with one pass over the images."""
+
+    categories: tuple
+    quantile: float
+    thresholds: np.ndarray
+    inter: torch.Tensor
+    area: torch.Tensor
+    mask_area: torch.Tensor
+
+    @property
+    def n_images(self) -> int:
+        return int(self.area.shape[1])
+
+    def permutation(self, layer: str, n_perm: int = 1000, seed: int = 0,
+                    chunk: int = 100) -> PermutationDissection:
+        """The permutation dissection of :func:`permutation_dissect` from these overlaps."""
+        if n_perm < 1:
+            raise ValueError("n_perm must be at least 1")
+        g, n, cats = self.inter, self.n_images, self.categories
+        area = self.area.sum(1)
+        lab_area = self.mask_area.sum(1)  # C (invariant to re-pairing)
+        diag = torch.arange(n)
+        inter = g[:, :, diag, diag].sum(-1)  # C x K
+        rng = np.random.default_rng(seed)
+        perms = torch.from_numpy(np.stack([rng.permutation(n) for _ in range(n_perm)]))
+        null = torch.cat([g[:, :, diag[None, :], perms[s:s + chunk]].sum(-1)
+                          for s in range(0, n_perm, chunk)], dim=-1)  # C x K x B overlaps
+        union_obs = area[None] + lab_area[:, None] - inter
+        union_null = area[None, :, None] + lab_area[:, None, None] - null
+        iou_obs = torch.where(union_obs > 0, inter / union_obs.clamp_min(1e-12), 0.0).double()
+        iou_null = torch.where(union_null > 0, null / union_null.clamp_min(1e-12), 0.0).double()
+        mu, sd = iou_null.mean(-1), iou_null.std(-1)
+        testable = sd > 0
+        # moderated standardisation (Tusher et al.'s s0): a unit that almost never overlaps any
+        # mask has a near-zero null SD, and dividing by it would let its rare overlaps dominate
+        # the layer's maximum; s0 is the median null SD of the layer's testable units
+        s0 = torch.stack([sd[ci][testable[ci]].median() if testable[ci].any() else
+                          torch.tensor(1.0, dtype=sd.dtype) for ci in range(len(cats))])[:, None]
+        scale = sd + s0
+        neg = torch.tensor(-np.inf, dtype=torch.float64)
+        z_obs = torch.where(testable, (iou_obs - mu) / scale, neg)
+        z_null = torch.where(testable[..., None], (iou_null - mu[..., None]) / scale[..., None],
+                             neg)
+        p = (1 + (iou_null >= iou_obs[..., None] - 1e-12).sum(-1)) / (1 + n_perm)
+        max_null = z_null.max(dim=1).values  # C x B: the layer's largest standardised null IoU
+        p_adj = (1 + (max_null[:, None, :] >= z_obs[..., None]).sum(-1)) / (1 + n_perm)
+        p_adj = torch.where(testable, p_adj, torch.ones_like(p_adj))
+        contain = {c: int((self.mask_area[ci] > 0).sum()) for ci, c in enumerate(cats)}
+        return PermutationDissection(layer, cats, self.quantile, int(n_perm), self.thresholds,
+                                     iou_obs.T.numpy(), mu.T.numpy(), z_obs.T.numpy(),
+                                     p.T.double().numpy(), p_adj.T.double().numpy(), contain)
+
+    def image_excess(self, layer: str, n_null: int = 0, seed: int = 0, folds=None,
+                     chunk: int = 256) -> ImageExcess:
+        """Per-image evidence with a two-fold cross-fitted unit choice (:class:`ImageExcess`).
+
+        ``folds``: each image's fold, 0 or 1 (default: alternating in the order of the images,
+        so that every data set of a concatenated list falls into both folds); ``n_null``: random
+        re-pairings of masks and images drawn from ``seed`` (independent of
+        :meth:`permutation`'s shuffles), each run through the same unit choice."""
+        n, cats = self.n_images, self.categories
+        folds = np.arange(n) % 2 if folds is None else np.asarray(folds, dtype=int)
+        if folds.shape != (n,) or not set(np.unique(folds)) <= {0, 1}:
+            raise ValueError(f"folds must give 0 or 1 for each of the {n} images")
+        if n_null < 0:
+            raise ValueError("n_null must be >= 0")
+        rng = np.random.default_rng([int(seed), 1])
+        pairings = np.stack([np.arange(n)] + [rng.permutation(n) for _ in range(n_null)])
+        n_p, n_k = len(pairings), self.inter.shape[1]
+        excess = np.full((len(cats), n_k, n), np.nan, np.float32)
+        crossfit = np.full((n_p, len(cats), n), np.nan)
+        selected = np.full((n_p, len(cats), 2), -1, dtype=int)
+        contains = np.zeros((n_p, len(cats), n), dtype=bool)
+        idx = torch.arange(n)
+        for ci in range(len(cats)):
+            has = (self.mask_area[ci] > 0).numpy()
+            m = int(has.sum())
+            contains[:, ci] = has[pairings]
+            if m < 2:  # no other image to compare with
+                continue
+            exc = torch.empty((n_p, n_k, n))
+            for s in range(0, n_k, chunk):
+                g = self.inter[ci, s:s + chunk]  # k x i x j
+                union = self.area[s:s + chunk, :, None] + self.mask_area[ci][None, None] - g
+                iou = torch.where(union > 0, g / union.clamp_min(1e-12), 0.0)
+                total = iou[:, :, torch.from_numpy(has)].sum(-1)  # k x i: over the images with c
+                own = iou[:, idx[None, :], torch.from_numpy(pairings)]  # k x P x i
+                own = own.permute(1, 0, 2)
+                exc[:, s:s + chunk] = own - (total[None] - own) / (m - 1)
+            exc = exc.numpy()
+            exc[~np.broadcast_to(contains[:, ci, None, :], exc.shape)] = np.nan
+            excess[ci] = exc[0]
+            crossfit[:, ci], selected[:, ci] = _crossfit(exc, contains[:, ci], folds)
+        return ImageExcess(layer, cats, folds, excess, crossfit, selected, contains)
+
+
+def unit_overlaps(activations: Sequence, masks: Sequence[dict], categories: Sequence[str],
+                  quantile: float = 0.995) -> Overlaps:
+    """One pass over the images of a layer: every unit's maps (Bau et al.'s threshold at
+    ``quantile``, upsampled to the masks' common grid) against every image's category masks
+    (:class:`Overlaps`). ``masks``: one ``{category: bool mask}`` per image on one common grid."""
     cats = tuple(categories)
     if len(activations) != len(masks):
         raise ValueError(f"{len(activations)} activation sets but {len(masks)} mask sets")
     n = len(masks)
     if n < 2:
         raise ValueError("a permutation null needs at least two images")
-    if n_perm < 1:
-        raise ValueError("n_perm must be at least 1")
     missing = [c for m in masks for c in cats if c not in m or m[c] is None]
     if missing:
         raise ValueError(f"every image needs a mask of every category; missing: {sorted(set(missing))}")
@@ -443,7 +626,7 @@ def permutation_dissect(layer: str, activations: Sequence, masks: Sequence[dict]
     # g[c, k, i, j]: overlap of unit k's thresholded map on image i with the mask of category c
     # of image j (sparse: a unit is above its 99.5 % quantile on few pixels)
     g = torch.zeros((n_c, n_u, n, n))
-    area = torch.zeros(n_u)
+    area = torch.zeros((n_u, n))
     for i, a in enumerate(acts):
         # a bilinear upsampling never exceeds the map's maximum: only units above their
         # threshold somewhere on this image can have active pixels
@@ -452,41 +635,13 @@ def permutation_dissect(layer: str, activations: Sequence, masks: Sequence[dict]
             continue
         up = F.interpolate(a[on][None], size=grid, mode="bilinear", align_corners=False)[0]
         act = up.reshape(len(on), -1) > thr_t[on]
-        area[on] += act.sum(1).float()
+        area[on, i] = act.sum(1).float()
         rows, cols = torch.nonzero(act, as_tuple=True)
         sp = torch.sparse_coo_tensor(torch.stack([rows, cols]), torch.ones(len(rows)),
                                      (len(on), act.shape[1]), check_invariants=False)
         g[:, on, i, :] = torch.sparse.mm(sp, lab_cols).reshape(len(on), n_c, n).permute(1, 0, 2)
-    lab_area = torch.from_numpy(lab.sum((1, 2)).astype(np.float32))  # C (invariant to re-pairing)
-    diag = torch.arange(n)
-    inter = g[:, :, diag, diag].sum(-1)  # C x K
-    rng = np.random.default_rng(seed)
-    perms = torch.from_numpy(np.stack([rng.permutation(n) for _ in range(n_perm)]))
-    null = torch.cat([g[:, :, diag[None, :], perms[s:s + chunk]].sum(-1)
-                      for s in range(0, n_perm, chunk)], dim=-1)  # C x K x B overlaps
-    union_obs = area[None] + lab_area[:, None] - inter
-    union_null = area[None, :, None] + lab_area[:, None, None] - null
-    iou_obs = torch.where(union_obs > 0, inter / union_obs.clamp_min(1e-12), 0.0).double()
-    iou_null = torch.where(union_null > 0, null / union_null.clamp_min(1e-12), 0.0).double()
-    mu, sd = iou_null.mean(-1), iou_null.std(-1)
-    testable = sd > 0
-    # moderated standardisation (Tusher et al.'s s0): a unit that almost never overlaps any mask
-    # has a near-zero null SD, and dividing by it would let its rare overlaps dominate the
-    # layer's maximum; s0 is the median null SD of the layer's testable units (per category)
-    s0 = torch.stack([sd[ci][testable[ci]].median() if testable[ci].any() else torch.tensor(1.0,
-                      dtype=sd.dtype) for ci in range(n_c)])[:, None]
-    scale = sd + s0
-    neg = torch.tensor(-np.inf, dtype=torch.float64)
-    z_obs = torch.where(testable, (iou_obs - mu) / scale, neg)
-    z_null = torch.where(testable[..., None], (iou_null - mu[..., None]) / scale[..., None], neg)
-    p = (1 + (iou_null >= iou_obs[..., None] - 1e-12).sum(-1)) / (1 + n_perm)
-    max_null = z_null.max(dim=1).values  # C x B: the layer's largest standardised null IoU
-    p_adj = (1 + (max_null[:, None, :] >= z_obs[..., None]).sum(-1)) / (1 + n_perm)
-    p_adj = torch.where(testable, p_adj, torch.ones_like(p_adj))
-    contain = {c: int(lab[ci].any(1).sum()) for ci, c in enumerate(cats)}
-    return PermutationDissection(layer, cats, float(quantile), int(n_perm), thr,
-                                 iou_obs.T.numpy(), mu.T.numpy(), z_obs.T.numpy(),
-                                 p.T.double().numpy(), p_adj.T.double().numpy(), contain)
+    mask_area = torch.from_numpy(lab.sum(2).astype(np.float32))  # C x N
+    return Overlaps(cats, float(quantile), thr, g, area, mask_area)
 
 
 # ---------------------------------------------------------------------------- finding 2

@@ -200,11 +200,13 @@ _SETTINGS = {
         # heldout_*: the held-out category evidence (region_detectors masks; issue 17): data
         # sets no model was trained on (dissection), the subset used for the saliency shares
         # (test images only), images per set (None = all), the common mask grid (h, w) of the
-        # permutation dissection, and its number of shuffles (>= 1000 in offline and paper)
+        # permutation dissection, and its number of shuffles (>= 1000 in offline and paper);
+        # n_null: random re-pairings of masks and images on which the per-image category rule
+        # is rerun (its false-pass rate on the chapter's own data)
         "smoke": dict(preset="smoke", n_figrim=3, mask_size=64,
                       heldout_sets=("osie_val", "osie_test", "mit1003"),
                       heldout_share_sets=("osie_test", "mit1003"), heldout_n=4,
-                      heldout_grid=(24, 32), n_perm=100,
+                      heldout_grid=(24, 32), n_perm=100, n_null=20,
                       control_size=None, control_warmup=1, control_epochs=1, control_seeds=(0, 1),
                       control_conditions=("saliency", "shuffled", "distill", "flip"),
                       dissect_layers=("stage2", "stage5", "head"), quantiles=(0.99, 0.995),
@@ -215,7 +217,7 @@ _SETTINGS = {
         "offline": dict(preset="offline", n_figrim=None, mask_size=112,
                         heldout_sets=("osie_val", "osie_test", "mit1003"),
                         heldout_share_sets=("osie_test", "mit1003"), heldout_n=None,
-                        heldout_grid=(48, 64), n_perm=1000,
+                        heldout_grid=(48, 64), n_perm=1000, n_null=200,
                         control_size=(192, 256), control_warmup=2, control_epochs=3,
                         control_seeds=(0, 1, 2),
                         control_conditions=("saliency", "shuffled", "distill"),
@@ -230,7 +232,7 @@ _SETTINGS = {
         "paper": dict(preset="paper", salicon_if_available=True, n_figrim=None, mask_size=112,
                       heldout_sets=("osie_val", "osie_test", "mit1003"),
                       heldout_share_sets=("osie_test", "mit1003"), heldout_n=None,
-                      heldout_grid=(48, 64), n_perm=1000,
+                      heldout_grid=(48, 64), n_perm=1000, n_null=200,
                       control_size=None, control_warmup=None, control_epochs=None,
                       control_seeds=(0, 1, 2),
                       control_conditions=("saliency", "shuffled", "distill", "flip"),

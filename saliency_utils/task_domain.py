@@ -22,7 +22,7 @@ from .dissection import Dissection, dissect_sets
 __all__ = ["encoder_activations", "dissect_layers", "count_table", "sensitivity_table",
            "human_density", "category_shares", "pooled_ratio", "score_arrays", "without_prior",
            "detector_items", "permutation_layers", "permutation_counts", "memoised",
-           "heldout_detector_counts"]
+           "heldout_detector_counts", "layer_evidence"]
 
 
 @torch.no_grad()
@@ -227,12 +227,31 @@ def permutation_layers(acts: Mapping[str, list], items: Sequence[dict], quantile
                        n_perm: int = 1000, seed: int = 0) -> dict:
     """:func:`saliency_utils.dissection.permutation_dissect` of every layer of ``acts`` against
     the items' ``grid_masks`` (:func:`detector_items`): ``{layer: PermutationDissection}``."""
-    from .dissection import permutation_dissect
+    return layer_evidence(acts, items, quantile, n_perm, seed)[0]
 
-    masks = [it["grid_masks"] for it in items]
-    cats = tuple(masks[0])
-    return {l: permutation_dissect(l, a, masks, cats, quantile=quantile, n_perm=n_perm, seed=seed)
-            for l, a in acts.items()}
+
+def layer_evidence(acts: Mapping[str, list], items: Sequence[dict], quantile: float = 0.995,
+                   n_perm: int = 1000, seed: int = 0, n_null: int | None = None,
+                   categories: Sequence[str] | None = None, mask_key: str = "grid_masks"):
+    """One pass over the images per layer of ``acts`` (:func:`saliency_utils.dissection.
+    unit_overlaps`, masks ``item[mask_key]`` on one common grid, all their categories or
+    ``categories``) giving the permutation dissection (``n_perm`` shuffles; 0: none) and, with
+    ``n_null`` set, the per-image evidence with ``n_null`` random re-pairings
+    (:class:`saliency_utils.dissection.ImageExcess`): ``({layer: PermutationDissection},
+    {layer: ImageExcess})``, the second empty without ``n_null``."""
+    from .dissection import unit_overlaps
+
+    masks = [it[mask_key] for it in items]
+    cats = tuple(categories or masks[0])
+    diss, excess = {}, {}
+    for layer, a in acts.items():
+        ov = unit_overlaps(a, masks, cats, quantile)
+        if n_perm:
+            diss[layer] = ov.permutation(layer, n_perm, seed)
+        if n_null is not None:
+            excess[layer] = ov.image_excess(layer, n_null, seed)
+        del ov
+    return diss, excess
 
 
 def permutation_counts(dissections: Mapping[str, object], alpha: float = 0.05,

@@ -153,7 +153,9 @@ def test_offline_sample_sizes_are_the_offline_profiles():
     assert ch1["n_loc"] is None and ch2["n_score"] is None
     assert simonyan2014.N_LOC == li2019.N_IMAGES == 1300
     ch4 = settings("ch4_task_vs_domain", "offline")
-    assert he2019._N_LAYERS == len(ch4["dissect_layers"])
+    # the images containing heads and text were counted on these held-out sets, all images
+    assert (ch4["heldout_sets"], ch4["heldout_n"]) == (("osie_val", "osie_test", "mit1003"), None)
+    assert ch4["n_figrim"] is None and set(he2019._N_HELD) == {"head", "text", "vehicle"}
     assert he2019._N_NATURAL == ch4["n_osie"] + ch4["n_mit"]
     assert he2019._N_ARRAYS == 4 * ch4["n_arrays"]
     assert he2019._N_SEEDS == len(ch4["control_seeds"])

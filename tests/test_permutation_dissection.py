@@ -94,3 +94,100 @@ def test_bad_input_is_refused(case, match):
         masks = [{c: np.zeros((16, 20), bool) for c in CATS} for _ in masks]
     with pytest.raises(ValueError, match=match):
         dissection.permutation_dissect("l", acts, masks, CATS, n_perm=10)
+
+
+# --------------------------------------------------------------------------- per-image evidence
+def _brute_excess(acts, masks, cat, quantile=0.995):
+    """Per image and unit, IoU with the own mask minus the mean IoU with the other masks that
+    contain ``cat``, written out with numpy (the reference of Overlaps.image_excess)."""
+    thr = dissection.unit_thresholds(acts, (quantile,))[0]
+    grid = masks[0][cat].shape
+    on = [(torch.nn.functional.interpolate(torch.as_tensor(a)[None], size=grid, mode="bilinear",
+                                           align_corners=False)[0].numpy() > thr[:, None, None])
+          for a in acts]
+    has = [m[cat].any() for m in masks]
+    out = np.full((len(thr), len(masks)), np.nan)
+    for i, act in enumerate(on):
+        if not has[i]:
+            continue
+        for k in range(len(thr)):
+            def iou(mask):
+                u = (act[k] | mask).sum()
+                return (act[k] & mask).sum() / u if u else 0.0
+            others = [iou(masks[j][cat]) for j in range(len(masks)) if j != i and has[j]]
+            out[k, i] = iou(masks[i][cat]) - np.mean(others)
+    return out
+
+
+def test_image_excess_matches_a_brute_force_reference_and_crossfits_on_the_other_fold():
+    rng = np.random.default_rng(4)
+    masks = _masks(rng, 14)
+    acts = _acts(rng, masks, 5, plant={1: "head"})
+    ov = dissection.unit_overlaps(acts, masks, CATS)
+    ex = ov.image_excess("l", n_null=3, seed=0)
+    for ci, c in enumerate(CATS):
+        np.testing.assert_allclose(ex.excess[ci], _brute_excess(acts, masks, c), atol=1e-6)
+        # the unit chosen on fold f is the best mean excess there; it scores the other fold
+        for f in (0, 1):
+            use = (ex.folds == f) & ex.contains[0, ci]
+            best = int(np.argmax(np.nanmean(np.where(use, ex.excess[ci], np.nan), axis=1)))
+            assert ex.selected[0, ci, f] == best
+            other = (ex.folds == 1 - f) & ex.contains[0, ci]
+            np.testing.assert_allclose(ex.crossfit[0, ci, other], ex.excess[ci, best, other], atol=1e-6)
+    assert ex.crossfit.shape == (4, 2, 14) and ex.selected.shape == (4, 2, 2)
+    assert np.array_equal(np.isfinite(ex.crossfit[0, 0]), ex.contains[0, 0])
+    # the real dissection's permutation null is untouched by the shared pass
+    d = ov.permutation("l", n_perm=30, seed=1)
+    e = dissection.permutation_dissect("l", acts, masks, CATS, n_perm=30, seed=1)
+    np.testing.assert_array_equal(d.p_adj, e.p_adj)
+
+
+def test_image_excess_is_centred_without_an_effect_and_finds_a_planted_unit():
+    rng = np.random.default_rng(5)
+    null_means, planted, chosen = [], [], 0
+    for r in range(25):
+        masks = _masks(rng, 40)
+        ex = dissection.unit_overlaps(_acts(rng, masks, 8), masks, CATS).image_excess("l")
+        null_means.append(np.mean(ex.values("head")))
+        masks = _masks(rng, 40)
+        ex = dissection.unit_overlaps(_acts(rng, masks, 8, plant={2: "head"}), masks,
+                                      CATS).image_excess("l")
+        planted.append(np.mean(ex.values("head")))
+        chosen += int(np.sum(ex.selected[0, 0] == 2))
+    assert chosen >= 0.8 * 50, f"the planted unit was chosen on {chosen} of 50 folds"
+    null_means, planted = np.array(null_means), np.array(planted)
+    # the cross-fitted unit choice leaves no selection bias: the null mean is within noise of 0
+    se = null_means.std(ddof=1) / np.sqrt(len(null_means))
+    assert abs(null_means.mean()) < 3 * se + 1e-9
+    assert planted.mean() > null_means.mean() + 10 * se
+
+
+def test_image_excess_refuses_bad_folds_and_skips_categories_in_one_image():
+    rng = np.random.default_rng(6)
+    masks = _masks(rng, 6, p_head=0.0)
+    masks[0]["head"][:2, :2] = True  # one image with a head: nothing to compare it with
+    ov = dissection.unit_overlaps(_acts(rng, masks, 3), masks, CATS)
+    ex = ov.image_excess("l")
+    assert np.all(np.isnan(ex.crossfit[0, 0])) and np.all(ex.selected[0, 0] == -1)
+    with pytest.raises(ValueError, match="folds"):
+        ov.image_excess("l", folds=[0, 1, 2, 0, 1, 0])
+    with pytest.raises(ValueError, match="n_null"):
+        ov.image_excess("l", n_null=-1)
+
+
+def test_with_units_equals_measuring_the_added_units_together():
+    rng = np.random.default_rng(8)
+    masks = _masks(rng, 30)
+    acts = _acts(rng, masks, 6)
+    extra = _acts(rng, masks, 1, plant={0: "head"}, strength=4.0)
+    both = [torch.cat([a, b]) for a, b in zip(acts, extra)]
+    merged = (dissection.unit_overlaps(acts, masks, CATS).image_excess("l", n_null=2)
+              .with_units(dissection.unit_overlaps(extra, masks, CATS).image_excess("l")))
+    joint = dissection.unit_overlaps(both, masks, CATS).image_excess("l")
+    np.testing.assert_allclose(merged.excess, joint.excess, atol=1e-6)
+    np.testing.assert_array_equal(merged.selected, joint.selected)
+    np.testing.assert_allclose(merged.crossfit, joint.crossfit, atol=1e-6)
+    assert set(merged.selected[0, 0]) == {6}  # the planted unit, chosen on both folds
+    other = dissection.unit_overlaps(extra[:-1] + extra[:1], masks[:-1] + masks[:1], CATS)
+    with pytest.raises(ValueError, match="same images"):
+        merged.with_units(other.image_excess("l"))

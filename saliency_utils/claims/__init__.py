@@ -15,14 +15,14 @@ from typing import Iterable, Sequence
 
 from . import crosspaper, he2017, he2019, li2019, malladi2021, simonyan2014
 from .core import (INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTED, PARTLY, REPRODUCED, VERDICTS,
-                   Calibration, Claim, Rule, RuleChange, Test, Verdict, calibrate,
-                   simulate_correlation, simulate_normal, simulate_sign, with_n)
+                   Calibration, Claim, NullRate, Rule, RuleChange, Test, Verdict, calibrate,
+                   null_pass_rate, simulate_correlation, simulate_normal, simulate_sign, with_n)
 
 __all__ = ["REGISTRY", "get", "claims_of", "verdict_table", "show", "glue_verdicts",
            "history_markdown", "calibration_table", "Claim", "Rule", "RuleChange", "Test",
-           "Verdict", "Calibration", "calibrate", "simulate_normal", "simulate_sign",
-           "simulate_correlation", "with_n", "VERDICTS", "REPRODUCED", "PARTLY",
-           "NOT_REPRODUCED", "INCONCLUSIVE", "NOT_TESTED", "CHAPTERS"]
+           "Verdict", "Calibration", "calibrate", "NullRate", "null_pass_rate",
+           "simulate_normal", "simulate_sign", "simulate_correlation", "with_n", "VERDICTS",
+           "REPRODUCED", "PARTLY", "NOT_REPRODUCED", "INCONCLUSIVE", "NOT_TESTED", "CHAPTERS"]
 
 #: Registry module -> (chapter notebook stem, glue prefix).
 CHAPTERS = {

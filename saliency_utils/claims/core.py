@@ -40,7 +40,8 @@ from .. import stats
 
 __all__ = ["REPRODUCED", "PARTLY", "NOT_REPRODUCED", "INCONCLUSIVE", "NOT_TESTED", "VERDICTS",
            "Rule", "Test", "RuleChange", "Claim", "PartResult", "Verdict", "Calibration",
-           "estimate", "calibrate", "with_n", "simulate_normal", "simulate_sign", "simulate_correlation"]
+           "estimate", "calibrate", "with_n", "NullRate", "null_pass_rate", "simulate_normal",
+           "simulate_sign", "simulate_correlation"]
 
 REPRODUCED, PARTLY, NOT_REPRODUCED = "reproduced", "partly reproduced", "not reproduced"
 INCONCLUSIVE, NOT_TESTED = "inconclusive", "not tested here"
@@ -455,3 +456,43 @@ def with_n(test: Test, n: int) -> Test:
     return replace(test, n_offline=n)
 
 
+
+
+@dataclass(frozen=True)
+class NullRate:
+    """How often one part's rule passes on real data without an effect (:func:`null_pass_rate`):
+    ``passed`` of ``n`` samples, with its exact (Clopper-Pearson) 95 % CI."""
+
+    claim_id: str
+    part: str
+    passed: int
+    n: int
+    lo: float
+    hi: float
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.n
+
+    def text(self) -> str:
+        return f"{self.rate:.3f} [{self.lo:.3f}, {self.hi:.3f}] ({self.passed} of {self.n})"
+
+
+def null_pass_rate(claim: Claim, part: str, samples: Sequence, seed: int = 0) -> NullRate:
+    """The share of ``samples`` (per-unit values computed on real data with the effect removed,
+    e.g. category masks re-paired with the images at random) for which part ``part`` of
+    ``claim`` says reproduced or partly at the claim's level: the rule's false-pass rate on the
+    chapter's own data, beside the simulated :func:`calibrate`."""
+    from scipy.stats import binomtest
+
+    test = next((t for t in claim.tests if t.name == part), None)
+    if test is None:
+        raise ValueError(f"claim {claim.id} has no part {part!r}; have {[t.name for t in claim.tests]}")
+    if not len(samples):
+        raise ValueError("no null samples")
+    passed = 0
+    for i, v in enumerate(samples):
+        est = estimate(test.estimator, v, claim.level, seed=seed + i, n_boot=2000)
+        passed += test.rule.decide(est) in (REPRODUCED, PARTLY)
+    ci = binomtest(passed, len(samples)).proportion_ci(0.95, method="exact")
+    return NullRate(claim.id, part, passed, len(samples), float(ci.low), float(ci.high))

@@ -22,7 +22,7 @@ from .dissection import Dissection, dissect_sets
 __all__ = ["encoder_activations", "dissect_layers", "count_table", "sensitivity_table",
            "human_density", "category_shares", "pooled_ratio", "score_arrays", "without_prior",
            "detector_items", "permutation_layers", "permutation_counts", "memoised",
-           "heldout_detector_counts", "layer_evidence"]
+           "heldout_detector_counts", "layer_evidence", "heldout_evidence"]
 
 
 @torch.no_grad()
@@ -264,46 +264,84 @@ def permutation_counts(dissections: Mapping[str, object], alpha: float = 0.05,
     return pd.DataFrame(rows).T
 
 
-#: Version of :func:`heldout_detector_counts`' computation (part of its cache key).
-HELDOUT_COUNTS_VERSION = 1
+#: Version of :func:`heldout_evidence`'s computation (part of its cache key).
+HELDOUT_EVIDENCE_VERSION = 1
+
+_DISS_ARRAYS = ("thresholds", "iou", "null_iou", "z", "p", "p_adj")
+_EXCESS_ARRAYS = ("folds", "excess", "crossfit", "selected", "contains")
+
+
+def heldout_evidence(net, model_id: str, items: Sequence[dict], layers: Sequence[str],
+                     size=None, quantile: float = 0.995, n_perm: int = 1000, seed: int = 0,
+                     n_null: int | None = None, acts: Mapping[str, list] | None = None):
+    """:func:`layer_evidence` of ``net`` on the items of :func:`detector_items` (their
+    ``grid_masks``): ``({layer: PermutationDissection}, {layer: ImageExcess})``, the second
+    empty without ``n_null``. A measurement cached on disk (``<cache>/measurements/
+    heldout-evidence-<hash>.npz``, no pickles, written atomically), keyed by ``model_id`` (e.g.
+    the model's checkpoint file name, itself keyed by its whole configuration), the images,
+    layers, input ``size`` (None: the network's size per image), grid, every setting and the
+    detectors' settings; the activations are computed only when it is missing (or taken from
+    ``acts`` when the caller has them). A corrupt cache file raises an error that names it."""
+    import zipfile
+
+    from . import region_detectors
+    from .data import store
+    from .dissection import ImageExcess, PermutationDissection
+    from .fileio import atomic_write
+    from .training import key_hash
+
+    if not items:
+        raise ValueError("no images")
+    layers = list(layers)
+    cats = tuple(items[0]["grid_masks"])
+    grid = next(iter(items[0]["grid_masks"].values())).shape
+    key = {"model": model_id, "images": [[it["source"], it["id"]] for it in items],
+           "layers": layers, "categories": list(cats), "size": list(size) if size else None,
+           "grid": list(grid), "quantile": quantile, "n_perm": n_perm, "seed": seed,
+           "n_null": n_null, "detectors": region_detectors.settings_key(),
+           "version": HELDOUT_EVIDENCE_VERSION}
+    path = store.cache_dir() / "measurements" / f"heldout-evidence-{key_hash(key)}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                diss, excess = {}, {}
+                for li, layer in enumerate(layers):
+                    if n_perm:
+                        contain = z[f"{li}__contain"]
+                        diss[layer] = PermutationDissection(
+                            layer, cats, float(quantile), int(n_perm),
+                            *(z[f"{li}__{f}"] for f in _DISS_ARRAYS),
+                            {c: int(n) for c, n in zip(cats, contain)})
+                    if n_null is not None:
+                        excess[layer] = ImageExcess(layer, cats,
+                                                    *(z[f"{li}__{f}"] for f in _EXCESS_ARRAYS))
+            return diss, excess
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"the measurement cache {path} is corrupt ({type(e).__name__}: {e}); "
+                             "delete it and rerun") from None
+    if acts is None:
+        acts = encoder_activations(net, [it["image"] for it in items], layers, size)
+    diss, excess = layer_evidence({l: acts[l] for l in layers}, items, quantile, n_perm, seed,
+                                  n_null)
+    arrays = {}
+    for li, layer in enumerate(layers):
+        if n_perm:
+            d = diss[layer]
+            arrays.update({f"{li}__{f}": np.asarray(getattr(d, f)) for f in _DISS_ARRAYS})
+            arrays[f"{li}__contain"] = np.array([d.images_containing[c] for c in cats])
+        if n_null is not None:
+            arrays.update({f"{li}__{f}": np.asarray(getattr(excess[layer], f))
+                           for f in _EXCESS_ARRAYS})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+    return diss, excess
 
 
 def heldout_detector_counts(net, model_id: str, items: Sequence[dict], layers: Sequence[str],
                             size=None, quantile: float = 0.995, n_perm: int = 1000, seed: int = 0,
                             alpha: float = 0.05):
     """Detector counts per layer (rows) and category (columns, plus ``units``) of ``net`` on the
-    items of :func:`detector_items`: activations at ``size`` (None: the network's size per
-    image), :func:`permutation_layers`, :func:`permutation_counts`. A measurement cached on disk
-    (``<cache>/measurements``, written atomically), keyed by ``model_id`` (e.g. the model's
-    checkpoint file name, itself keyed by its whole configuration), the images, layers, size,
-    every setting and the detectors' settings."""
-    import json
-
-    import pandas as pd
-
-    from . import region_detectors
-    from .data import store
-    from .fileio import atomic_write_text
-    from .training import key_hash
-
-    if not items:
-        raise ValueError("no images")
-    grid = next(iter(items[0]["grid_masks"].values())).shape
-    key = {"model": model_id, "images": [[it["source"], it["id"]] for it in items],
-           "layers": list(layers), "size": list(size) if size else None, "grid": list(grid),
-           "quantile": quantile, "n_perm": n_perm, "seed": seed, "alpha": alpha,
-           "detectors": region_detectors.settings_key(), "version": HELDOUT_COUNTS_VERSION}
-    path = store.cache_dir() / "measurements" / f"heldout-counts-{key_hash(key)}.json"
-    if path.exists():
-        try:
-            stored = json.loads(path.read_text())["counts"]
-        except (json.JSONDecodeError, KeyError) as e:
-            raise ValueError(f"the measurement cache {path} is corrupt ({e}); delete it and "
-                             "rerun") from None
-        return pd.DataFrame(stored).loc[list(layers)]
-    acts = encoder_activations(net, [it["image"] for it in items], layers, size)
-    counts = permutation_counts(permutation_layers(acts, items, quantile, n_perm, seed), alpha)
-    counts = counts.astype(int)
-    atomic_write_text(path, json.dumps({"key": key, "counts": {
-        c: {l: int(v) for l, v in counts[c].items()} for c in counts.columns}}))
-    return counts
+    items of :func:`detector_items`: the permutation dissection of :func:`heldout_evidence`
+    (cached on disk with it) counted at ``alpha`` (:func:`permutation_counts`)."""
+    diss, _ = heldout_evidence(net, model_id, items, layers, size, quantile, n_perm, seed)
+    return permutation_counts(diss, alpha).astype(int).loc[list(layers)]

@@ -141,7 +141,19 @@ def test_heldout_detector_counts_are_cached_by_model_and_settings(tmp_path, monk
     assert calls == [6] and a.equals(b) and list(a.index) == ["l1", "l2"]
     task_domain.heldout_detector_counts(None, "model-B", items, ["l1", "l2"], n_perm=20)
     assert calls == [6, 6]  # another model is another measurement
-    for path in (tmp_path / "measurements").glob("heldout-counts-*.json"):
-        path.write_text("{")
+    # the per-image evidence is another measurement of the same model; cached with its null
+    d1, e1 = task_domain.heldout_evidence(None, "model-A", items, ["l1", "l2"], n_perm=20, n_null=5)
+    d2, e2 = task_domain.heldout_evidence(None, "model-A", items, ["l1", "l2"], n_perm=20, n_null=5)
+    assert calls == [6, 6, 6]
+    for l in ("l1", "l2"):
+        np.testing.assert_array_equal(d1[l].p_adj, d2[l].p_adj)
+        assert d1[l].images_containing == d2[l].images_containing
+        np.testing.assert_array_equal(e1[l].crossfit, e2[l].crossfit)
+        np.testing.assert_array_equal(e1[l].selected, e2[l].selected)
+        assert e2[l].crossfit.shape[0] == 6 and e2[l].categories == tuple(region_detectors.CATEGORIES)
+    paths = list((tmp_path / "measurements").glob("heldout-evidence-*.npz"))
+    assert len(paths) == 3
+    for path in paths:
+        path.write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="corrupt"):
         task_domain.heldout_detector_counts(None, "model-A", items, ["l1", "l2"], n_perm=20)

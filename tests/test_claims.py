@@ -185,3 +185,19 @@ def test_calibration_table_is_the_same_with_parallel_workers():
     two = claims.calibration_table(n_sim=2, workers=2)
     pd.testing.assert_frame_equal(one, two)
     assert len(one) == sum(1 for c in claims.REGISTRY.values() if c.tests)
+
+
+def test_close_calls_name_the_bound_near_its_threshold():
+    claim = claims.Claim("x.close", "p", "s", "t", tests=(
+        claims.Test("a", "m", "unit", claims.Rule(null=0.0, margin=0.05), claims.simulate_normal(0.1), 10),))
+    from saliency_utils import stats
+
+    def verdict(lo, hi):
+        est = stats.Estimate((lo + hi) / 2, lo, hi, 3, 0.95, "t")
+        part = core.PartResult(claim.tests[0], est, claim.tests[0].rule.decide(est))
+        return core.Verdict(claim, part.verdict, (part,), 0.95)
+
+    assert verdict(0.001, 0.17).close_calls() == [("a", "null", pytest.approx(0.001))]
+    assert verdict(-0.2, 0.051).close_calls() == [("a", "margin", pytest.approx(0.001))]
+    assert verdict(0.3, 0.5).close_calls() == []
+    assert verdict(0.01, 0.02).close_calls(frac=0.0) == []

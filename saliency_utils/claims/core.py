@@ -259,6 +259,24 @@ class Verdict:
         return "; ".join(f"{k}: about {n} {plural(p_unit(self.claim, k))} for 80 % power"
                          for k, n in need)
 
+    def close_calls(self, frac: float = 0.1) -> list[tuple[str, str, float]]:
+        """The measured parts whose verdict turns on a bound that lies within ``frac`` of the
+        interval's width of the rule's threshold (the null, for whether an effect is shown; the
+        margin, for whether it is as large as the paper implies): ``[(part, "null" or "margin",
+        distance in the measure's units)]``. Such a verdict could change with a few more or
+        other units, whatever its power."""
+        out = []
+        for p in self.parts:
+            e = p.estimate
+            if e is None or math.isnan(e.lo) or math.isnan(e.hi) or e.hi <= e.lo:
+                continue
+            low, high = p.test.rule.bounds(e)
+            width = high - low
+            for which, dist in (("null", low), ("margin", high - p.test.rule.margin)):
+                if abs(dist) <= frac * width:
+                    out.append((p.test.name, which, float(dist)))
+        return out
+
     def row(self) -> dict:
         return {"claim": f"{self.claim.id}: {self.claim.text}", "verdict": self.verdict,
                 "estimate [CI]": self.estimate_text, "n": self.n_text,

@@ -582,12 +582,13 @@ class Overlaps:
             if m < 2:  # no other image to compare with
                 continue
             exc = torch.empty((n_p, n_k, n))
+            has_t, pair_t = torch.from_numpy(has), torch.from_numpy(pairings)
             for s in range(0, n_k, chunk):
                 g = self.inter[ci, s:s + chunk]  # k x i x j
                 union = self.area[s:s + chunk, :, None] + self.mask_area[ci][None, None] - g
                 iou = torch.where(union > 0, g / union.clamp_min(1e-12), 0.0)
-                total = iou[:, :, torch.from_numpy(has)].sum(-1)  # k x i: over the images with c
-                own = iou[:, idx[None, :], torch.from_numpy(pairings)]  # k x P x i
+                total = iou[:, :, has_t].sum(-1)  # k x i: over the images with c
+                own = iou[:, idx[None, :], pair_t]  # k x P x i
                 own = own.permute(1, 0, 2)
                 exc[:, s:s + chunk] = own - (total[None] - own) / (m - 1)
             exc = exc.numpy()

@@ -21,7 +21,7 @@ from .dissection import Dissection, dissect_sets
 
 __all__ = ["encoder_activations", "dissect_layers", "count_table", "sensitivity_table",
            "human_density", "category_shares", "pooled_ratio", "score_arrays", "without_prior",
-           "detector_items", "permutation_layers", "permutation_counts", "memoised",
+           "detector_items", "permutation_counts", "memoised",
            "heldout_detector_counts", "layer_evidence", "heldout_evidence"]
 
 
@@ -221,13 +221,6 @@ def detector_items(datasets: Sequence[str], grid, share_scale: float = 0.25,
                                     for c in region_detectors.CATEGORIES},
                           "fixation_map": fix})
     return items
-
-
-def permutation_layers(acts: Mapping[str, list], items: Sequence[dict], quantile: float = 0.995,
-                       n_perm: int = 1000, seed: int = 0) -> dict:
-    """:func:`saliency_utils.dissection.permutation_dissect` of every layer of ``acts`` against
-    the items' ``grid_masks`` (:func:`detector_items`): ``{layer: PermutationDissection}``."""
-    return layer_evidence(acts, items, quantile, n_perm, seed)[0]
 
 
 def layer_evidence(acts: Mapping[str, list], items: Sequence[dict], quantile: float = 0.995,

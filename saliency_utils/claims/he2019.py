@@ -32,15 +32,10 @@ import numpy as np
 
 from .core import Claim, Rule, RuleChange, Test, simulate_normal
 
-__all__ = ["CLAIMS", "CATEGORY_PARTS", "MIN_HELDOUT", "too_few_heldout", "image_values",
+__all__ = ["CLAIMS", "MIN_HELDOUT", "too_few_heldout", "image_values",
            "image_change", "null_samples", "ALPHA", "DEEP_MODELS", "family_difference",
            "unit_table", "deep_layers", "deep_change", "task_domain_values", "OTHER_NOT_LEARNED",
            "IMAGE_MARGIN", "IMAGE_SD"]
-
-#: Part name -> the chapter's dissection category (``dissection.CATEGORIES``). The paper names
-#: head, text, symbol and vehicle; FIGRIM does not separate text from symbols (text/sign), and
-#: "person" is not one of the paper's categories (it is shown on the page as description).
-CATEGORY_PARTS = {"head": "head", "text_sign": "text/sign", "vehicle": "vehicle"}
 
 #: The deep saliency models of the pop-out claim (the paper's two variants); the map with the
 #: learned prior divided out is a diagnostic, not a model, and is not part of the family.

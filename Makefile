@@ -85,7 +85,7 @@ browser:
 # Load every page of the built site in headless Chromium: figures present, no error output,
 # the main heading inside the viewport; full-page screenshots in $(BUILD)/screenshots.
 check-site: setup browser
-	$(PY) -m saliency_utils.sitecheck --html $(BUILD)/html --toc _toc.yml --config _config.yml --screenshots $(BUILD)/screenshots
+	$(PY) -m saliency_utils.book.sitecheck --html $(BUILD)/html --toc _toc.yml --config _config.yml --screenshots $(BUILD)/screenshots
 
 benchmark: setup
 	$(PY) benchmarks/run_benchmarks.py

@@ -78,7 +78,7 @@ DEV = "cuda"  # --device cpu: a dry run of the script itself (CPU against CPU)
 
 
 def vgg16_pair():
-    from saliency_utils.models import load_backbone
+    from saliency_utils.models.backbones import load_backbone
 
     cpu = load_backbone("vgg16", weights="random", device="cpu", seed=0)
     gpu = load_backbone("vgg16", weights="random", device=DEV, seed=0)
@@ -97,7 +97,7 @@ def images(n=2, size=224, seed=0):
 
 
 def check_attribution():
-    from saliency_utils import attribution as A
+    from saliency_utils.explain import attribution as A
 
     cpu, gpu = vgg16_pair()
     imgs = images()
@@ -124,7 +124,7 @@ def smoothgrad_floor(fn, model_g, xg, model_c, xc, **kw) -> dict:
 
 
 def check_lrp():
-    from saliency_utils import lrp
+    from saliency_utils.explain import lrp
 
     cpu, gpu = vgg16_pair()
     imgs = images()
@@ -146,7 +146,7 @@ def check_lrp():
 
 
 def check_sr_maps():
-    from saliency_utils import crosspaper as cp
+    from saliency_utils.book import crosspaper as cp
 
     cpu, gpu = vgg16_pair()
     ca = dict(max_side=64, query_stride=2, ref_stride=4)
@@ -163,8 +163,9 @@ def check_sr_maps():
 
 
 def check_probes():
-    from saliency_utils.receptive_fields import Unit, empirical_rfs
-    from saliency_utils.surround import PlantedUnits, gradient_fields, planted_population, size_tuning
+    from saliency_utils.analysis.receptive_fields import Unit, empirical_rfs
+    from saliency_utils.analysis.surround import (PlantedUnits, gradient_fields, planted_population,
+        size_tuning)
 
     k, _ = planted_population(4, "dog", seed=0, sigma_range=(2.0, 4.0))
     net_c = PlantedUnits(k, stride=16)
@@ -189,7 +190,7 @@ def check_probes():
 
 
 def check_saliency_model():
-    from saliency_utils.saliency_model import SaliencyModel
+    from saliency_utils.models.saliency_model import SaliencyModel
 
     mc = SaliencyModel("efficientnet_lite0", weights="random", seed=0, device="cpu")
     mg = SaliencyModel("efficientnet_lite0", weights="random", seed=0, device=DEV)
@@ -202,7 +203,8 @@ def check_saliency_model():
 
 
 def check_training():
-    from saliency_utils import data, training
+    from saliency_utils import data
+    from saliency_utils.training import saliency as training
 
     cfg = training.PRESETS["smoke"].replace(weights="random")  # no weights package needed
     try:

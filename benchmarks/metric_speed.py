@@ -1,4 +1,4 @@
-"""NSS, CC, SIM and KLD of :mod:`saliency_utils.metrics` against pysaliency's ``NSS``, ``CC``,
+"""NSS, CC, SIM and KLD of :mod:`saliency_utils.evaluate.metrics` against pysaliency's ``NSS``, ``CC``,
 ``SIM`` and ``MIT_KLDiv`` on the same 768 x 1024 maps (median of repeated calls, ms per map).
 
     python benchmarks/metric_speed.py [--repeat 30] [--json out.json]
@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from saliency_utils import maps, metrics
+from saliency_utils.evaluate import maps, metrics
 
 SHAPE = (768, 1024)
 

@@ -5,14 +5,14 @@ estimate has three parts, each stated on the benchmarks page and in the README:
 
 1. **Workload counts** (:data:`WORKLOAD`): per chapter, the dominant work of its `paper` branch
    (forward passes, gradients, LRP passes, training images, SR maps, GrabCut calls, metric
-   scorings ...), counted from the `paper` settings in ``saliency_utils/profiles.py`` and the data
+   scorings ...), counted from the `paper` settings in ``saliency_utils/book/profiles.py`` and the data
    bundle's sizes by reading each notebook's code. Terms under about 1 % of a chapter are left out
    (listed in ``omitted``), so the estimate leans low.
 2. **Unit costs measured here** on this machine's CPU (:func:`measure_units`): seconds per unit,
    the FLOPs of each network unit (``torch.utils.flop_counter``), and for work that stays on the
    host even with a GPU (image resizing, SR patch extraction, metric scoring, GrabCut) its own
    seconds. The papers' networks run with random weights (a pass costs the same).
-3. **A GPU model** (:data:`saliency_utils.benchreport.GPU_SCENARIOS`): network units take
+3. **A GPU model** (:data:`saliency_utils.book.benchreport.GPU_SCENARIOS`): network units take
    FLOPs / sustained rate + a fixed cost per call; other GPU work (FFT filter banks, the SR
    distance search) its CPU time / a speed-up; host work its measured CPU time. Two scenarios
    (fast, slow) bracket a data-centre GPU; the range is the answer, not either end.
@@ -66,8 +66,8 @@ def _net_units(units: dict) -> None:
     at 224 x 224, random weights."""
     import torch
 
-    from saliency_utils import lrp
-    from saliency_utils.models import load_backbone
+    from saliency_utils.explain import lrp
+    from saliency_utils.models.backbones import load_backbone
 
     torch.manual_seed(0)
     b = 16
@@ -118,7 +118,8 @@ def _saliency_units(units: dict) -> None:
     chapters) split into the network's forward passes and the host work around them."""
     import torch
 
-    from saliency_utils import data, training
+    from saliency_utils import data
+    from saliency_utils.training import saliency as training
 
     cfg = training.PRESETS["paper"].replace(weights="random")
     model = training.build_model(cfg, device="cpu")
@@ -192,8 +193,8 @@ def _sr_unit(units: dict) -> None:
     """One dense SR map (paper settings: max side 250, query stride 1, reference stride 3) of a
     224 x 224 heatmap: the distance search (what runs on the GPU) timed apart from the host
     work (Lab conversion, patches, resizes)."""
-    from saliency_utils import context_saliency as cs
-    from saliency_utils.profiles import settings
+    from saliency_utils.explain import context_saliency as cs
+    from saliency_utils.book.profiles import settings
 
     ca = dict(settings("ch2_lrp_salient_relevance", "paper")["ca"])
     rng = np.random.default_rng(0)
@@ -229,8 +230,8 @@ def _loggabor_unit(units: dict) -> None:
     """The paper bank (5 scales x 8 orientations, 3 opponent channels) on one 192 x 256 image."""
     import torch
 
-    from saliency_utils.loggabor import LogGaborBank, opponent_channels
-    from saliency_utils.profiles import settings
+    from saliency_utils.explain.loggabor import LogGaborBank, opponent_channels
+    from saliency_utils.book.profiles import settings
 
     bank = LogGaborBank(**settings("ch5_loggabor_explanation", "paper")["bank"])
     x = opponent_channels(torch.rand(1, 3, 192, 256))
@@ -253,8 +254,10 @@ def _cpu_units(units: dict) -> None:
     import torch
     from scipy import stats as sst
 
-    from saliency_utils import anchors, classical, data, evaluation, faithfulness, localisation, wsol
-    from saliency_utils.maps import resize_map
+    from saliency_utils import data
+    from saliency_utils.evaluate import anchors, scoring as evaluation, faithfulness, localisation, wsol
+    from saliency_utils.models import classical
+    from saliency_utils.evaluate.maps import resize_map
 
     rng = np.random.default_rng(0)
     recs = data.imagenet_val()[:4]
@@ -279,7 +282,7 @@ def _cpu_units(units: dict) -> None:
     sal = anchors.centre_bias_map(f.shape, (0.25, 0.25))
     dens, fm = f.density(ds.sigma_px), f.fixation_map()
     other = anchors.other_fixation_map(fixsets, 0, f.shape)
-    from saliency_utils import metrics as M
+    from saliency_utils.evaluate import metrics as M
 
     t = _best(lambda: evaluation.score_image(sal, fm, dens, other, sal, M.METRIC_NAMES, 0), 2)
     units["score:8"] = dict(kind="cpu", cpu_s=t, what="one OSIE-size map, all 8 metrics (density given)")
@@ -391,8 +394,8 @@ def workload() -> tuple[list[dict], dict]:
     chapter's `paper` profile, and per chapter what was left out. Counts follow each notebook's
     paper branch (read from the code, 2026-12-04); ``err1`` / ``err5`` are VGG-16's top-1 /
     top-5 error on ImageNet validation images (assumed 0.28 / 0.09, torchvision's figures)."""
-    from saliency_utils import training
-    from saliency_utils.profiles import settings
+    from saliency_utils.training import saliency as training
+    from saliency_utils.book.profiles import settings
 
     n = _sizes()
     err1, err5 = 0.28, 0.09
@@ -671,7 +674,7 @@ README_START, README_END = "<!-- paper-estimate:start -->", "<!-- paper-estimate
 
 def readme_with_estimate(text: str, est: dict) -> str:
     """``text`` (the README) with the estimate's table between its two markers."""
-    from saliency_utils import benchreport
+    from saliency_utils.book import benchreport
 
     if README_START not in text or README_END not in text:
         raise ValueError(f"README.md lacks the markers {README_START} / {README_END}")
@@ -689,9 +692,9 @@ def main(argv=None) -> int:
 
     import run_benchmarks  # this folder: the script's own directory is on sys.path
 
-    from saliency_utils import benchreport
+    from saliency_utils.book import benchreport
     from saliency_utils.fileio import atomic_write_text
-    from saliency_utils.profiles import settings
+    from saliency_utils.book.profiles import settings
 
     res_path = HERE / "results.json"
     res = json.loads(res_path.read_text()) if res_path.exists() else {}

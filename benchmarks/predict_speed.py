@@ -12,7 +12,7 @@ edges and grain): sizes log-uniform from 256 x 256 to 12 megapixels, aspect rati
 offline preset's trained checkpoint when it is in the cache, otherwise an untrained model of the
 same architecture (random readout, ImageNet-free encoder; the speed does not depend on the
 weights); the result says which. ``--old N`` also times the previous implementation (full-size
-decoding and ``resize_map`` of the map, from git ``fac49dc:saliency_utils/predict.py`` or
+decoding and ``resize_map`` of the map, from git ``fac49dc:saliency_utils/models/predict.py`` or
 ``--old-file``) on the first N images.
 """
 from __future__ import annotations
@@ -65,7 +65,7 @@ def make_folder(folder: Path, n: int, seed: int = 0) -> list[tuple[int, int]]:
 
 
 def get_model():
-    from saliency_utils import training
+    from saliency_utils.training import saliency as training
 
     cfg = training.PRESETS["offline"]
     ckpt = training.checkpoint_path(cfg)
@@ -83,7 +83,7 @@ OLD_REV = "fac49dc"  # the last commit before predict was hardened and sped up
 
 def load_old(path: Path | None):
     if path is None:
-        src = subprocess.run(["git", "show", f"{OLD_REV}:saliency_utils/predict.py"], cwd=ROOT,
+        src = subprocess.run(["git", "show", f"{OLD_REV}:saliency_utils/models/predict.py"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout
         path = Path(tempfile.mkdtemp()) / "old_predict.py"
         path.write_text(src.replace("from . import training", "from saliency_utils import training"))
@@ -106,7 +106,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     import torch
 
-    from saliency_utils import predict
+    from saliency_utils.models import predict
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()

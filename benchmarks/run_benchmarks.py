@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from saliency_utils.benchreport import BUILD_TARGETS
+from saliency_utils.book.benchreport import BUILD_TARGETS
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -40,7 +40,8 @@ def machine() -> dict:
 
 def bench_metrics(n: int | None = None) -> dict:
     """Each metric's throughput (maps/s) over the MIT1003 stimuli, scoring a centre-bias map."""
-    from saliency_utils import anchors, data, evaluation, metrics
+    from saliency_utils import data
+    from saliency_utils.evaluate import anchors, scoring as evaluation, metrics
 
     names = data.mit1003_ids()[:n]
     fixsets = [data.load_mit1003_fixations(k) for k in names]
@@ -79,8 +80,9 @@ def bench_gradient_maps(n: int = 64) -> dict:
     224 x 224 with the offline backbone."""
     import torch
 
-    from saliency_utils import attribution, data
-    from saliency_utils.models import load_backbone
+    from saliency_utils import data
+    from saliency_utils.explain import attribution
+    from saliency_utils.models.backbones import load_backbone
 
     bb = load_backbone("efficientnet_lite0")
     recs = data.imagenet_val()[:n]
@@ -99,9 +101,11 @@ def bench_grabcut(n: int = 40) -> dict:
     """Chapter 1: GrabCut localisation (hard seeds) of one gradient map, 227 x 227."""
     import torch
 
-    from saliency_utils import attribution, data, localisation
-    from saliency_utils.maps import resize_map
-    from saliency_utils.models import load_backbone
+    from saliency_utils import data
+    from saliency_utils.explain import attribution
+    from saliency_utils.evaluate import localisation
+    from saliency_utils.evaluate.maps import resize_map
+    from saliency_utils.models.backbones import load_backbone
 
     bb = load_backbone("efficientnet_lite0")
     recs = data.imagenet_val()[:n]
@@ -120,7 +124,7 @@ def bench_grabcut(n: int = 40) -> dict:
 def bench_training(n: int = 32) -> dict:
     """Chapter 3: end-to-end training speed of the offline saliency model (240x320, batch 8,
     encoder and readout trained), on a short run of ``n`` OSIE images (not cached)."""
-    from saliency_utils import training
+    from saliency_utils.training import saliency as training
 
     cfg = training.PRESETS["offline"].replace(n_train=n, readout_epochs=0, epochs=1)
     _, hist = training.train(cfg, progress=False)
@@ -135,10 +139,11 @@ def bench_receptive_fields(n_images: int = 4) -> dict:
     K) of the offline profile's units per layer, on a few pool images of the trained offline
     model (trained first if it is not cached). Every unit is measured by the same passes, so
     units/s grows with the number of units; the forward passes/s are the cost."""
-    from saliency_utils import data, training
-    from saliency_utils.profiles import settings
-    from saliency_utils.receptive_fields import Unit, layer_outputs
-    from saliency_utils.surround import size_tuning
+    from saliency_utils import data
+    from saliency_utils.training import saliency as training
+    from saliency_utils.book.profiles import settings
+    from saliency_utils.analysis.receptive_fields import Unit, layer_outputs
+    from saliency_utils.analysis.surround import size_tuning
 
     cfg = settings("ch3_centre_surround", "offline")
     model = training.load_or_train("offline", progress=False)
@@ -159,8 +164,9 @@ def bench_receptive_fields(n_images: int = 4) -> dict:
 
 
 def _lrp_inputs(n: int):
-    from saliency_utils import data, lrp
-    from saliency_utils.models import load_backbone
+    from saliency_utils import data
+    from saliency_utils.explain import lrp
+    from saliency_utils.models.backbones import load_backbone
 
     bb = load_backbone("efficientnet_lite0")
     can = lrp.canonise(bb.model)
@@ -172,7 +178,7 @@ def _lrp_inputs(n: int):
 def bench_lrp(n: int = 32) -> dict:
     """Chapter 2: LRP relevance maps, authors' rules, canonised offline backbone, batches of
     16 at 224x224."""
-    from saliency_utils import lrp
+    from saliency_utils.explain import lrp
 
     can, x, target = _lrp_inputs(n)
     lrp.lrp(can, x[:2], target[:2], "authors")  # warm-up
@@ -187,8 +193,8 @@ def bench_lrp(n: int = 32) -> dict:
 def bench_sr(n: int = 32) -> dict:
     """Chapter 2: Salient Relevance maps (context-aware saliency of the LRP heatmaps) with the
     chapter's offline settings."""
-    from saliency_utils import context_saliency, lrp
-    from saliency_utils.profiles import settings
+    from saliency_utils.explain import context_saliency, lrp
+    from saliency_utils.book.profiles import settings
 
     cfg = settings("ch2_lrp_salient_relevance", "offline")
     can, x, target = _lrp_inputs(n)
@@ -205,8 +211,8 @@ def bench_sr(n: int = 32) -> dict:
 def bench_sr_dense(n: int = 4) -> dict:
     """Chapter 2: SR maps with the paper's dense context-aware settings (every pixel a query,
     reference stride 3) at the chapter's 250 px, uncached (the chapter caches them on disk)."""
-    from saliency_utils import context_saliency, lrp
-    from saliency_utils.profiles import settings
+    from saliency_utils.explain import context_saliency, lrp
+    from saliency_utils.book.profiles import settings
 
     cfg = settings("ch2_lrp_salient_relevance", "offline")
     can, x, target = _lrp_inputs(n)
@@ -221,9 +227,9 @@ def bench_sr_dense(n: int = 4) -> dict:
 def bench_curves(n: int = 2) -> dict:
     """Chapter 2: deletion (mean colour and blurred) and insertion curves at the chapter's
     offline steps and batch size, 8 maps per image, uncached (forward passes per second)."""
-    from saliency_utils import faithfulness
-    from saliency_utils.models import load_backbone
-    from saliency_utils.profiles import settings
+    from saliency_utils.evaluate import faithfulness
+    from saliency_utils.models.backbones import load_backbone
+    from saliency_utils.book.profiles import settings
 
     cfg = settings("ch2_lrp_salient_relevance", "offline")
     bb = load_backbone("efficientnet_lite0")
@@ -246,8 +252,8 @@ def bench_loggabor(n: int = 8) -> dict:
     import torch
 
     from saliency_utils import data
-    from saliency_utils.loggabor import LogGaborBank, opponent_channels
-    from saliency_utils.profiles import settings
+    from saliency_utils.explain.loggabor import LogGaborBank, opponent_channels
+    from saliency_utils.book.profiles import settings
 
     cfg = settings("ch5_loggabor_explanation", "offline")
     bank = LogGaborBank(**cfg["bank"])
@@ -268,9 +274,10 @@ def bench_reconstruction(n_fit: int = 16, n: int = 6) -> dict:
     """Chapter 5: the explainable model's prediction (the readout input replaced by its
     log-Gabor reconstruction, image and mirror image), with a reconstruction fitted on a few
     OSIE training images (the fit's quality does not change the speed)."""
-    from saliency_utils import data, training
-    from saliency_utils import loggabor_explain as lx
-    from saliency_utils.profiles import settings
+    from saliency_utils import data
+    from saliency_utils.training import saliency as training
+    from saliency_utils.explain import loggabor_explain as lx
+    from saliency_utils.book.profiles import settings
 
     cfg = settings("ch5_loggabor_explanation", "offline")
     model = training.load_or_train("offline", progress=False)
@@ -297,9 +304,9 @@ def bench_crosspaper(n: int = 8) -> dict:
     computed and blurred), end to end, with the offline profile's settings; the log-Gabor
     reconstruction fitted on a few OSIE training images (its quality does not change the
     speed)."""
-    from saliency_utils import crosspaper as cp
-    from saliency_utils import training
-    from saliency_utils.profiles import settings
+    from saliency_utils.book import crosspaper as cp
+    from saliency_utils.training import saliency as training
+    from saliency_utils.book.profiles import settings
 
     cfg = settings("ch6_cross_paper", "offline")
     explainer = cp.ClassifierExplainer.from_settings(cfg)
@@ -317,7 +324,8 @@ def bench_crosspaper(n: int = 8) -> dict:
 def bench_region_detectors(n: int = 8) -> dict:
     """Chapter 4: head and text detection (MTCNN, then PP-OCRv4 detection and recognition) of
     OSIE test images, not cached (the chapter caches them on disk after the first build)."""
-    from saliency_utils import data, region_detectors
+    from saliency_utils import data
+    from saliency_utils.analysis import region_detectors
 
     ids = data.osie_splits()["test"][:n]
     images = [data.load_osie_image(i) for i in ids]
@@ -353,7 +361,7 @@ def _heldout_layer(n_images: int = 300):
 def bench_permutation_dissection(n_images: int = 300, n_perm: int = 1000) -> dict:
     """Chapter 4: the permutation dissection of its largest layer on its held-out set, with its
     grid and number of shuffles (:func:`_heldout_layer`)."""
-    from saliency_utils import dissection
+    from saliency_utils.analysis import dissection
 
     acts, masks, grid = _heldout_layer(n_images)
     t0 = time.perf_counter()
@@ -367,7 +375,7 @@ def bench_image_evidence(n_images: int = 300, n_null: int = 200) -> dict:
     """Chapter 4: the per-image category evidence of its largest layer (cross-fitted unit
     choice, ``n_null`` re-pairings), from the overlaps the permutation dissection also uses
     (the one pass over the images is not counted: it is shared)."""
-    from saliency_utils import dissection
+    from saliency_utils.analysis import dissection
 
     acts, masks, grid = _heldout_layer(n_images)
     ov = dissection.unit_overlaps(acts, masks, ("head", "text/sign"))
@@ -400,7 +408,7 @@ THROUGHPUT = {
 _RUN_ONE = """
 import resource, sys
 from pathlib import Path
-from saliency_utils.book import execute
+from saliency_utils.book.pipeline import execute
 failed = execute(sys.argv[1], Path(sys.argv[2]), only=[sys.argv[3]], force=True)
 print("PEAK_KIB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 sys.exit(1 if failed else 0)
@@ -516,7 +524,7 @@ def write_markdown(res: dict) -> None:
         lines.append("")
     pe = res.get("paper_estimate")
     if pe:
-        from saliency_utils import benchreport
+        from saliency_utils.book import benchreport
 
         lines += ["## The `paper` profile on one GPU (estimate)", "",
                   f"{benchreport.PAPER_ESTIMATE_NOTE} Unit costs measured {pe['when']}.", ""]
@@ -620,7 +628,7 @@ def main(argv=None) -> int:
     p.add_argument("--edit", default="appendix_data",
                    help="the chapter edited for the incremental build")
     args = p.parse_args(argv)
-    from saliency_utils.book import chapters
+    from saliency_utils.book.pipeline import chapters
 
     path = HERE / "results.json"
     res = json.loads(path.read_text()) if path.exists() else {}

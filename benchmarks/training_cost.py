@@ -2,7 +2,7 @@
 
     python benchmarks/training_cost.py [--profile offline] [--json benchmarks/training_cost.json]
 
-Every run of the experiment (:func:`saliency_utils.controlled_tuning.experiment_configs` of the
+Every run of the experiment (:func:`saliency_utils.training.controlled.experiment_configs` of the
 chapter's settings) records its wall time in its checkpoint's JSON sidecar when it is trained;
 this script collects them (a run not in the cache is listed as missing), per run, per condition
 and in total, with the machine they were trained on. Train them first with
@@ -20,8 +20,9 @@ from pathlib import Path
 
 
 def collect(profile: str) -> dict:
-    from saliency_utils import book_models, controlled_tuning
-    from saliency_utils.profiles import settings
+    from saliency_utils.book import models as book_models
+    from saliency_utils.training import controlled as controlled_tuning
+    from saliency_utils.book.profiles import settings
 
     cfg = settings("ch4_task_vs_domain", profile)
     preset = book_models.saliency_config(cfg)

@@ -68,11 +68,11 @@ def main(argv=None) -> int:
     pr.add_argument("--out", type=Path, required=True,
                     help="output folder (created; must be writable and differ from --images)")
     pr.add_argument("--checkpoint", type=Path, default=None,
-                    help="model checkpoint (.pt from saliency_utils.training); default: the "
+                    help="model checkpoint (.pt from saliency_utils.training.saliency); default: the "
                     "offline preset's cached model")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    from . import evaluate_cli
+    from saliency_utils.evaluate import cli as evaluate_cli
 
     ev = sub.add_parser("evaluate", help="score saliency maps and the centre bias on images plus "
                         "fixations (means with 95 % CIs, per-image CSV)",
@@ -87,15 +87,15 @@ def main(argv=None) -> int:
 
     args = p.parse_args(argv)
     if args.cmd == "execute":
-        from .book import execute
+        from saliency_utils.book.pipeline import execute
 
         out = args.out or Path("_build/executed") / args.profile
         return 1 if execute(args.profile, out, only=args.only, root=args.root,
                             force=args.force, cache=args.cache,
                             models=not args.no_models, log_output=args.log_output) else 0
     if args.cmd == "models":
-        from .book_models import train_models
-        from .profiles import PROFILES
+        from saliency_utils.book.models import train_models
+        from saliency_utils.book.profiles import PROFILES
 
         if args.profile not in PROFILES:
             p.error(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             args.report.write_text(json.dumps(report, indent=2))
         return 0
     if args.cmd == "render":
-        from .book import render
+        from saliency_utils.book.pipeline import render
 
         return render(args.executed, args.out, root=args.root)
     if args.cmd == "data":
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
             print(f"{n} file(s) match the manifest's sha256")
         return 0
     if args.cmd == "predict":
-        from .predict import main as predict_main
+        from saliency_utils.models.predict import main as predict_main
 
         return predict_main(args)
     if args.cmd == "evaluate":

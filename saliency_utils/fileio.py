@@ -5,7 +5,7 @@ through :func:`atomic_write`: the bytes go to a hidden temporary file in the tar
 which is renamed onto the target (``os.replace``) only when they are complete. A failure leaves
 no temporary file behind and an existing target as it was. This module needs only the standard
 library, so the data layer can use it without depending on the model code (the execution cache
-keys a chapter on the package modules it imports, :mod:`saliency_utils.buildcache`).
+keys a chapter on the package modules it imports, :mod:`saliency_utils.book.buildcache`).
 """
 from __future__ import annotations
 

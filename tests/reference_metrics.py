@@ -1,6 +1,6 @@
 """Naive reference implementations of the saliency metrics, for tests only.
 
-Written independently of ``saliency_utils.metrics`` from the published definitions (Judd et al.
+Written independently of ``saliency_utils.evaluate.metrics`` from the published definitions (Judd et al.
 2009; Borji et al. 2013; Bylinskii et al., TPAMI 2018) and the MIT MATLAB code they describe:
 plain Python loops over pixels, thresholds and splits, no vectorisation, no shared helpers.
 Slow; use only on small maps.

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_utils import architectures as A
-from saliency_utils import lrp
-from saliency_utils.models import load_backbone
+from saliency_utils.models import architectures as A
+from saliency_utils.explain import lrp
+from saliency_utils.models.backbones import load_backbone
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "vgg16", "alexnet"])

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from saliency_utils import attribution as A
+from saliency_utils.explain import attribution as A
 
 
 class Linear(nn.Module):
@@ -187,7 +187,7 @@ def test_rank_correlation():
 
 @pytest.fixture(scope="module")
 def lite0():
-    from saliency_utils.models import load_backbone
+    from saliency_utils.models.backbones import load_backbone
     bb = load_backbone("efficientnet_lite0", device="cpu")
     img = np.asarray(Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
                      .convert("RGB"))

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from saliency_utils import benchreport
-from saliency_utils.benchreport import NOT_MEASURED
+from saliency_utils.book import benchreport
+from saliency_utils.book.benchreport import NOT_MEASURED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,7 +117,7 @@ def test_the_committed_results_file_reads():
 
 
 def test_build_verdicts_say_met_or_by_how_much_a_target_is_missed():
-    from saliency_utils.benchreport import build_verdict
+    from saliency_utils.book.benchreport import build_verdict
 
     run = lambda total, ch=100.0: {"seconds": total, "steps": {"models": 10.0, "chapters": total - 20.0,  # noqa: E731
                                                                "render": 10.0},
@@ -230,7 +230,7 @@ def test_workload_counts_follow_the_paper_settings(benchmark_script):
     """The estimate's workload is counted from the `paper` settings (not typed in): every
     chapter of the book with work is there, every count is positive, and a setting changes its
     term."""
-    from saliency_utils import profiles
+    from saliency_utils.book import profiles
 
     pe = benchmark_script("paper_estimate")
     terms, omitted = pe.workload()

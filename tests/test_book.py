@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from saliency_utils import book, profiles
+from saliency_utils.book import pipeline as book, profiles
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,7 +93,7 @@ def test_scorecard_rows_reference_the_chapters_glue(tmp_path, monkeypatch):
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
     from saliency_utils import claims
-    from saliency_utils.book import SCORECARD_COLUMNS, scorecard_markdown
+    from saliency_utils.book.pipeline import SCORECARD_COLUMNS, scorecard_markdown
 
     P = "application/papermill.record/"
     fake = claims.Claim("test.c", "p", "§1", "a claim", not_tested="why", label="chx-claim")
@@ -143,7 +143,7 @@ def test_paper_smoke_is_the_paper_code_path_at_smoke_sizes():
     """Every chapter has ``paper-smoke``: its network keys are the paper profile's, every other
     key the smoke profile's (so the sizes are tiny), its weights random, and a training preset
     becomes the ``paper-smoke`` preset (the paper preset's architecture, random weights)."""
-    from saliency_utils import training
+    from saliency_utils.training import saliency as training
 
     def is_network_key(k):  # which network, which of its layers, per-layer steps
         return (k in ("backbone", "networks", "main_layer", "planted_stride")

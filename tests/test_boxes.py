@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from saliency_utils import boxes as B
+from saliency_utils.evaluate import boxes as B
 
 
 def test_iou_hand_cases():

@@ -7,8 +7,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from saliency_utils import book, book_models, buildcache, training
-from saliency_utils.profiles import settings
+from saliency_utils.book import pipeline as book, models as book_models, buildcache
+from saliency_utils.training import saliency as training
+from saliency_utils.book.profiles import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,11 +58,29 @@ def test_module_closure_follows_the_import_graph(tmp_path):
         "saliency_utils", "saliency_utils.a", "saliency_utils.sub.d", "saliency_utils.c"}
 
 
+def test_a_name_the_package_imports_lazily_depends_on_its_module(tmp_path):
+    """``from saliency_utils import g`` where the package's ``__init__`` imports ``g`` on first
+    use (its ``_LAZY`` table): the chapter depends on the module that defines ``g``, not on every
+    module the table names."""
+    pkg = _fake_package(tmp_path)
+    (pkg / "__init__.py").write_text(
+        '"""pkg"""\n_LAZY = {"g": "saliency_utils.b", "X": "saliency_utils.c"}\n')
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from saliency_utils import g\nimport saliency_utils")]
+    mods = buildcache.notebook_modules(nb, pkg)
+    assert mods == {"saliency_utils", "saliency_utils.b"}
+    assert buildcache.module_closure(mods, pkg) == {"saliency_utils", "saliency_utils.b"}
+    # a package module using a lazy name depends on the defining module too
+    (pkg / "sub" / "d.py").write_text("from saliency_utils import X\n")
+    assert buildcache.module_closure(["saliency_utils.sub.d"], pkg) == {
+        "saliency_utils", "saliency_utils.sub", "saliency_utils.sub.d", "saliency_utils.c"}
+
+
 def test_the_real_chapters_depend_on_what_they_use():
     nb3 = ROOT / "notebooks" / "ch3_centre_surround.ipynb"
     comp = buildcache.chapter_components(nb3, "smoke", ROOT, models=[])
-    assert {"saliency_utils.training", "saliency_utils.saliency_model",
-            "saliency_utils.profiles", "saliency_utils"} <= set(comp["modules"])
+    assert {"saliency_utils.training.saliency", "saliency_utils.models.saliency_model",
+            "saliency_utils.book.profiles", "saliency_utils"} <= set(comp["modules"])
     assert "osie" in comp["data"] and list(comp["settings"]) == ["ch3_centre_surround"]
     c6 = buildcache.chapter_components(ROOT / "notebooks" / "ch6_cross_paper.ipynb", "smoke",
                                        ROOT, models=[])
@@ -69,7 +88,7 @@ def test_the_real_chapters_depend_on_what_they_use():
     app = buildcache.chapter_components(ROOT / "notebooks" / "appendix_benchmarks.ipynb",
                                         "smoke", ROOT, models=[])
     assert "benchmarks/results.json" in app["setting_files"]
-    assert "saliency_utils.training" not in buildcache.chapter_components(
+    assert "saliency_utils.training.saliency" not in buildcache.chapter_components(
         ROOT / "notebooks" / "appendix_data.ipynb", "smoke", ROOT, models=[])["modules"]
 
 
@@ -159,7 +178,7 @@ def test_a_readers_files_named_in_the_environment_enter_the_key(tmp_path, monkey
 
 
 def test_the_environment_inputs_cover_every_weights_variable():
-    from saliency_utils import models, unisal
+    from saliency_utils.models import backbones as models, unisal
 
     assert set(models.WEIGHTS_ENV.values()) | {unisal.ENV_WEIGHTS} <= set(buildcache.ENV_INPUTS)
 

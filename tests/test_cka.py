@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.stats import ortho_group
 
-from saliency_utils.cka import feature_matrix, linear_cka
+from saliency_utils.analysis.cka import feature_matrix, linear_cka
 
 
 def _rng():

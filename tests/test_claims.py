@@ -4,7 +4,8 @@ import pandas as pd
 import numpy as np
 import pytest
 
-from saliency_utils import claims, stats
+from saliency_utils import claims
+from saliency_utils.evaluate import stats
 from saliency_utils.claims import core
 
 
@@ -141,7 +142,7 @@ def test_offline_sample_sizes_are_the_offline_profiles():
     n: the claim modules' constants must follow profiles.py, so that changing a profile without
     the claim (or the reverse) fails here instead of silently calibrating at the wrong n."""
     from saliency_utils.claims import crosspaper as cx, he2019, li2019, simonyan2014
-    from saliency_utils.profiles import settings
+    from saliency_utils.book.profiles import settings
 
     ch1 = settings("ch1_gradient_saliency", "offline")
     assert (simonyan2014.N_IDENTITY, simonyan2014.N_LOGIT, simonyan2014.N_CLASS_MODELS) == \
@@ -190,7 +191,7 @@ def test_calibration_table_is_the_same_with_parallel_workers():
 def test_close_calls_name_the_bound_near_its_threshold():
     claim = claims.Claim("x.close", "p", "s", "t", tests=(
         claims.Test("a", "m", "unit", claims.Rule(null=0.0, margin=0.05), claims.simulate_normal(0.1), 10),))
-    from saliency_utils import stats
+    from saliency_utils.evaluate import stats
 
     def verdict(lo, hi):
         est = stats.Estimate((lo + hi) / 2, lo, hi, 3, 0.95, "t")
@@ -201,3 +202,4 @@ def test_close_calls_name_the_bound_near_its_threshold():
     assert verdict(-0.2, 0.051).close_calls() == [("a", "margin", pytest.approx(0.001))]
     assert verdict(0.3, 0.5).close_calls() == []
     assert verdict(0.01, 0.02).close_calls(frac=0.0) == []
+

@@ -90,7 +90,7 @@ def test_deconvnet_identity_fails_on_one_image_and_is_partly_near_the_tolerance(
 
 def test_identity_units_match_the_offline_profile():
     """3 networks (small net, VGG-16, AlexNet) times the offline profile's images per network."""
-    from saliency_utils.profiles import settings
+    from saliency_utils.book.profiles import settings
 
     n = settings("ch1_gradient_saliency", "offline")["n_identity"]
     assert simonyan2014.N_IDENTITY == 3 * n
@@ -102,7 +102,7 @@ def test_class_model_is_tested_against_an_independent_classifier_with_a_dated_ru
     assert c.tests and not c.not_tested and c.tests[0].unit == "class"
     assert "independent classifier" in c.rule_text() and c.history[-1].date == "2026-12-04"
     assert c.tests[0].n_offline == simonyan2014.N_CLASS_MODELS
-    from saliency_utils.profiles import settings
+    from saliency_utils.book.profiles import settings
 
     assert settings("ch1_gradient_saliency", "offline")["cm_classes"] == simonyan2014.N_CLASS_MODELS
 

@@ -81,7 +81,7 @@ def test_planted_verdict_uses_the_claims_rule():
 
 
 def test_planning_n_follows_the_offline_profile():
-    from saliency_utils.profiles import settings
+    from saliency_utils.book.profiles import settings
 
     cfg = settings("ch3_centre_surround", "offline")
     assert he2017.N_UNITS_OFFLINE == cfg["rf_units"]

@@ -18,7 +18,7 @@ def _evidence(rng, masks, plant_per_layer, n_layers=4, units=8, n_null=0, streng
     ``plant_per_layer``: {category: number of units that follow its mask, one per layer}."""
     import torch
 
-    from saliency_utils import dissection
+    from saliency_utils.analysis import dissection
 
     out = {}
     for li in range(n_layers):

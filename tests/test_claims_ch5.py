@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from saliency_utils import claims
-from saliency_utils import loggabor_explain as lx
+from saliency_utils.explain import loggabor_explain as lx
 from saliency_utils.claims import malladi2021 as m21
 
 RNG = np.random.default_rng(5)
@@ -87,7 +87,7 @@ def test_explained_variance_gain_is_the_difference_of_the_two_fits():
 
 def test_beats_controls():
     sim = m21.simulate_gain_rows(0.3, 0.1, 0.3, 0.8)
-    from saliency_utils.feature_controls import CONTROL_KINDS
+    from saliency_utils.explain.feature_controls import CONTROL_KINDS
 
     assert tuple(m21.CONTROLS) == CONTROL_KINDS  # the claim's parts are the package's controls
     parts = [t.name for t in claims.get("malladi2021.beats_controls").tests]

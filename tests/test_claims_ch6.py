@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from saliency_utils import claims
-from saliency_utils import crosspaper as cp
+from saliency_utils.book import crosspaper as cp
 from saliency_utils.claims import crosspaper as cc
 from saliency_utils.claims.crosspaper import part
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from saliency_utils import classical
-from saliency_utils.stimuli import search_array
+from saliency_utils.models import classical
+from saliency_utils.data.search_arrays import search_array
 
 
 def _hit(sal, arr, dilate=8):

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_utils.classviz import class_model, gaussian_blur, to_display
+from saliency_utils.explain.classviz import class_model, gaussian_blur, to_display
 
 
 class Linear(nn.Module):
@@ -49,7 +49,7 @@ def test_bad_target():
 
 
 def test_efficientnet_class_model_raises_the_logit():
-    from saliency_utils.models import load_backbone
+    from saliency_utils.models.backbones import load_backbone
     bb = load_backbone("efficientnet_lite0", device="cpu")
     img, hist = class_model(bb.model, target=1, steps=20, lr=1.0, weight_decay=1e-3)
     scores = np.array([s for s, _ in hist])
@@ -83,7 +83,7 @@ def test_to_display_needs_only_mean_and_std():
 def test_batched_class_models_equal_single_runs_with_and_without_jitter():
     """Each image of a batch follows its own class (a linear model's optimum w_c / 2 lambda),
     and with jitter every image gets the shifts a single seeded call draws."""
-    from saliency_utils.classviz import class_models
+    from saliency_utils.explain.classviz import class_models
 
     w = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     model = Linear(w).eval()
@@ -102,7 +102,7 @@ def test_batched_class_models_equal_single_runs_with_and_without_jitter():
 
 
 def test_class_model_cache_is_keyed_by_model_class_and_settings(tmp_path):
-    from saliency_utils.classviz import class_models
+    from saliency_utils.explain.classviz import class_models
 
     w = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     model = Linear(w).eval()
@@ -132,7 +132,7 @@ def test_class_model_cache_is_keyed_by_model_class_and_settings(tmp_path):
 
 
 def test_specificity_is_zero_for_exchangeable_rows_and_positive_for_own_class():
-    from saliency_utils.classviz import specificity
+    from saliency_utils.explain.classviz import specificity
 
     rng = np.random.default_rng(0)
     t = [5, 1, 7]
@@ -153,8 +153,8 @@ def test_specificity_is_zero_for_exchangeable_rows_and_positive_for_own_class():
 
 
 def test_reference_log_probs_see_the_displayed_image():
-    from saliency_utils.classviz import reference_log_probs
-    from saliency_utils.models import load_backbone
+    from saliency_utils.explain.classviz import reference_log_probs
+    from saliency_utils.models.backbones import load_backbone
 
     src = load_backbone("efficientnet_lite0", weights="random", device="cpu")
     ref = load_backbone("efficientnet_lite1", weights="random", device="cpu")

@@ -9,9 +9,9 @@ import nbformat
 import pytest
 import yaml
 
-from saliency_utils import book, datadeps
+from saliency_utils.book import pipeline as book, datadeps
 from saliency_utils.data import DATASETS, manifest
-from saliency_utils.sitecheck import expected_colab_url
+from saliency_utils.book.sitecheck import expected_colab_url
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from saliency_utils import context_saliency as cs
-from saliency_utils.context_saliency import context_aware_saliency as cas
+from saliency_utils.explain import context_saliency as cs
+from saliency_utils.explain.context_saliency import context_aware_saliency as cas
 
 
 def _noisy(shape, value, seed=0, sd=4.0):

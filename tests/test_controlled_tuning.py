@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_utils import controlled_tuning as ct
-from saliency_utils import training
-from saliency_utils.profiles import settings
+from saliency_utils.training import controlled as ct
+from saliency_utils.training import saliency as training
+from saliency_utils.book.profiles import settings
 
 BASE = training.PRESETS["smoke"]
 
@@ -210,8 +210,9 @@ def test_scene_condition_is_checked_against_held_out_labels(model_cache, tmp_pat
 def test_the_books_scene_labels_cover_osie_and_are_resolved_from_the_settings(tmp_path, monkeypatch):
     import csv
 
-    from saliency_utils import book_models, data
-    from saliency_utils.task_training import read_labels_csv
+    from saliency_utils import data
+    from saliency_utils.book import models as book_models
+    from saliency_utils.training.classification import read_labels_csv
 
     monkeypatch.delenv("SCENE_LABELS_CSV", raising=False)
     cfg = settings("ch4_task_vs_domain", "offline")

@@ -1,5 +1,5 @@
 """The cross-paper comparison (every explanation on the same images), plus two helpers it uses:
-``evaluation.score_image`` and ``loggabor_explain.fit_explainable``."""
+``evaluate.scoring.score_image`` and ``explain.loggabor_explain.fit_explainable``."""
 import dataclasses
 
 import numpy as np
@@ -8,20 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_utils import (
-    anchors,
-    attribution,
-    boxes,
-    context_saliency,
-    evaluation,
-    lrp,
-    maps,
-    metrics,
-)
-from saliency_utils import crosspaper as cp
-from saliency_utils.models import Backbone, to_uint8_rgb
-from saliency_utils.boxes import box_union_mask
-from saliency_utils.wsol import WSOLRun
+from saliency_utils.evaluate import anchors, boxes, scoring as evaluation, maps, metrics
+from saliency_utils.explain import attribution, context_saliency, lrp
+from saliency_utils.book import crosspaper as cp
+from saliency_utils.models.backbones import Backbone, to_uint8_rgb
+from saliency_utils.evaluate.boxes import box_union_mask
+from saliency_utils.evaluate.wsol import WSOLRun
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -264,7 +256,7 @@ def test_fixation_scores_argument_errors():
 
 @pytest.fixture(scope="module")
 def fix_data(bundle):
-    from saliency_utils.evaluation import FixationDataset
+    from saliency_utils.evaluate.scoring import FixationDataset
 
     ds = FixationDataset.named("osie_test", N_FIX)
     ids, load_img, load_fix, sigma = list(ds.ids), ds.load_image, ds.load_fixations, ds.sigma_px
@@ -614,7 +606,7 @@ def test_mean_ci_table_known_means_and_nan_rows():
     t3 = cp.mean_ci_table(df, "CC")
     assert t3.loc["gradient", "mean"] == pytest.approx(0.4) and t3.loc["gradient", "images"] == 2
     # the same seed, the same interval; the interval is the book's one mean_ci
-    from saliency_utils.stats import mean_ci
+    from saliency_utils.evaluate.stats import mean_ci
 
     assert tuple(t.loc["gradient", ["mean", "95 % low", "95 % high"]]) == pytest.approx(
         mean_ci([2.0, 4.0, 6.0], seed=0).triple())
@@ -629,7 +621,7 @@ def test_mean_ci_table_known_means_and_nan_rows():
 
 def test_per_image_paired_difference_pairs_by_image_and_drops_nan():
     """The paired comparison of two maps: cp.per_image(a, b), then stats.mean_ci."""
-    from saliency_utils.stats import mean_ci
+    from saliency_utils.evaluate.stats import mean_ci
 
     df = hand_scores()
     v = cp.per_image(df, "NSS", "model", "gradient")
@@ -723,9 +715,9 @@ def test_summary_known_values():
 
 # ------------------------------------------------------------------------------ fit_explainable
 def test_fit_explainable_equals_the_hand_built_model():
-    from saliency_utils import loggabor_explain as lx
-    from saliency_utils.loggabor import LogGaborBank
-    from saliency_utils.saliency_model import SaliencyModel
+    from saliency_utils.explain import loggabor_explain as lx
+    from saliency_utils.explain.loggabor import LogGaborBank
+    from saliency_utils.models.saliency_model import SaliencyModel
 
     torch.manual_seed(0)
     model = SaliencyModel("efficientnet_lite0", weights="default",
@@ -767,9 +759,9 @@ def test_fit_explainable_and_prior_share_one_pass_of_statistics(monkeypatch):
     """The explainable and the prior-only model come from one collection of statistics (fit
     and validation images once each): the reconstruction is fit_explainable's, the prior-only
     model's constant is the layer's mean over the fit images (chapter 5's prior_only_model)."""
-    from saliency_utils import loggabor_explain as lx
-    from saliency_utils.loggabor import LogGaborBank
-    from saliency_utils.saliency_model import SaliencyModel
+    from saliency_utils.explain import loggabor_explain as lx
+    from saliency_utils.explain.loggabor import LogGaborBank
+    from saliency_utils.models.saliency_model import SaliencyModel
 
     torch.manual_seed(0)
     model = SaliencyModel("efficientnet_lite0", weights="default",
@@ -828,11 +820,12 @@ def test_summary_keeps_the_order_of_the_runs():
 def test_settings_constructors_match_the_hand_built_objects(bundle):
     """ClassifierExplainer.from_settings, FeatureSpec.from_settings and saliency_maps build
     what chapter 6 used to build by hand from the same settings."""
-    from saliency_utils import data, training
-    from saliency_utils import loggabor_explain as lx
-    from saliency_utils.loggabor import LogGaborBank
-    from saliency_utils.profiles import settings
-    from saliency_utils.saliency_model import SaliencyModel
+    from saliency_utils import data
+    from saliency_utils.training import saliency as training
+    from saliency_utils.explain import loggabor_explain as lx
+    from saliency_utils.explain.loggabor import LogGaborBank
+    from saliency_utils.book.profiles import settings
+    from saliency_utils.models.saliency_model import SaliencyModel
 
     cfg, c5 = settings("ch6_cross_paper", "smoke"), settings("ch5_loggabor_explanation", "smoke")
     ex = cp.ClassifierExplainer.from_settings(cfg)

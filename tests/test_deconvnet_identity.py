@@ -9,8 +9,8 @@ import torch
 from captum.attr import Deconvolution, Saliency
 from torch import nn
 
-from saliency_utils import attribution as A
-from saliency_utils.models import load_backbone
+from saliency_utils.explain import attribution as A
+from saliency_utils.models.backbones import load_backbone
 
 TOL = A.IDENTITY_TOLERANCE
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_utils import dissection as ds
+from saliency_utils.analysis import dissection as ds
 
 
 def _toy(n=6, seed=0):

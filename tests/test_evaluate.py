@@ -3,9 +3,9 @@ the book's one scorer.
 
 End to end on the bundle: MIT1003 images exported to a CSV of fixations and FIGRIM / MIT
 images with their own ``.mat`` fixation maps; the command's per-image scores must *equal*
-``evaluation.score_maps`` on the same maps and the bundle's own ``FixationDataset`` (an
+``evaluate.scoring.score_maps`` on the same maps and the bundle's own ``FixationDataset`` (an
 independent path: the data layer's loaders against the command's readers), the fixations' own
-density must beat the centre bias, and the printed means are ``stats.mean_ci`` of the written
+density must beat the centre bias, and the printed means are ``evaluate.stats.mean_ci`` of the written
 columns. Synthetic sets cover each bad input (exit 2, one line, nothing written), fixations
 outside the image (counted, dropped; an image left without any skipped, exit 1) and the
 book's model path with a random-weight checkpoint.
@@ -22,7 +22,8 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from saliency_utils import anchors, data, evaluate_cli, evaluation, metrics, stats
+from saliency_utils import data
+from saliency_utils.evaluate import anchors, cli as evaluate_cli, scoring as evaluation, metrics, stats
 from saliency_utils.__main__ import main
 
 ALL = list(metrics.METRIC_NAMES)
@@ -74,7 +75,7 @@ def _check_equal(frame, ref, cb, ids, suffix=".png"):
 # ------------------------------------------------------------------------------ bundle, end to end
 @pytest.fixture(scope="module")
 def mit(bundle, tmp_path_factory):
-    from saliency_utils import classical
+    from saliency_utils.models import classical
 
     ds = evaluation.FixationDataset.mit1003(5)
     root = tmp_path_factory.mktemp("mit")
@@ -87,7 +88,7 @@ def test_scores_equal_score_maps_on_the_bundle(mit, tmp_path, capsys):
     score_maps on the bundle's dataset, for the maps and for the (default, OSIE-fitted) centre
     bias; the default sigma on MIT1003 images is the book's MIT1003 sigma; the printed means
     and differences are stats.mean_ci / paired_difference of the written columns."""
-    from saliency_utils.training import osie_centre_bias
+    from saliency_utils.training.saliency import osie_centre_bias
 
     ds, images, fix, maps_dir, maps_ = mit
     out = tmp_path / "scores.csv"
@@ -164,7 +165,7 @@ def test_mat_fixation_maps_of_the_bundle(bundle, tmp_path, capsys):
     """MIT-style .mat fixation maps as the bundle ships them (FIGRIM ``fixLocs``, the MIT
     benchmark's ``FIXATIONLOCS/i210.mat`` with ``fixations``), linked unchanged: the scores
     equal score_maps on a dataset built by the data layer's own readers of those maps."""
-    from saliency_utils import classical
+    from saliency_utils.models import classical
     from saliency_utils.data import figrim
 
     names = data.figrim_amusement_park_ids()[:2]
@@ -333,7 +334,7 @@ def test_bad_input_exits_two_with_one_line_and_writes_nothing(toy, case, capsys,
     cases = _bad_cases(toy)
     assert len(cases) == 23
     name, breaker, extra, wanted = cases[case]
-    monkeypatch.setattr("saliency_utils.predict.load_model",
+    monkeypatch.setattr("saliency_utils.models.predict.load_model",
                         lambda *a: pytest.fail("a model was loaded"))
     breaker()
     rc, text, err = run(capsys, *_args(toy, **extra))
@@ -444,8 +445,8 @@ def test_the_books_model_path_with_a_checkpoint(toy, tmp_path, capsys, one_threa
     maps: the scores equal score_maps(model_maps(model)) on the same images."""
     import torch
 
-    from saliency_utils import training
-    from saliency_utils.training import PRESETS
+    from saliency_utils.training import saliency as training
+    from saliency_utils.training.saliency import PRESETS
 
     torch.manual_seed(0)
     cfg = PRESETS["smoke"].replace(weights=None, centre_bias="none")
@@ -456,7 +457,7 @@ def test_the_books_model_path_with_a_checkpoint(toy, tmp_path, capsys, one_threa
     rc, text, err = run(capsys, *_args(toy, **{"--maps": None, "--checkpoint": ckpt}))
     assert rc == 0, err
     assert "the book's saliency model" in text
-    from saliency_utils.predict import read_image
+    from saliency_utils.models.predict import read_image
 
     fixsets = {}
     for n, x, y, o in rows:
@@ -481,7 +482,7 @@ def test_a_model_load_failure_is_one_line(toy, capsys):
 def test_help_documents_the_format_and_its_defaults():
     """The help text states the defaults the code uses (the text is static, so that building
     the command line stays light: this test keeps them in step)."""
-    from saliency_utils.predict import IMAGE_EXTENSIONS
+    from saliency_utils.models.predict import IMAGE_EXTENSIONS
 
     text = evaluate_cli.FORMAT
     assert " ".join(anchors.FAST_METRICS) in text

@@ -3,15 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saliency_utils import anchors, data, maps, metrics
-from saliency_utils.evaluation import (
-    FixationDataset,
-    centre_bias_maps,
-    score_image,
-    score_fixation_sets,
-    score_leave_one_out,
-    score_maps,
-)
+from saliency_utils import data
+from saliency_utils.evaluate import anchors, maps, metrics
+from saliency_utils.evaluate.scoring import (FixationDataset, centre_bias_maps, score_image,
+    score_fixation_sets, score_leave_one_out, score_maps)
 
 SHAPE = (40, 50)
 
@@ -164,7 +159,7 @@ OLD_RAMP_OSIE = [
 
 
 def test_same_numbers_as_the_old_scorers(bundle):
-    from saliency_utils import training
+    from saliency_utils.training import saliency as training
 
     frac = training.osie_centre_bias()
     ds = FixationDataset.named("mit1003", 2)
@@ -262,7 +257,7 @@ def test_the_uniform_map_gets_the_uniform_scores_and_a_plain_constant_map_still_
 
 # ------------------------------------------------------------------ other image shapes (issue 15)
 def test_shape_windows():
-    from saliency_utils.evaluation import SHAPE_VERSIONS, shape_window
+    from saliency_utils.evaluate.scoring import SHAPE_VERSIONS, shape_window
 
     assert SHAPE_VERSIONS == ("original", "square", "portrait", "small")
     assert shape_window((600, 800), "original") == (0, 0, 600, 800, 1.0)

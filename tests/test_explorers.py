@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from saliency_utils.explorers import (Explorer, crosspaper_explorer, localisation_explorer,  # noqa: E402
-                                      loggabor_explorer, lrp_explorer)
+from saliency_utils.book.explorers import (Explorer, crosspaper_explorer, localisation_explorer,
+    loggabor_explorer, lrp_explorer)
 
 
 def _recording(panels=2):
@@ -63,7 +63,7 @@ def test_widget_redraws_the_selection():
 def test_loggabor_explorer_shows_the_bank_energy():
     import torch
 
-    from saliency_utils.loggabor import LogGaborBank, opponent_channels
+    from saliency_utils.explain.loggabor import LogGaborBank, opponent_channels
     bank = LogGaborBank(n_scales=2, n_orientations=2, min_wavelength=3.0)
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
@@ -84,12 +84,13 @@ def test_loggabor_explorer_shows_the_bank_energy():
 
 @pytest.fixture(scope="module")
 def lite0():
-    from saliency_utils.models import load_backbone
+    from saliency_utils.models.backbones import load_backbone
     return load_backbone("efficientnet_lite0", device="cpu")
 
 
 def test_localisation_and_lrp_explorers_on_real_images(bundle, lite0, one_thread):
-    from saliency_utils import data, lrp
+    from saliency_utils import data
+    from saliency_utils.explain import lrp
     recs = data.imagenet_val()[:2]
     names = data.imagenet_class_names()
     ex = localisation_explorer(lite0, recs, names)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_utils import faithfulness as fa
+from saliency_utils.evaluate import faithfulness as fa
 
 
 def test_top_fraction_components():
@@ -190,7 +190,7 @@ def test_score_map_collects_everything():
 def test_score_map_failure_policy_counts_a_miss():
     """failure="miss": an unscorable map is a miss (no hit, no energy, a zero-area box that no
     IoU accepts), flagged with the reason; "raise" (default) raises; anything else is refused."""
-    from saliency_utils import boxes
+    from saliency_utils.evaluate import boxes
 
     gt = [[0, 0, 20, 20]]  # the object fills the frame: a full-image box would have been a hit
     out = fa.score_map(np.zeros((20, 20)), gt, box_fracs=(0.2, 0.5), failure="miss")
@@ -207,7 +207,7 @@ def test_score_map_failure_policy_counts_a_miss():
 
 
 def test_the_uniform_map_scores_as_chance_on_boxes():
-    from saliency_utils import boxes, maps
+    from saliency_utils.evaluate import boxes, maps
 
     box = np.array([[10.0, 20.0, 30.0, 40.0]])  # x0, y0, x1, y1 on a 50 x 60 image
     u = maps.uniform_map((50, 60))

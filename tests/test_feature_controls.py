@@ -1,4 +1,4 @@
-"""The matched control banks of chapter 5 (saliency_utils.feature_controls)."""
+"""The matched control banks of chapter 5 (saliency_utils.explain.feature_controls)."""
 import math
 
 import numpy as np
@@ -7,9 +7,9 @@ import torch
 from scipy import ndimage
 from skimage.filters import gabor_kernel
 
-from saliency_utils import feature_controls as fc
-from saliency_utils import loggabor_explain as lx
-from saliency_utils.loggabor import LogGaborBank
+from saliency_utils.explain import feature_controls as fc
+from saliency_utils.explain import loggabor_explain as lx
+from saliency_utils.explain.loggabor import LogGaborBank
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_utils.feature_viz import maximise_units
-from saliency_utils.receptive_fields import Unit
+from saliency_utils.explain.feature_viz import maximise_units
+from saliency_utils.analysis.receptive_fields import Unit
 
 
 def _net():

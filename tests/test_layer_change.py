@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_utils.cka import CKAAccumulator, layer_cka, linear_cka
-from saliency_utils.efficientnet_lite import EfficientNetLite0
-from saliency_utils.layer_change import conv_groups, paired_outputs, weight_change
+from saliency_utils.analysis.cka import CKAAccumulator, layer_cka, linear_cka
+from saliency_utils.models.efficientnet_lite import EfficientNetLite0
+from saliency_utils.analysis.layer_change import conv_groups, paired_outputs, weight_change
 
 
 def test_conv_groups_efficientnet_cover_every_conv():

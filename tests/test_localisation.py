@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from saliency_utils.boxes import iou, mask_to_box
-from saliency_utils.localisation import grabcut_seeds, saliency_box, threshold_box
+from saliency_utils.evaluate.boxes import iou, mask_to_box
+from saliency_utils.evaluate.localisation import grabcut_seeds, saliency_box, threshold_box
 
 H = W = 227
 

@@ -4,7 +4,7 @@ import torch
 from phasecongruency import gaborconvolve
 from scipy import ndimage
 
-from saliency_utils.loggabor import LogGaborBank, opponent_channels
+from saliency_utils.explain.loggabor import LogGaborBank, opponent_channels
 
 
 def _grating(shape, cycles_y, cycles_x, phase=0.0):

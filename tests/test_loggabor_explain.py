@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_utils import loggabor_explain as lx
-from saliency_utils import maps
-from saliency_utils.loggabor import LogGaborBank, opponent_channels
-from saliency_utils.saliency_model import SaliencyModel
+from saliency_utils.explain import loggabor_explain as lx
+from saliency_utils.evaluate import maps
+from saliency_utils.explain.loggabor import LogGaborBank, opponent_channels
+from saliency_utils.models.saliency_model import SaliencyModel
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -234,7 +234,7 @@ def test_bad_inputs(lite):
 
 @pytest.mark.slow
 def test_figrim_eval_set(bundle):
-    from saliency_utils.evaluation import FixationDataset
+    from saliency_utils.evaluate.scoring import FixationDataset
 
     ds = FixationDataset.named("figrim", 3)
     fix = ds.fixation_sets()

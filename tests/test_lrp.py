@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_utils import lrp
-from saliency_utils.efficientnet_lite import EfficientNetLite0
+from saliency_utils.explain import lrp
+from saliency_utils.models.efficientnet_lite import EfficientNetLite0
 
 
 class SmallVGG(nn.Module):

@@ -1,11 +1,11 @@
-"""The book's LRP (``saliency_utils/lrp.py``) against two references it does not share code with.
+"""The book's LRP (``saliency_utils/explain/lrp.py``) against two references it does not share code with.
 
 1. **zennit 0.5.1** (a maintained LRP library; a test dependency): VGG-16 and AlexNet from
    torchvision and the book's EfficientNet-Lite0, all with random weights (seeded), for every
    composite the book offers (``epsilon``, ``authors``, ``epsilon_plus_flat``,
    ``epsilon_plus_box``), the ``conv_bias=True`` variant against zennit's own
    ``EpsilonPlusFlat``, and alpha2-beta1 on the convolutions against zennit's ``AlphaBeta``.
-2. **The authors' rules written out layer by layer** (no rule code from ``saliency_utils.lrp``):
+2. **The authors' rules written out layer by layer** (no rule code from ``saliency_utils.explain.lrp``):
    LRP-0 on convolutions (true output with bias, ``+ 1e-9``), z+ on fully connected layers
    (positive weights, no bias, ``+ 1e-9``), winner-take-all max-pooling, relevance passed
    through ReLUs, started at the predicted class's logit (``papers.md`` section 3).
@@ -32,7 +32,7 @@ equal; none changes the book's code path):
 * Biases: torchvision's VGG-16 initialises every bias to 0, which would hide how a rule treats
   biases, so all biases of VGG-16 and AlexNet are redrawn uniformly in ``[-0.05, 0.05]``.
 * BatchNorm (EfficientNet-Lite0): the book folds BN into the convolution before it
-  (``lrp.canonise``); zennit's ``SequentialMergeBatchNorm`` merges it too but then leaves the
+  (``explain.lrp.canonise``); zennit's ``SequentialMergeBatchNorm`` merges it too but then leaves the
   BN computing ``x / sqrt(1 + eps)`` instead of ``x`` (zennit 0.5.1 resets ``running_var`` to 1
   and keeps ``eps``; EfficientNet's eps is 1e-3, which changed the logits by 7e-4 of the
   largest and the maps by 2e-3 to 1e-1 of max |R| here). The zennit copy therefore gets
@@ -57,7 +57,7 @@ bookkeeping (``record=True``) is checked in ``tests/test_lrp.py``.
 **Finding.** The book's z^B rule added the first layer's bias to its denominator, so the bias
 absorbed relevance; zennit's ``ZBox`` (and the published rule, Montavon et al. 2017) has no
 bias term. The comparison failed (4e-4 to 5e-2 of the largest |R| on AlexNet, VGG-16 and the
-canonised EfficientNet, whose first convolution carries a folded BN bias); ``lrp.ZBox`` now
+canonised EfficientNet, whose first convolution carries a folded BN bias); ``explain.lrp.ZBox`` now
 leaves the bias out by default (``bias=True`` keeps the old behaviour).
 """
 import copy
@@ -73,9 +73,9 @@ from zennit.layer import Sum
 from zennit.rules import AlphaBeta, Epsilon, Flat, Norm, Pass, ZBox, ZPlus
 from zennit.types import Activation, AvgPool, BatchNorm, Convolution
 
-from saliency_utils import lrp
-from saliency_utils.efficientnet_lite import EfficientNetLite0
-from saliency_utils.models import IMAGENET_MEAN, IMAGENET_STD, load_backbone
+from saliency_utils.explain import lrp
+from saliency_utils.models.efficientnet_lite import EfficientNetLite0
+from saliency_utils.models.backbones import IMAGENET_MEAN, IMAGENET_STD, load_backbone
 
 TOL = 1e-6  # of max |R_ref| against zennit; reason in the module docstring
 ORACLE_TOL = 1e-5  # against the authors' rules (their 1e-9 at max-pooling); module docstring
@@ -312,7 +312,7 @@ def _layers(net):
 
 def _authors_oracle(net, x, unpool="sum"):
     """Li et al.'s rules as their notebook defines them (papers.md section 3), for a sequential
-    net, without saliency_utils.lrp: forward with the activations kept, then backwards
+    net, without saliency_utils.explain.lrp: forward with the activations kept, then backwards
 
     * Linear, z+: ``z_k = sum_j x_j w+_jk + 1e-9``, ``R_j = x_j sum_k w+_jk R_k / z_k``, no bias;
     * Conv2d, LRP-0: ``z = conv(x) + b + 1e-9``, ``R = x * W^T (R / z)`` (``W^T`` as the gradient

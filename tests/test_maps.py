@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from saliency_utils import anchors, maps
+from saliency_utils.evaluate import anchors, maps
 
 
 def test_fixation_map_rounds_to_nearest_pixel_and_counts_duplicates():

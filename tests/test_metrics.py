@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from saliency_utils import metrics as M
-from saliency_utils.evaluation import score_image
-from saliency_utils.maps import fixation_map, gaussian_centre_bias, gaussian_density, resize_map
+from saliency_utils.evaluate import metrics as M
+from saliency_utils.evaluate.scoring import score_image
+from saliency_utils.evaluate.maps import fixation_map, gaussian_centre_bias, gaussian_density, resize_map
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import reference_metrics as R  # noqa: E402

@@ -1,4 +1,4 @@
-"""Density scores, comparisons with an anchor and the quality target (saliency_utils.model_quality),
+"""Density scores, comparisons with an anchor and the quality target (saliency_utils.evaluate.model_quality),
 and the validation protocol of the saliency model (data.osie_splits, training's validation choices)."""
 import math
 
@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from saliency_utils import data, metrics, stats
-from saliency_utils import model_quality as mq
+from saliency_utils import data
+from saliency_utils.evaluate import metrics, stats
+from saliency_utils.evaluate import model_quality as mq
 from saliency_utils.data import Fixations
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_utils import models
-from saliency_utils.models import WeightsUnavailableError, load_backbone
+from saliency_utils.models import backbones as models
+from saliency_utils.models.backbones import WeightsUnavailableError, load_backbone
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +144,7 @@ def test_tampered_package_weights_are_rejected(monkeypatch, tmp_path, name):
 def test_efficientnet_lite1_reference_classifier():
     """The independent reference of chapter 1: 21 blocks, 240 px, the published weights load
     strictly (sha256 checked) and give finite logits; a larger network than Lite0."""
-    from saliency_utils.efficientnet_lite import BLOCK_ARGS, REPEATS, block_args, stages
+    from saliency_utils.models.efficientnet_lite import BLOCK_ARGS, REPEATS, block_args, stages
 
     assert len(block_args(REPEATS["lite1"])) == 21 and stages(REPEATS["lite1"])["stage7"] == [20]
     assert block_args(REPEATS["lite0"]) == BLOCK_ARGS and len(BLOCK_ARGS) == 16
@@ -170,7 +170,7 @@ def test_unknown_backbone():
 def test_weights_choice_is_explicit_and_random_is_seeded():
     from pathlib import Path
 
-    from saliency_utils.models import is_random, resolve_weights
+    from saliency_utils.models.backbones import is_random, resolve_weights
 
     assert resolve_weights("imagenet") == resolve_weights("default") == "imagenet"
     assert resolve_weights("random") == resolve_weights(None) == "random"
@@ -194,7 +194,7 @@ def test_weights_choice_is_explicit_and_random_is_seeded():
 
 
 def test_display_names_come_from_the_backbone_table():
-    from saliency_utils.models import BACKBONES, display_name
+    from saliency_utils.models.backbones import BACKBONES, display_name
 
     assert [display_name(n) for n in ("vgg16", "alexnet", "efficientnet_lite0")] == \
         ["VGG-16", "AlexNet", "EfficientNet-Lite0"]
@@ -204,7 +204,7 @@ def test_display_names_come_from_the_backbone_table():
 
 
 def test_with_layers_reinitialised_changes_only_the_named_layers_and_is_seeded():
-    from saliency_utils.models import with_layers_reinitialised
+    from saliency_utils.models.backbones import with_layers_reinitialised
 
     b = load_backbone("efficientnet_lite0", weights="random", device="cpu", seed=2)
     before = {k: v.clone() for k, v in b.model.state_dict().items()}
@@ -227,7 +227,7 @@ def test_with_layers_reinitialised_changes_only_the_named_layers_and_is_seeded()
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "vgg16", "alexnet"])
 def test_randomisation_order_covers_every_parameter_top_down(name):
-    from saliency_utils.models import randomisation_order
+    from saliency_utils.models.backbones import randomisation_order
 
     order = randomisation_order(name)
     net = load_backbone(name, weights="random", device="cpu").model

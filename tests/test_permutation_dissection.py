@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_utils import dissection
+from saliency_utils.analysis import dissection
 
 CATS = ("head", "text/sign")
 

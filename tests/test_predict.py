@@ -17,9 +17,11 @@ import torch
 from PIL import Image
 from scipy import ndimage
 
-from saliency_utils import maps, predict, saliency_model, training
+from saliency_utils.evaluate import maps
+from saliency_utils.models import predict, saliency_model
+from saliency_utils.training import saliency as training
 from saliency_utils.__main__ import main
-from saliency_utils.training import PRESETS
+from saliency_utils.training.saliency import PRESETS
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +264,7 @@ def test_png_scaling():
 
 
 def test_resize_map_reference_values():
-    """``maps.resize_map`` pinned: bicubic (order 3) with anti-aliasing, reflect mode, pixel
+    """``evaluate.maps.resize_map`` pinned: bicubic (order 3) with anti-aliasing, reflect mode, pixel
     centres aligned (output pixel ``j`` samples input coordinate ``(j + 0.5) * in / out - 0.5``)."""
     a = np.arange(12, dtype=float).reshape(3, 4) ** 1.5
     expected_up = np.array([

@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from saliency_utils.receptive_fields import (Unit, centre_surround_index, empirical_rfs, layer_outputs,
-                                             occluder_grid, top_images)
+from saliency_utils.analysis.receptive_fields import (Unit, centre_surround_index, empirical_rfs,
+    layer_outputs, occluder_grid, top_images)
 
 
 class Toy(nn.Module):
@@ -128,7 +128,7 @@ def test_centre_surround_index():
 
 
 def test_cell_centres_of_a_strided_layer():
-    from saliency_utils.receptive_fields import cell_centres
+    from saliency_utils.analysis.receptive_fields import cell_centres
     # stride-4 conv, kernel 5, padding 2: cell r covers pixels 4r-2 .. 4r+2, centred on 4r
     conv = nn.Conv2d(3, 1, 5, stride=4, padding=2)
     net = nn.Sequential(conv, nn.Identity())
@@ -138,7 +138,7 @@ def test_cell_centres_of_a_strided_layer():
 
 
 def test_active_channels():
-    from saliency_utils.receptive_fields import active_channels
+    from saliency_utils.analysis.receptive_fields import active_channels
     net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU())
     with torch.no_grad():
         net[0].weight.zero_(); net[0].bias.copy_(torch.tensor([1.0, -1.0, 2.0, 0.5]))
@@ -147,7 +147,7 @@ def test_active_channels():
 
 
 def test_cell_pixel_and_nearest_cells_are_inverse():
-    from saliency_utils.receptive_fields import cell_pixel, nearest_cells
+    from saliency_utils.analysis.receptive_fields import cell_pixel, nearest_cells
     geometry, shape = (13.5, 21.0, 8.0, 8.0), (6, 9)  # central cell (2, 4) at pixel (13.5, 21)
     assert cell_pixel((2, 4), geometry, shape) == (13.5, 21.0)
     cells = [(r, c) for r in range(6) for c in range(9)]

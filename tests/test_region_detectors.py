@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from saliency_utils import region_detectors as rd
+from saliency_utils.analysis import region_detectors as rd
 
 
 def _det(heads=(), text=(), shape=(100, 200)):

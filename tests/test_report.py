@@ -1,6 +1,6 @@
 import pytest
 
-from saliency_utils import report
+from saliency_utils.book import report
 
 
 def test_claims_glue_verdicts_keys(monkeypatch):
@@ -40,7 +40,8 @@ def test_random_weights_label_everything_the_helpers_make(monkeypatch, capsys):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from saliency_utils import claims, plotting
+    from saliency_utils import claims
+    from saliency_utils.book import plotting
 
     label = report.RANDOM_WEIGHTS_LABEL
     assert report.weights_banner("ch1_gradient_saliency", "smoke") is False

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_utils.saliency_model import CentreBiasPrior, SaliencyModel
+from saliency_utils.models.saliency_model import CentreBiasPrior, SaliencyModel
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -180,7 +180,7 @@ def minmax_model():
 
 
 def test_minmax_output_is_the_min_max_log_density(minmax_model):
-    from saliency_utils.saliency_model import log_density_to_minmax_map
+    from saliency_utils.models.saliency_model import log_density_to_minmax_map
 
     img = (np.random.default_rng(3).random((64, 96, 3)) * 255).astype(np.uint8)
     lp = minmax_model.predict_log_density(img, size=(64, 96))
@@ -206,7 +206,7 @@ def test_minmax_output_is_the_min_max_log_density(minmax_model):
 
 
 def test_minmax_of_a_constant_log_map_is_the_constant_map():
-    from saliency_utils.saliency_model import log_density_to_minmax_map
+    from saliency_utils.models.saliency_model import log_density_to_minmax_map
 
     lp = np.full((6, 8), -np.log(48.0))
     lp[2, 3] += 1e-9  # float rounding, not a peak

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from saliency_utils import search_metrics as sm
-from saliency_utils.stimuli import search_array
+from saliency_utils.evaluate import search_metrics as sm
+from saliency_utils.data.search_arrays import search_array
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from saliency_utils import sitecheck
-from saliency_utils.sitecheck import Page, PageInfo, page_problems
+from saliency_utils.book import sitecheck
+from saliency_utils.book.sitecheck import Page, PageInfo, page_problems
 
 COLAB = "https://colab.research.google.com/github/me/book/blob/main/notebooks/{}.ipynb"
 
@@ -308,7 +308,7 @@ def test_real_jupyter_book_build(tmp_path):
     button is where the config says."""
     import nbformat
 
-    from saliency_utils.book import render
+    from saliency_utils.book.pipeline import render
 
     root, executed = tmp_path / "src", tmp_path / "executed"
     (root / "notebooks").mkdir(parents=True)

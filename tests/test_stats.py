@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from saliency_utils import stats
+from saliency_utils.evaluate import stats
 
 
 @pytest.mark.parametrize("method", ["BCa", "percentile"])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from saliency_utils import stimuli
-from saliency_utils.stimuli import FEATURES, search_array
+from saliency_utils.data import search_arrays as stimuli
+from saliency_utils.data.search_arrays import FEATURES, search_array
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,14 @@
-"""Size tuning and planted units (saliency_utils.surround): the probe recovers planted surrounds
+"""Size tuning and planted units (saliency_utils.analysis.surround): the probe recovers planted surrounds
 on natural-image-like (1/f) inputs, measures nothing where none is planted, and its cache keeps
 exactly what was measured."""
 import numpy as np
 import pytest
 import torch
 
-from saliency_utils.receptive_fields import Unit
-from saliency_utils.surround import (PlantedUnits, choose_units, disc_masks, kernel_field, kernel_ssi,
-                                     planted_population,
-                                     readout_weight, size_tuning, stimulus_centres, suppression_index)
+from saliency_utils.analysis.receptive_fields import Unit
+from saliency_utils.analysis.surround import (PlantedUnits, choose_units, disc_masks, kernel_field,
+    kernel_ssi, planted_population, readout_weight, size_tuning, stimulus_centres,
+    suppression_index)
 
 RADII = (8, 16, 32, 64)
 
@@ -148,7 +148,7 @@ def test_choose_units_and_readout_weight():
     assert [u.channel for u in choose_units([active, other], "l", 20)] == [0, 2, 4, 6]
     with pytest.raises(ValueError, match="no channel active"):
         choose_units([{"l": np.zeros(3, bool)}], "l", 2)
-    from saliency_utils.saliency_model import SaliencyModel
+    from saliency_utils.models.saliency_model import SaliencyModel
     model = SaliencyModel("efficientnet_lite0", weights="default", readout_layers=["stage3", "head"],
                           readout_hidden=4, centre_bias="none", input_size=(64, 64), device="cpu")
     with torch.no_grad():
@@ -162,7 +162,7 @@ def test_choose_units_and_readout_weight():
 
 
 def test_kernel_field_samples_the_kernel_on_the_occlusion_grid():
-    from saliency_utils.receptive_fields import centre_surround_index
+    from saliency_utils.analysis.receptive_fields import centre_surround_index
 
     k_dog, _ = planted_population(2, "dog", seed=0)
     k_c, _ = planted_population(2, "centre", seed=0)
@@ -177,8 +177,8 @@ def test_kernel_field_samples_the_kernel_on_the_occlusion_grid():
 
 
 def test_gradient_fields_recover_planted_kernels():
-    from saliency_utils.receptive_fields import centre_surround_index
-    from saliency_utils.surround import gradient_fields
+    from saliency_utils.analysis.receptive_fields import centre_surround_index
+    from saliency_utils.analysis.surround import gradient_fields
 
     x = pink_images(6, seed=2)
     csi = {}

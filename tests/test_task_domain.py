@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 import torch
 
-from saliency_utils import task_domain
-from saliency_utils.cka import layer_cka, linear_cka
-from saliency_utils.saliency_model import SaliencyModel
-from saliency_utils.stimuli import search_array
+from saliency_utils.analysis import task_domain
+from saliency_utils.analysis.cka import layer_cka, linear_cka
+from saliency_utils.models.saliency_model import SaliencyModel
+from saliency_utils.data.search_arrays import search_array
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_score_arrays():
 def test_model_predict_scores_as_model_maps(bundle, nets):
     """Chapter 4 scores ``model.predict`` with several maps in one pass of score_maps; that
     equals evaluation.model_maps(model) scored alone (chapters 3 and 5)."""
-    from saliency_utils.evaluation import FixationDataset, model_maps, score_maps
+    from saliency_utils.evaluate.scoring import FixationDataset, model_maps, score_maps
 
     a, _ = nets
     wanted = ["AUC-Judd", "sAUC", "NSS", "CC", "KLD"]
@@ -117,7 +117,7 @@ def test_without_prior_divides_the_prior_out(nets):
 def test_heldout_detector_counts_are_cached_by_model_and_settings(tmp_path, monkeypatch):
     import torch
 
-    from saliency_utils import region_detectors
+    from saliency_utils.analysis import region_detectors
 
     monkeypatch.setenv("SALIENCY_CACHE", str(tmp_path))
     monkeypatch.setattr(region_detectors, "detector_versions", lambda: {"fake": "1"})

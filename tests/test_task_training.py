@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_utils import task_training as tt
-from saliency_utils import training
+from saliency_utils.training import classification as tt
+from saliency_utils.training import saliency as training
 
 
 def test_rotation_batch():

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from saliency_utils import data, metrics, training
-from saliency_utils.training import PRESETS, CheckpointError, TrainConfig
+from saliency_utils import data
+from saliency_utils.evaluate import metrics
+from saliency_utils.training import saliency as training
+from saliency_utils.training.saliency import PRESETS, CheckpointError, TrainConfig
 
 SMOKE = PRESETS["smoke"]
 
@@ -177,7 +179,7 @@ def test_training_data_targets(cache):
 
 
 def test_evaluate_returns_metric_rows(trained):
-    from saliency_utils.evaluation import FixationDataset, centre_bias_maps, model_maps, score_maps
+    from saliency_utils.evaluate.scoring import FixationDataset, centre_bias_maps, model_maps, score_maps
 
     ds = FixationDataset.named("osie_test", 2)
     frac = training.osie_centre_bias()
@@ -329,7 +331,7 @@ def test_paper_smoke_trains_the_demo_architecture(cache):
 def test_prefetched_keeps_order_and_results_and_raises_where_prepare_fails():
     import threading
 
-    from saliency_utils.training import prefetched
+    from saliency_utils.training.saliency import prefetched
 
     main = threading.get_ident()
     seen = []
@@ -558,8 +560,8 @@ def test_compare_settings_picks_the_best_mean_rank_and_prefers_the_preset_on_tie
 
 
 def test_per_metric_maps_score_each_metric_with_its_own_exponent(trained):
-    from saliency_utils import model_quality as mq
-    from saliency_utils.evaluation import FixationDataset, score_maps
+    from saliency_utils.evaluate import model_quality as mq
+    from saliency_utils.evaluate.scoring import FixationDataset, score_maps
 
     ds = FixationDataset.osie("val", n=2)
     cb = (0.2, 0.25)
@@ -579,8 +581,8 @@ def test_per_metric_maps_score_each_metric_with_its_own_exponent(trained):
 
 
 def test_evaluate_model_scores_the_chosen_map_and_the_density(trained):
-    from saliency_utils import model_quality as mq
-    from saliency_utils.evaluation import FixationDataset, score_maps
+    from saliency_utils.evaluate import model_quality as mq
+    from saliency_utils.evaluate.scoring import FixationDataset, score_maps
 
     ds = FixationDataset.osie("val", n=2)
     cb = (0.2, 0.25)

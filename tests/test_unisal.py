@@ -1,16 +1,16 @@
 """UNISAL vendored for static images (saliency_utils.third_party.unisal) and its adapter
-(saliency_utils.unisal): offline build, shapes, chapter 5's hook path, weight files."""
+(saliency_utils.models.unisal): offline build, shapes, chapter 5's hook path, weight files."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from saliency_utils import loggabor_explain as lx
-from saliency_utils import maps
-from saliency_utils import unisal as us
-from saliency_utils.loggabor import LogGaborBank
-from saliency_utils.profiles import settings
+from saliency_utils.explain import loggabor_explain as lx
+from saliency_utils.evaluate import maps
+from saliency_utils.models import unisal as us
+from saliency_utils.explain.loggabor import LogGaborBank
+from saliency_utils.book.profiles import settings
 from saliency_utils.third_party.unisal import UNISAL
 from saliency_utils.third_party.unisal.model import MobileNetV2
 
@@ -216,7 +216,7 @@ def test_profile_settings():
 
 def test_analysis_verdicts_plumbing():
     """loggabor_analysis.verdicts decides the chapter's five claims from an Analysis."""
-    from saliency_utils import loggabor_analysis as la
+    from saliency_utils.book import loggabor_analysis as la
 
     rng = np.random.default_rng(0)
     layers = list(us.CH5_LAYERS)

@@ -7,9 +7,9 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from saliency_utils import boxes, wsol
-from saliency_utils.boxes import iou, mask_to_box
-from saliency_utils.localisation import saliency_box, threshold_box
+from saliency_utils.evaluate import boxes, wsol
+from saliency_utils.evaluate.boxes import iou, mask_to_box
+from saliency_utils.evaluate.localisation import saliency_box, threshold_box
 
 S = 24          # image side
 N_CLASSES = 8
@@ -190,7 +190,7 @@ def test_paired_difference():
 def test_default_saliency_is_the_captum_gradient():
     """The fused forward/backward path gives the same maps (hence boxes) as
     attribution.gradient_saliency, batch by batch."""
-    from saliency_utils.attribution import gradient_saliency
+    from saliency_utils.explain.attribution import gradient_saliency
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1),

@@ -69,8 +69,8 @@ def claims_of(module: str) -> list[Claim]:
 
 def _verdict_text(verdict: str) -> str:
     """The verdict as the page shows it: with the random-weights label while the chapter runs
-    with random weights (:data:`saliency_utils.report.CODE_PATH_ONLY`)."""
-    from .. import report
+    with random weights (:data:`saliency_utils.book.report.CODE_PATH_ONLY`)."""
+    from saliency_utils.book import report
 
     return (f"{verdict} ({report.RANDOM_WEIGHTS_LABEL})" if report.CODE_PATH_ONLY
             else verdict)
@@ -92,7 +92,7 @@ def show(verdicts: Sequence[Verdict]):
     """Display the verdict table in a notebook (left-aligned, HTML-escaped)."""
     from IPython.display import display
 
-    from .. import report
+    from saliency_utils.book import report
 
     df = verdict_table(verdicts)
     styled = (df.style.hide(axis="index").format(escape="html")
@@ -107,10 +107,10 @@ def glue_verdicts(prefix: str, verdicts: Sequence[Verdict], network: str) -> int
     """Glue every verdict for the intro's scorecard: for verdict ``i`` (from 1) the keys
     ``<prefix>_{id,claim,verdict,estimate,n,rule,power}_<i>`` (``rule``: the one-line
     :meth:`~saliency_utils.claims.core.Claim.rule_short`) and ``<prefix>_network``. Under
-    random weights (:data:`saliency_utils.report.CODE_PATH_ONLY`) the verdicts and the network
+    random weights (:data:`saliency_utils.book.report.CODE_PATH_ONLY`) the verdicts and the network
     carry "random weights: code path only".
     Returns the number of verdicts; raises ``ValueError`` for none."""
-    from ..report import Text, glue, mark
+    from saliency_utils.book.report import Text, glue, mark
 
     if not verdicts:
         raise ValueError("no verdicts to glue: the scorecard would silently lose the chapter")

@@ -2,7 +2,7 @@
 
 A :class:`Claim` is declared once (in the module of its paper, see :mod:`saliency_utils.claims`)
 with one or more :class:`Test` parts. Each part names a measure, its unit of analysis, how the
-per-unit values are turned into an :class:`~saliency_utils.stats.Estimate` (``estimator``), the
+per-unit values are turned into an :class:`~saliency_utils.evaluate.stats.Estimate` (``estimator``), the
 effect the paper implies (``margin``, the smallest effect that would matter, in the measure's
 units and in the claimed direction), a planning standard deviation and the sample size the
 chapter uses offline. A chapter supplies **per-unit values**; the registry makes the estimate,
@@ -36,7 +36,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .. import stats
+from saliency_utils.evaluate import stats
 
 __all__ = ["REPRODUCED", "PARTLY", "NOT_REPRODUCED", "INCONCLUSIVE", "NOT_TESTED", "VERDICTS",
            "Rule", "Test", "RuleChange", "Claim", "PartResult", "Verdict", "Calibration",

@@ -36,7 +36,7 @@ __all__ = ["CLAIMS", "CLASSIFIER_MAPS", "RANKED_MAPS", "PRIOR_ONLY", "FIX_DATASE
            "ABOVE_CHANCE", "BEATS_CENTRE", "BEYOND_CENTRE", "MODEL_BEATS_ALL", "POINT_BETTER",
            "SAME_RANKING", "LOGGABOR_CLOSER"]
 
-#: The classifier explanations (as named in :data:`saliency_utils.crosspaper.CLASSIFIER_METHODS`).
+#: The classifier explanations (as named in :data:`saliency_utils.book.crosspaper.CLASSIFIER_METHODS`).
 CLASSIFIER_MAPS = ("gradient", "SmoothGrad", "LRP", "SR map")
 #: The fixation datasets of the chapter, and the images per set in the offline profile.
 FIX_DATASETS = ("osie_test", "mit1003")
@@ -56,7 +56,7 @@ RHO_WHY = ("a large correlation by Cohen's convention; 7 maps can show only a ve
 TODAY = "2026-12-03"
 #: The date Q7's reference became the prior-only model (issue 19).
 PRIOR_CHANGE = "2026-12-03"
-#: The prior-only model of chapter 5 (:data:`saliency_utils.crosspaper.PRIOR_ONLY`).
+#: The prior-only model of chapter 5 (:data:`saliency_utils.book.crosspaper.PRIOR_ONLY`).
 PRIOR_ONLY = "prior only"
 WHY_REGISTRY = ("rewritten for the claims registry: each comparison is a part with a "
                 "Bonferroni-adjusted interval, 'no' (now 'not reproduced') needs the effect to be "

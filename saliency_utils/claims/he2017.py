@@ -128,7 +128,7 @@ CENTRE_SURROUND_EMERGES = Claim(
 )
 
 #: How a probe earns its use for the verdict of :data:`CENTRE_SURROUND_EMERGES`, written before
-#: the run: planted units (``saliency_utils.surround``) measured at the chapter's settings, with
+#: the run: planted units (``saliency_utils.analysis.surround``) measured at the chapter's settings, with
 #: as many units as the real test pools. The claim's own rule must say "reproduced" for planted
 #: units that gain a surround (centre-only -> centre-surround, same centres, luminance and
 #: colour-opponent) and must not say "reproduced" or "partly reproduced" for planted units

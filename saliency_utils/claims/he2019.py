@@ -6,7 +6,7 @@ that the wiring is unit-tested) and calls ``claims.get(id).decide(values)``:
 
 * categories (heads and text on held-out images with detector masks, :mod:`saliency_utils.
   region_detectors`; vehicles on FIGRIM's human polygons): per **image** that contains the
-  category, the cross-fitted excess IoU (:class:`saliency_utils.dissection.ImageExcess`: in each
+  category, the cross-fitted excess IoU (:class:`saliency_utils.analysis.dissection.ImageExcess`: in each
   layer, the unit chosen on the other half of the images, its IoU with the image's own mask
   minus its mean IoU with the other images' masks of the category), averaged over the dissected
   layers: :func:`image_values`; heads over text: per image, that value of the saliency-fine-tuned
@@ -19,7 +19,7 @@ that the wiring is unit-tested) and calls ``claims.get(id).decide(values)``:
 * pop-out: per **image** or **array**, the mean score of the deep saliency models minus the mean
   score of the classical models on the same image or array (families fixed in advance, no
   model chosen on the data): :func:`family_difference`;
-* task vs domain (:mod:`saliency_utils.controlled_tuning`): per **seed**, the change of the deep
+* task vs domain (:mod:`saliency_utils.training.controlled`): per **seed**, the change of the deep
   layers (:func:`deep_layers`, :func:`deep_change`: 1 - linear CKA with the pre-trained
   encoder) of the saliency model minus the seed-to-seed floor, minus the domain-only control's
   and minus the other task's: :func:`task_domain_values`.
@@ -92,7 +92,7 @@ def _check_layers(excess: Mapping[str, object]) -> list:
 def image_values(excess: Mapping[str, object], category: str, pairing: int = 0) -> np.ndarray:
     """Per image that contains ``category`` (in ``pairing``: 0 is the real one, higher numbers
     the random re-pairings of masks and images): the cross-fitted excess IoU of
-    :class:`saliency_utils.dissection.ImageExcess`, averaged over the layers of ``excess``
+    :class:`saliency_utils.analysis.dissection.ImageExcess`, averaged over the layers of ``excess``
     (``{layer: ImageExcess}``, the same images and pairings in every layer). Images whose fold
     had no unit choice (the other fold contains no such image) are left out."""
     ex = _check_layers(excess)

@@ -15,7 +15,7 @@ import numpy as np
 from .core import Claim, Rule, RuleChange, Test, simulate_normal, simulate_sign
 
 PAPER = "Li et al. 2019"
-#: Offline profile sizes (saliency_utils.profiles, ch2 'offline'): images of the per-composite
+#: Offline profile sizes (saliency_utils.book.profiles, ch2 'offline'): images of the per-composite
 #: conservation table, validation images with boxes (all of them), images with deletion/insertion
 #: curves, images with the context-aware saliency controls (CA of the image and of the gradient).
 N_CONSERVATION, N_IMAGES, N_CURVES, N_CONTROLS = 16, 1300, 200, 400

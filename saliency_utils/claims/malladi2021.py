@@ -8,17 +8,17 @@ The chapter supplies per-unit values:
 
 * ``reconstruct``: per held-out OSIE test image and layer, the row ``(SSE, SST)`` summed over the
   layer's channels (SST about the held-out mean), from
-  :func:`saliency_utils.loggabor_explain.image_errors`; the estimate ``1 - ΣSSE / ΣSST`` is the
+  :func:`saliency_utils.explain.loggabor_explain.image_errors`; the estimate ``1 - ΣSSE / ΣSST`` is the
   layer's held-out explained variance of the chapter's table, bootstrapped over images;
 * ``single_filter``: per channel, the held-out R² of its best single log-Gabor response;
 * ``coarser_with_depth``: per channel of the encoder layers, ``(depth rank, dominant wavelength)``;
 * ``explainable_comparable``: per image of the three datasets, paired NSS differences
   (explainable − deep, explainable − prior-only model: the same readout and learned centre-bias
-  prior fed the mean readout input of the fit images, :func:`~saliency_utils.loggabor_explain.
+  prior fed the mean readout input of the fit images, :func:`~saliency_utils.explain.loggabor_explain.
   prior_only_model`);
 * ``beats_controls``: per held-out OSIE test image and control feature set, the row
   ``(SSE log-Gabor, SSE control, SST)`` of the readout input (the two fits' per-image rows of
-  :func:`~saliency_utils.loggabor_explain.image_errors`, which share SST); the estimate is the
+  :func:`~saliency_utils.explain.loggabor_explain.image_errors`, which share SST); the estimate is the
   difference of held-out explained variances, log-Gabor − control.
 """
 from __future__ import annotations
@@ -32,13 +32,13 @@ from .core import Claim, Rule, RuleChange, Test, simulate_correlation, simulate_
 #: Parts of the single-filter claim: the encoder layers by depth. The chapter maps them to its
 #: profile's layers (offline: stage3, stage5, head).
 LAYER_ROLES = ("shallow", "middle", "deep")
-#: Datasets of the explainable-model claim (:data:`saliency_utils.loggabor_explain.EVAL_DATASETS`)
+#: Datasets of the explainable-model claim (:data:`saliency_utils.explain.loggabor_explain.EVAL_DATASETS`)
 #: and their offline sizes (all images: OSIE test 100, MIT1003 100, FIGRIM 30).
 EVAL_N = {"osie_test": 100, "mit1003": 100, "figrim": 30}
 #: The metric of the explainable-model claim.
 METRIC = "NSS"
 #: The matched control feature sets of the ``beats_controls`` claim, by the names of
-#: :data:`saliency_utils.feature_controls.CONTROL_KINDS`, with their labels on the page.
+#: :data:`saliency_utils.explain.feature_controls.CONTROL_KINDS`, with their labels on the page.
 CONTROLS = {"random": "random filters", "gabor": "Gabor filters", "blur": "multi-scale blur"}
 
 

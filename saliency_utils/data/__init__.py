@@ -4,6 +4,7 @@ Files are found locally (``SALIENCY_DATA``, the offline bundle beside the projec
 downloaded from their pinned source repositories and checked against the manifest; see
 :mod:`.store` and ``data/README.md``. Loaders return plain numpy arrays and small dataclasses;
 fixations are always 0-based pixel coordinates (x = column, y = row), see :mod:`.fixations`.
+Generated stimuli live here too: P³-style visual search arrays (:mod:`.search_arrays`).
 """
 from __future__ import annotations
 

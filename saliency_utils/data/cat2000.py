@@ -35,7 +35,7 @@ import re
 
 import numpy as np
 
-from ..maps import sigma_px
+from saliency_utils.evaluate.maps import sigma_px
 from ._io import read_gray, read_mat, read_rgb
 from ._local import find_local, local_dirs, missing
 from .fixations import Fixations

@@ -1,6 +1,6 @@
 """Fixations of one image: 0-based pixel coordinates with observer ids.
 
-Conventions (those of :mod:`saliency_utils.maps`): ``x`` is the column and ``y`` the row, as
+Conventions (those of :mod:`saliency_utils.evaluate.maps`): ``x`` is the column and ``y`` the row, as
 floats, 0-based, pixel centres at integers, so the image covers ``[-0.5, W - 0.5] x
 [-0.5, H - 0.5]``. Loaders convert each dataset's own convention (often MATLAB's 1-based one)
 to this and build :class:`Fixations` with :meth:`Fixations.from_points`, which
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import maps
+from saliency_utils.evaluate import maps
 
 __all__ = ["Fixations"]
 
@@ -133,5 +133,5 @@ class Fixations:
 
     def density(self, sigma: float) -> np.ndarray:
         """Fixation density summing to 1: counts blurred with a Gaussian of ``sigma`` *pixels*
-        (use a dataset's ``*_SIGMA_PX`` constant, or :func:`saliency_utils.maps.sigma_px`)."""
+        (use a dataset's ``*_SIGMA_PX`` constant, or :func:`saliency_utils.evaluate.maps.sigma_px`)."""
         return maps.gaussian_density(self.counts(), sigma)

@@ -7,7 +7,7 @@ authors' code, and are the ones to revisit if a paper's viewing conditions are c
 """
 from __future__ import annotations
 
-from ..maps import sigma_px
+from saliency_utils.evaluate.maps import sigma_px
 
 __all__ = [
     "OSIE_PX_PER_DEGREE", "OSIE_SIGMA_DEG", "OSIE_SIGMA_PX",

@@ -67,6 +67,37 @@ def test_unknown_profile_is_refused(tmp_path):
         profiles.settings("no-such-chapter", "smoke")
 
 
+def test_settings_are_typed_read_only_and_written_once():
+    """Each chapter's settings are one frozen dataclass per chapter, read as a mapping or as
+    attributes; a value shared by every profile is the field's default (written once), so a
+    profile's entry cannot repeat it by accident without it showing here."""
+    import dataclasses
+
+    for ch in profiles.CHAPTERS:
+        per = {p: profiles.settings(ch, p) for p in profiles.PROFILES}
+        cls = type(per["smoke"])
+        assert issubclass(cls, profiles.Settings) and cls is not profiles.Settings
+        for p, cfg in per.items():
+            assert type(cfg) is cls and cfg.profile == p and cfg["profile"] == p
+            assert dict(cfg) == {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+            assert list(cfg)[:2] == ["seed", "weights"] and list(cfg)[-1] == "profile"
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                cfg.seed = 1
+            with pytest.raises(KeyError):
+                cfg["_keys"]
+        # a field without a default differs between the written-out profiles (else it would
+        # be a default)
+        base = [per[p] for p in ("smoke", "offline", "paper")]
+        for f in dataclasses.fields(cls):
+            if f.name in ("profile", "weights", "seed"):
+                continue
+            values = [getattr(c, f.name) for c in base]
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                assert any(v != values[0] for v in values), f"{ch}.{f.name}: shared, make it a default"
+    cfg = profiles.settings("ch1_gradient_saliency", "smoke")
+    assert cfg.n_loc == cfg["n_loc"] and cfg.get("no_such_key") is None and "n_loc" in cfg
+
+
 def test_every_chapter_has_profiles_and_is_committed_clean():
     for ch in book.chapters(ROOT):
         nb = nbformat.read(ROOT / ch, as_version=4)

@@ -203,3 +203,18 @@ def test_close_calls_name_the_bound_near_its_threshold():
     assert verdict(0.3, 0.5).close_calls() == []
     assert verdict(0.01, 0.02).close_calls(frac=0.0) == []
 
+
+def test_a_part_is_looked_up_by_name_on_the_claim_and_on_its_verdict():
+    claim = claims.Claim("x.parts", "p", "s", "t", tests=(
+        claims.Test("a", "m", "image", claims.Rule(null=0.0, margin=0.05), claims.simulate_normal(0.1), 10),
+        claims.Test("b", "m", "class", claims.Rule(null=0.0, margin=0.05), claims.simulate_normal(0.1), 10)))
+    assert claim.test("b") is claim.tests[1] and claim.test("a").unit == "image"
+    with pytest.raises(ValueError, match=r"x.parts has no part 'c'; its parts: \['a', 'b'\]"):
+        claim.test("c")
+    rng = np.random.default_rng(0)
+    v = claim.decide({"a": rng.normal(0.3, 0.1, 12), "b": rng.normal(0.0, 0.1, 12)}, power=False)
+    assert v.part("a").test is claim.tests[0] and v.part("a").estimate.value == pytest.approx(
+        v.parts[0].estimate.value)
+    assert v.part("b").verdict == v.parts[1].verdict
+    with pytest.raises(ValueError, match="has no part 'z'"):
+        v.part("z")

@@ -256,8 +256,13 @@ class Verdict:
                                               self.level))
                 for p in self.parts if p.verdict == INCONCLUSIVE]
         need = [(k, n) for k, n in need if n]
-        return "; ".join(f"{k}: about {n} {plural(p_unit(self.claim, k))} for 80 % power"
+        return "; ".join(f"{k}: about {n} {plural(self.claim.test(k).unit)} for 80 % power"
                          for k, n in need)
+
+    def part(self, name: str) -> PartResult:
+        """The result of the claim's part ``name`` (its test, estimate, verdict and power)."""
+        self.claim.test(name)  # a clear error for a name the claim does not have
+        return next(p for p in self.parts if p.test.name == name)
 
     def close_calls(self, frac: float = 0.1) -> list[tuple[str, str, float]]:
         """The measured parts whose verdict turns on a bound that lies within ``frac`` of the
@@ -289,10 +294,6 @@ def plural(unit: str) -> str:
     return unit + ("es" if unit.endswith(("s", "x", "ch", "sh")) else "s")
 
 
-def p_unit(claim: "Claim", part_name: str) -> str:
-    return next(t.unit for t in claim.tests if t.name == part_name)
-
-
 @dataclass(frozen=True)
 class Claim:
     """One claim of a paper (or a question of the cross-paper chapter), declared once."""
@@ -312,6 +313,14 @@ class Claim:
         names = [t.name for t in self.tests]
         if len(set(names)) != len(names):
             raise ValueError(f"claim {self.id}: part names must be unique, got {names}")
+
+    def test(self, name: str) -> Test:
+        """The part ``name`` of this claim (its measure, unit, estimator and rule)."""
+        for t in self.tests:
+            if t.name == name:
+                return t
+        raise ValueError(f"claim {self.id} has no part {name!r}; its parts: "
+                         f"{[t.name for t in self.tests]}")
 
     @property
     def level(self) -> float:
@@ -503,9 +512,7 @@ def null_pass_rate(claim: Claim, part: str, samples: Sequence, seed: int = 0) ->
     chapter's own data, beside the simulated :func:`calibrate`."""
     from scipy.stats import binomtest
 
-    test = next((t for t in claim.tests if t.name == part), None)
-    if test is None:
-        raise ValueError(f"claim {claim.id} has no part {part!r}; have {[t.name for t in claim.tests]}")
+    test = claim.test(part)
     if not len(samples):
         raise ValueError("no null samples")
     passed = 0

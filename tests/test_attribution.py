@@ -7,24 +7,8 @@ from PIL import Image
 from torch import nn
 
 from saliency_utils.explain import attribution as A
+from nets import Linear, small_cnn
 
-
-class Linear(nn.Module):
-    """logit = W x (flattened): dS_c/dx = W_c, known exactly."""
-
-    def __init__(self, w: torch.Tensor):
-        super().__init__()
-        self.w = nn.Parameter(w, requires_grad=False)  # classes x C x H x W
-
-    def forward(self, x):
-        return x.flatten(1) @ self.w.flatten(1).T
-
-
-def small_cnn(act=nn.ReLU, seed=0, classes=10):
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1), act(), nn.Conv2d(8, 8, 3, padding=1), act(),
-        nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, classes)).eval()
 
 
 @pytest.fixture(scope="module")

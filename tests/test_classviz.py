@@ -2,18 +2,10 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from saliency_utils.explain.classviz import class_model, gaussian_blur, to_display
+from nets import Linear
 
-
-class Linear(nn.Module):
-    def __init__(self, w):
-        super().__init__()
-        self.w = nn.Parameter(w, requires_grad=False)
-
-    def forward(self, x):
-        return x.flatten(1) @ self.w.flatten(1).T
 
 
 def test_linear_model_converges_to_w_over_2_lambda():

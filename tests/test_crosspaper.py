@@ -11,9 +11,10 @@ from torch import nn
 from saliency_utils.evaluate import anchors, boxes, scoring as evaluation, maps, metrics
 from saliency_utils.explain import attribution, context_saliency, lrp
 from saliency_utils.book import crosspaper as cp
-from saliency_utils.models.backbones import Backbone, to_uint8_rgb
+from saliency_utils.models.backbones import to_uint8_rgb
 from saliency_utils.evaluate.boxes import box_union_mask
 from saliency_utils.evaluate.wsol import WSOLRun
+from nets import tiny_backbone
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -24,28 +25,6 @@ N_BOX = 3
 
 
 # ------------------------------------------------------------------------------ helpers
-def tiny_backbone(seed=0, n_classes=1000, size=S) -> Backbone:
-    """conv-BN-ReLU-conv-BN-ReLU-global pool-linear, random weights and BN statistics (so that
-    folding BN for LRP is not trivial), 1000 classes (ImageNet labels are valid targets)."""
-    torch.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                        nn.Conv2d(8, 8, 3, padding=1, stride=2), nn.BatchNorm2d(8), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, n_classes))
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
-        net[-1].weight.mul_(20.0)  # spread the logits: different images, different top-1
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return Backbone("tiny", net, size, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), {},
-                    "random", torch.device("cpu"))
-
-
 def explainer(**kw) -> cp.ClassifierExplainer:
     kw = {"sg_samples": 3, "ca": CA, **kw}
     return cp.ClassifierExplainer(tiny_backbone(), **kw)

@@ -105,3 +105,16 @@ def test_the_version_is_the_projects():
     assert meta["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "saliency_utils.__version__"
     from importlib.metadata import version
     assert version("saliency-utils") == saliency_utils.__version__
+
+
+def test_the_shared_test_networks_are_defined_once():
+    """The small networks the tests share live in ``tests/nets.py``; no test module defines
+    its own copy under the same name."""
+    tests = Path(__file__).resolve().parent
+    shared = {n.name for n in ast.parse((tests / "nets.py").read_text()).body
+              if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    assert {"Linear", "small_cnn", "SmallVGG", "random_bn_effnet", "tiny_backbone"} <= shared
+    copies = [(p.name, n.name) for p in sorted(tests.glob("test_*.py"))
+              for n in ast.parse(p.read_text()).body
+              if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name.lstrip("_") in shared]
+    assert not copies, copies

@@ -5,26 +5,9 @@ import torch
 from torch import nn
 
 from saliency_utils.explain import lrp
-from saliency_utils.models.efficientnet_lite import EfficientNetLite0
 
+from nets import SmallVGG, random_bn_effnet
 
-class SmallVGG(nn.Module):
-    """conv-relu-maxpool-conv-relu-avgpool-(functional flatten)-fc-relu-fc, like VGG/AlexNet."""
-
-    def __init__(self, bias=True, seed=0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1, bias=bias), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(6, 8, 3, padding=1, bias=bias), nn.ReLU(), nn.AdaptiveAvgPool2d(2))
-        self.classifier = nn.Sequential(nn.Linear(32, 16, bias=bias), nn.ReLU(), nn.Dropout(0.5),
-                                        nn.Linear(16, 5, bias=bias))
-        for p in self.parameters():
-            p.requires_grad_(False)
-        self.eval()
-
-    def forward(self, x):
-        return self.classifier(torch.flatten(self.features(x), 1))
 
 
 def _x(n=3, size=12, seed=1):
@@ -161,18 +144,6 @@ def test_biases_make_conservation_fail_and_the_record_shows_it():
 
 # -- canonisation ------------------------------------------------------------------------------
 
-def _random_bn_effnet(seed=0):
-    torch.manual_seed(seed)
-    net = EfficientNetLite0(num_classes=10)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.2, 0.2)
-    return net.eval()
-
-
 def test_fold_batchnorm_is_exact():
     torch.manual_seed(0)
     conv = nn.Conv2d(4, 6, 3, padding=1, groups=2)
@@ -190,7 +161,7 @@ def test_fold_batchnorm_is_exact():
 
 
 def test_canonised_efficientnet_same_output_no_batchnorm_and_lrp_consistent():
-    net = _random_bn_effnet()
+    net = random_bn_effnet(num_classes=10)
     can = lrp.canonise(net)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in can.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())  # original untouched
@@ -225,7 +196,7 @@ def test_torchvision_alexnet_layout_runs_after_canonise():
 # -- bad input ---------------------------------------------------------------------------------
 
 def test_unfolded_batchnorm_and_other_errors():
-    net = _random_bn_effnet()
+    net = random_bn_effnet(num_classes=10)
     x = _x(n=1, size=32)
     with pytest.raises(TypeError, match="canonise"):
         lrp.lrp(net, x, None, "authors")

@@ -74,8 +74,8 @@ from zennit.rules import AlphaBeta, Epsilon, Flat, Norm, Pass, ZBox, ZPlus
 from zennit.types import Activation, AvgPool, BatchNorm, Convolution
 
 from saliency_utils.explain import lrp
-from saliency_utils.models.efficientnet_lite import EfficientNetLite0
 from saliency_utils.models.backbones import IMAGENET_MEAN, IMAGENET_STD, load_backbone
+from nets import random_bn_effnet
 
 TOL = 1e-6  # of max |R_ref| against zennit; reason in the module docstring
 ORACLE_TOL = 1e-5  # against the authors' rules (their 1e-9 at max-pooling); module docstring
@@ -111,19 +111,6 @@ def _torchvision(name):
         for m in net.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 m.bias.uniform_(-0.05, 0.05)
-    return net.double().eval()
-
-
-def _effnet():
-    torch.manual_seed(0)
-    net = EfficientNetLite0()
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
     return net.double().eval()
 
 
@@ -195,7 +182,7 @@ def nets():
 
     def get(name):
         if name not in cache:
-            net = _effnet() if name == "efficientnet_lite0" else _torchvision(name)
+            net = random_bn_effnet(double=True) if name == "efficientnet_lite0" else _torchvision(name)
             cache[name] = (net, lrp.canonise(net), _zennit_copy(net))
         return cache[name]
     return get

@@ -70,3 +70,32 @@ def test_random_weights_label_everything_the_helpers_make(monkeypatch, capsys):
     fig = plt.figure()
     assert label not in [t.get_text() for t in fig.texts]  # the figure hook is gone again
     plt.close(fig)
+
+
+def test_timings_add_up_blocks_spans_and_keep_the_order(monkeypatch):
+    clock = iter([0.0, 1.0, 3.0, 10.0, 10.5, 20.0, 26.0, 30.0])
+    monkeypatch.setattr(report.time, "perf_counter", lambda: next(clock))
+    t = report.Timings({"loop": 0.0})          # starts at 0
+    with t("setup"):                           # 1 -> 3
+        pass
+    for _ in range(1):
+        with t("loop"):                        # 10 -> 10.5
+            pass
+    t.start("across cells")                    # 20
+    assert t.stop("across cells") == 6.0       # 26
+    assert dict(t) == {"loop": 0.5, "setup": 2.0, "across cells": 6.0}
+    assert list(t) == ["loop", "setup", "across cells"]
+    assert t.total() == 30.0
+    with pytest.raises(ValueError, match="was not started"):
+        t.stop("never")
+
+
+def test_a_timed_block_that_fails_still_counts_and_raises():
+    t = report.Timings()
+    with pytest.raises(RuntimeError):
+        with t("failing"):
+            raise RuntimeError("boom")
+    assert t["failing"] >= 0
+    t.start("x")
+    with pytest.raises(ValueError, match="already being timed"):
+        t.start("x")

@@ -15,6 +15,8 @@ then carries the label (a ``figure.hooks`` entry), and the package's captions
 """
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -22,7 +24,7 @@ import numpy as np
 from saliency_utils.models.backbones import RANDOM_WEIGHTS_LABEL
 
 __all__ = ["glue", "mean_table", "Text", "weights_banner", "set_code_path_only", "mark",
-           "CODE_PATH_ONLY", "RANDOM_WEIGHTS_LABEL"]
+           "CODE_PATH_ONLY", "RANDOM_WEIGHTS_LABEL", "Timings"]
 
 #: True while the running chapter uses random weights (set by :func:`weights_banner`).
 CODE_PATH_ONLY = False
@@ -120,3 +122,43 @@ class Text:
         import html
         t = html.escape(self.text)
         return f"<strong>{t}</strong>" if self.strong else t
+
+
+class Timings(dict):
+    """Wall-clock seconds of a chapter's steps, by name, in the order they first ran: the one
+    timer of the chapters. ``timings = Timings()`` starts the clock; ``with timings("scoring"):``
+    adds the block's seconds under ``"scoring"`` (blocks with the same name add up, so a step
+    timed inside a loop totals over the loop); a step that spans notebook cells is timed with
+    :meth:`start` and :meth:`stop`; ``timings["scoring"]`` reads the seconds and :meth:`total`
+    gives the seconds since the clock started. A mapping, so ``pd.Series(timings)`` makes the
+    table. Initial entries (``Timings({"a": 0.0, "b": 0.0})``) fix the order."""
+
+    def __init__(self, initial: Mapping[str, float] | None = None):
+        super().__init__(initial or {})
+        self._start = time.perf_counter()
+        self._open: dict[str, float] = {}
+
+    def start(self, name: str) -> None:
+        """Start timing ``name`` (stopped by :meth:`stop`, perhaps in a later cell)."""
+        if name in self._open:
+            raise ValueError(f"{name!r} is already being timed")
+        self._open[name] = time.perf_counter()
+
+    def stop(self, name: str) -> float:
+        """Stop timing ``name``; adds the seconds since :meth:`start` and returns the total."""
+        if name not in self._open:
+            raise ValueError(f"{name!r} was not started")
+        self[name] = self.get(name, 0.0) + time.perf_counter() - self._open.pop(name)
+        return self[name]
+
+    @contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        try:
+            yield self
+        finally:
+            self[name] = self.get(name, 0.0) + time.perf_counter() - t0
+
+    def total(self) -> float:
+        """Seconds since this clock started."""
+        return time.perf_counter() - self._start

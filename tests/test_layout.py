@@ -59,7 +59,8 @@ def test_every_subpackage_says_what_lives_there(sub):
     mod = importlib.import_module(f"saliency_utils.{sub}")
     assert mod.__doc__ and len(mod.__doc__.split()) > 15, sub
     # every module the docstring names by :mod:`.name` exists, and every module is named
-    here = {p.stem for p in (PKG / sub).glob("*.py") if not p.stem.startswith("_")}
+    here = {p.stem for p in (PKG / sub).glob("*.py") if not p.stem.startswith("_")} | {
+        p.name for p in (PKG / sub).iterdir() if (p / "__init__.py").exists()}
     named = set(__import__("re").findall(r":mod:`\.(\w+)`", mod.__doc__))
     assert named <= here, named - here
     if sub not in ("data", "claims"):  # these two list their modules elsewhere (README, registry)

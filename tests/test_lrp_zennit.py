@@ -1,4 +1,4 @@
-"""The book's LRP (``saliency_utils/explain/lrp.py``) against two references it does not share code with.
+"""The book's LRP (``saliency_utils/explain/lrp/``) against two references it does not share code with.
 
 1. **zennit 0.5.1** (a maintained LRP library; a test dependency): VGG-16 and AlexNet from
    torchvision and the book's EfficientNet-Lite0, all with random weights (seeded), for every

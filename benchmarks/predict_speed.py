@@ -83,10 +83,13 @@ OLD_REV = "fac49dc"  # the last commit before predict was hardened and sped up
 
 def load_old(path: Path | None):
     if path is None:
-        src = subprocess.run(["git", "show", f"{OLD_REV}:saliency_utils/models/predict.py"], cwd=ROOT,
+        src = subprocess.run(["git", "show", f"{OLD_REV}:saliency_utils/predict.py"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout
         path = Path(tempfile.mkdtemp()) / "old_predict.py"
-        path.write_text(src.replace("from . import training", "from saliency_utils import training"))
+        # the old revision was a flat module: its relative import names today's training module
+        path.write_text(src.replace("from . import training",
+                                    "from saliency_utils.training import saliency as training")
+                        .replace("from .training import", "from saliency_utils.training.saliency import"))
     spec = importlib.util.spec_from_file_location("old_predict", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules["old_predict"] = mod  # dataclasses look their module up

@@ -1,6 +1,6 @@
 """Training, caching and evaluation of the deep saliency model (:mod:`saliency_utils.models.saliency_model`).
 
-    from saliency_utils import training
+    from saliency_utils.training import saliency as training
     model = training.load_or_train(training.PRESETS["offline"])   # cached after the first run
     from saliency_utils.evaluate.scoring import FixationDataset, model_maps, score_maps
     scores = score_maps(model_maps(model), FixationDataset.osie("test"))  # a row per image

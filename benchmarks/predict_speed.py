@@ -12,7 +12,7 @@ edges and grain): sizes log-uniform from 256 x 256 to 12 megapixels, aspect rati
 offline preset's trained checkpoint when it is in the cache, otherwise an untrained model of the
 same architecture (random readout, ImageNet-free encoder; the speed does not depend on the
 weights); the result says which. ``--old N`` also times the previous implementation (full-size
-decoding and ``resize_map`` of the map, from git ``fac49dc:saliency_utils/models/predict.py`` or
+decoding and ``resize_map`` of the map, from git ``fac49dc:saliency_utils/predict.py`` or
 ``--old-file``) on the first N images.
 """
 from __future__ import annotations

@@ -69,7 +69,7 @@ def test_training_is_deterministic(trained):
 @pytest.mark.parametrize("cached_features", [True, False])
 def test_frozen_encoder_training_leaves_the_encoder_alone(cache, monkeypatch, cached_features):
     if not cached_features:  # features too big to cache: recomputed for every batch
-        monkeypatch.setattr(training, "FEATURE_CACHE_BYTES", 0)
+        monkeypatch.setattr(training.loop, "FEATURE_CACHE_BYTES", 0)
     cfg = SMOKE.replace(freeze_encoder=True, n_train=4)
     model, hist = training.train(cfg, progress=False, device="cpu")
     fresh = training.build_model(cfg, device="cpu")
@@ -82,7 +82,7 @@ def test_second_call_loads_from_the_cache(trained, cache, monkeypatch):
     def no_training(*a, **k):
         raise AssertionError("load_or_train trained although the checkpoint is cached")
 
-    monkeypatch.setattr(training, "train", no_training)
+    monkeypatch.setattr(training.checkpoints, "train", no_training)
     model = training.load_or_train(SMOKE, progress=False, device="cpu")
     assert model.from_cache
     assert model.train_config == SMOKE
@@ -249,7 +249,7 @@ def test_bad_loss_and_schedule_settings_are_clear_errors():
 def test_lr_schedules():
     total, per_epoch = 40, 10
     cos = [training.lr_factor(SMOKE, s, per_epoch, total) for s in range(total)]
-    assert cos == [training._cosine(s, total) for s in range(total)]  # the default, unchanged
+    assert cos == [training.loop._cosine(s, total) for s in range(total)]  # the default, unchanged
     step = [training.lr_factor(SMOKE.replace(lr_decay=0.8), s, per_epoch, total)
             for s in range(total)]
     assert step[:10] == [1.0] * 10 and step[10:20] == [0.8] * 10
@@ -277,13 +277,13 @@ def test_nss_of_the_minmax_map_is_that_of_the_readout_and_the_log_density():
     lo, hi = flat.min(1).values[:, None, None], flat.max(1).values[:, None, None]
     minmax = (s - lo) / (hi - lo)
     logp = torch.log_softmax(flat, 1).view_as(s)
-    values = [training._nss(m, fix) for m in (minmax, s, logp, 3.0 * s - 7.0)]
+    values = [training.losses._nss(m, fix) for m in (minmax, s, logp, 3.0 * s - 7.0)]
     for v in values[1:]:
         torch.testing.assert_close(v, values[0])
     g_minmax = torch.autograd.grad(values[0].sum(), s, retain_graph=True)[0]
     g_logp = torch.autograd.grad(values[2].sum(), s)[0]
     torch.testing.assert_close(g_minmax, g_logp)
-    assert not torch.allclose(training._nss(logp.exp(), fix), values[0])  # the density differs
+    assert not torch.allclose(training.losses._nss(logp.exp(), fix), values[0])  # the density differs
 
 
 def test_nss_only_loss_gradient_is_sane():
@@ -302,7 +302,7 @@ def test_nss_only_loss_gradient_is_sane():
     with torch.no_grad():
         s2 = s - 0.1 * grad
         lp2 = torch.log_softmax(s2.flatten(1), 1).view_as(s)
-        assert training._nss(lp2, fix).mean() > training._nss(logp, fix).mean()
+        assert training.losses._nss(lp2, fix).mean() > training.losses._nss(logp, fix).mean()
     # the KL term, when weighted, adds its own gradient
     kl_cfg = cfg.replace(loss_kl=1.0)
     logp = torch.log_softmax(s.flatten(1), 1).view_as(s)
@@ -363,7 +363,7 @@ def test_prefetching_the_next_batch_trains_the_same_model(trained, monkeypatch, 
     """The GPU path prepares each next batch (targets, images) in a thread; forced on here on
     the CPU, it gives the same weights as the sequential path, with features cached or not."""
     if not cached_features:
-        monkeypatch.setattr(training, "FEATURE_CACHE_BYTES", 0)
+        monkeypatch.setattr(training.loop, "FEATURE_CACHE_BYTES", 0)
     plain = training.prefetched
     calls = []
 
@@ -371,13 +371,13 @@ def test_prefetching_the_next_batch_trains_the_same_model(trained, monkeypatch, 
         calls.append(enabled)
         return plain(items, prepare, enabled=True)
 
-    monkeypatch.setattr(training, "prefetched", forced)
+    monkeypatch.setattr(training.loop, "prefetched", forced)
     again, _ = training.train(SMOKE, progress=False, device="cpu")
     assert calls and not any(calls)  # on the CPU the trainer asks for no thread
     if cached_features:
         ref = trained.state_dict()
     else:
-        monkeypatch.setattr(training, "prefetched", plain)
+        monkeypatch.setattr(training.loop, "prefetched", plain)
         ref = training.train(SMOKE, progress=False, device="cpu")[0].state_dict()
     got = again.state_dict()
     assert all(torch.equal(ref[k], got[k]) for k in ref)
@@ -417,8 +417,8 @@ def test_a_later_worse_epoch_is_not_kept(cache, monkeypatch):
     def fake(model, vd, config, device=None):
         return {"loss": next(losses)}
 
-    monkeypatch.setattr(training, "validation_loss", fake)
-    monkeypatch.setattr(training, "choose_postprocessing", lambda *a, **k: None)
+    monkeypatch.setattr(training.loop, "validation_loss", fake)
+    monkeypatch.setattr(training.loop, "choose_postprocessing", lambda *a, **k: None)
     model, hist = training.train(cfg, progress=False, device="cpu")
     assert hist["kept_epoch"]["epoch"] == 1 and hist["kept_epoch"]["val_loss"] == 1.0
 

@@ -133,10 +133,15 @@ def test_setup_cell_does_nothing_outside_colab(monkeypatch):
 
 
 def test_datadeps_finds_loaders_through_package_calls():
-    src = ("from saliency_utils import data, training\n"
+    src = ("from saliency_utils import data\nfrom saliency_utils.training import saliency as training\n"
            "from saliency_utils.data import load_figrim_image as f\n"
            "x = data.load_osie_image('1001')\nm = training.load_or_train('offline')\nf('a')\n")
     assert datadeps.code_datasets(src) == {"osie", "figrim_amusement_park"}
+    # the trainer's data through the module and through the package's lazy entry point
+    assert datadeps.code_datasets("from saliency_utils.training import saliency as t\n"
+                                  "t.load_or_train('offline')\n") == {"osie"}
+    assert datadeps.code_datasets("from saliency_utils import load_or_train\n"
+                                  "load_or_train('offline')\n") == {"osie"}
     assert datadeps.code_datasets("import numpy as np\nnp.zeros(3)\n") == set()
     # a dataset named by a string literal counts; a docstring does not
     assert datadeps.code_datasets("def f():\n    'osie'\n    return g('mit1003')\n") == {"mit1003"}

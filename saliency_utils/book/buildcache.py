@@ -97,16 +97,14 @@ def _module_files(pkg_dir: Path) -> dict[str, Path]:
 
 def _lazy_names(files) -> dict[str, str]:
     """``{"saliency_utils.<name>": module}`` for the names the package's ``__init__`` imports
-    lazily (its ``_LAZY`` table, a dict literal read with :mod:`ast`)."""
+    lazily (its ``_LAZY`` table, read by :func:`saliency_utils.book.datadeps.lazy_table`)."""
+    from saliency_utils.book.datadeps import lazy_table
+
     init = files.get(_PKG)
     if init is None:
         return {}
-    for node in ast.parse(init.read_text(encoding="utf-8")).body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (
-            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
-        if isinstance(target, ast.Name) and target.id == "_LAZY" and node.value is not None:
-            return {f"{_PKG}.{k}": v for k, v in ast.literal_eval(node.value).items()}
-    return {}
+    table = lazy_table(ast.parse(init.read_text(encoding="utf-8")))
+    return {f"{_PKG}.{k}": v for k, v in table.items()}
 
 
 def _owning_module(qname: str, modules, lazy=None) -> str | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-__all__ = ["package_uses", "code_datasets", "notebook_datasets", "declared_datasets"]
+__all__ = ["package_uses", "code_datasets", "notebook_datasets", "declared_datasets", "lazy_table"]
 
 _PKG = "saliency_utils"
 
@@ -29,6 +29,18 @@ def _dataset_names() -> frozenset[str]:
     from saliency_utils.data.catalog import DATASETS
 
     return frozenset(DATASETS)
+
+
+def lazy_table(tree: ast.Module) -> dict[str, str]:
+    """``{name: defining module}`` of the names a package's ``__init__`` imports on first use:
+    its module-level ``_LAZY`` dict literal (``{}`` without one). The one reader of that table,
+    for this analysis and the execution cache's import graph."""
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        if isinstance(target, ast.Name) and target.id == "_LAZY" and node.value is not None:
+            return dict(ast.literal_eval(node.value))
+    return {}
 
 
 class _Module:
@@ -48,14 +60,11 @@ class _Module:
                 src = self._absolute(node)
                 for a in node.names:
                     self.imports[a.asname or a.name] = f"{src}.{a.name}"
+        for attr, module in lazy_table(tree).items():  # imported on first use: an import too
+            self.imports[attr] = f"{module}.{attr}"
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.defs[node.name] = node
-            elif (isinstance(node, ast.Assign) and len(node.targets) == 1
-                  and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "_LAZY"):
-                # names a package's __init__ imports on first use: {name: defining module}
-                for attr, module in ast.literal_eval(node.value).items():
-                    self.imports[attr] = f"{module}.{attr}"
             elif isinstance(node, (ast.Assign, ast.AnnAssign)):
                 value = node.value
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]

@@ -45,18 +45,25 @@ class SmallVGG(nn.Module):
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
+def randomise_batchnorm(net: nn.Module, mean: float, bias: float) -> nn.Module:
+    """Every BatchNorm2d of ``net`` (in module order) gets random statistics and affine
+    parameters: running mean in [-mean, mean], running variance in [0.5, 2], weight in
+    [0.5, 1.5], bias in [-bias, bias] (so that folding BatchNorm is not trivial). In place."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-mean, mean)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-bias, bias)
+    return net
+
+
 def random_bn_effnet(seed=0, num_classes=1000, double=False) -> nn.Module:
     """EfficientNet-Lite0 with random weights and random BatchNorm statistics and affine
     parameters (so that folding BatchNorm is not trivial), in eval mode."""
     torch.manual_seed(seed)
-    net = EfficientNetLite0(num_classes=num_classes)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
+    net = randomise_batchnorm(EfficientNetLite0(num_classes=num_classes), mean=0.5, bias=0.2)
     return (net.double() if double else net).eval()
 
 
@@ -68,13 +75,8 @@ def tiny_backbone(seed=0, n_classes=1000, size=32) -> Backbone:
     net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
                         nn.Conv2d(8, 8, 3, padding=1, stride=2), nn.BatchNorm2d(8), nn.ReLU(),
                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, n_classes))
+    randomise_batchnorm(net, mean=0.2, bias=0.1)
     with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.1, 0.1)
         net[-1].weight.mul_(20.0)  # spread the logits: different images, different top-1
     net.eval()
     for p in net.parameters():

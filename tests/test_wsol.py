@@ -202,10 +202,15 @@ def test_default_saliency_is_the_captum_gradient():
     kw = dict(map_scores={"mass": boxes.energy_in_boxes}, batch_size=2)
     a = wsol.localise(bb, images, labels, gts, MAKERS, **kw)
     b = wsol.localise(bb, images, labels, gts, MAKERS, saliency=gradient_saliency, **kw)
-    np.testing.assert_allclose(a.scores["mass"], b.scores["mass"], rtol=1e-6)
-    np.testing.assert_array_equal(a.topk, b.topk)
-    for m in MAKERS:
-        np.testing.assert_array_equal(a.boxes[m], b.boxes[m])
+    c = wsol.localise(bb, images, labels, gts, MAKERS, saliency="gradient", **kw)  # the verb's
+    for other in (b, c):
+        np.testing.assert_allclose(a.scores["mass"], other.scores["mass"], rtol=1e-6)
+        np.testing.assert_array_equal(a.topk, other.topk)
+        for m in MAKERS:
+            np.testing.assert_array_equal(a.boxes[m], other.boxes[m])
+    np.testing.assert_array_equal(b.scores["mass"], c.scores["mass"])
+    with pytest.raises(ValueError, match="unknown method"):
+        wsol.localise(bb, images, labels, gts, MAKERS, saliency="grad", **kw)
     with pytest.raises(ValueError, match="eval"):
         wsol.localise(SimpleNamespace(model=net.train(), preprocess=bb.preprocess), images,
                       labels, gts, MAKERS)

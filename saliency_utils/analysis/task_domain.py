@@ -159,7 +159,9 @@ def without_prior(model) -> Callable[[np.ndarray], np.ndarray]:
     from saliency_utils.models.saliency_model import log_density_to_map
 
     if model.prior is None:
-        return lambda image: model.predict(image, flip_average=True, exponent=1.0)
+        from saliency_utils.explain.api import explain
+
+        return lambda image: explain(model, image, "saliency_model", flip_average=True, exponent=1.0)
 
     @torch.no_grad()
     def predict(image):

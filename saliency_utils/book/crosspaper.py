@@ -36,7 +36,8 @@ from scipy import ndimage
 
 from saliency_utils import data
 from saliency_utils.evaluate import anchors, boxes, scoring as evaluation, faithfulness, maps, stats
-from saliency_utils.explain import attribution, context_saliency, lrp
+from saliency_utils.explain import lrp
+from saliency_utils.explain.api import Explanations, explain
 from saliency_utils.training import saliency as training
 from saliency_utils.models.backbones import to_uint8_rgb
 from saliency_utils.evaluate.boxes import box_union_mask
@@ -115,21 +116,19 @@ class ClassifierExplainer:
         elif len(target) != len(images):
             raise ValueError(f"{len(target)} targets for {len(images)} images")
         target = [int(t) for t in target]
-        out = {}
-        t0 = time.perf_counter()
-        out["gradient"] = attribution.gradient_saliency(model, x, target)
-        t1 = time.perf_counter()
-        out["SmoothGrad"] = attribution.smoothgrad(model, x, target, n_samples=self.sg_samples,
-                                                   stdev=self.sg_stdev, seed=self.seed)
-        t2 = time.perf_counter()
-        res = lrp.lrp(self.canonical, x, target, "authors")
-        out["LRP"] = lrp.relevance_map(res.relevance, "abs")
-        t3 = time.perf_counter()
-        out["SR map"] = context_saliency.salient_relevance_maps(
-            lrp.authors_heatmap(res.relevance), workers=self.workers, **self.ca)
-        t4 = time.perf_counter()
+        ex = Explanations(model, x, target, canonical=self.canonical)  # one LRP pass for two maps
+        out, spent = {}, {}
+        for k, method, opts in [
+                ("gradient", "gradient", {}),
+                ("SmoothGrad", "smoothgrad", dict(n_samples=self.sg_samples, stdev=self.sg_stdev,
+                                                  seed=self.seed)),
+                ("LRP", "lrp", dict(composite="authors", mode="abs")),
+                ("SR map", "sr", dict(composite="authors", workers=self.workers, **self.ca))]:
+            t0 = time.perf_counter()
+            out[k] = ex.map(method, **opts)
+            spent[k] = time.perf_counter() - t0
         if seconds is not None:
-            for k, v in zip(out, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+            for k, v in spent.items():
                 seconds[k] = seconds.get(k, 0.0) + v
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}, topk
 
@@ -182,10 +181,11 @@ def saliency_maps(model, loggabor: Mapping, n_fit: int | None = None,
         model, loggabor["main_layer"], lx.FeatureSpec.from_settings(loggabor),
         images(train[:n_fit]), images(train[n_fit:n_fit + n_val]))
     frac = training.osie_centre_bias()
-    return {"saliency model": model.predict,
-            LOGGABOR: explainable.predict,
-            PRIOR_ONLY: prior.predict,  # computed once per image size (readout input constant)
-            "centre bias": lambda img: anchors.centre_bias_map(img.shape[:2], frac)}
+    return {"saliency model": lambda img: explain(model, img, "saliency_model"),
+            LOGGABOR: lambda img: explain(explainable, img, "loggabor"),
+            # computed once per image size (readout input constant)
+            PRIOR_ONLY: lambda img: explain(prior, img, "loggabor"),
+            "centre bias": lambda img: explain(None, img, "centre_bias", sigma_frac=frac)}
 
 
 def _variants(name: str) -> tuple[str, ...]:

@@ -139,7 +139,7 @@ def localisation_explorer(backbone, records: Sequence, names: Sequence[str]) -> 
     from scipy import ndimage
 
     from saliency_utils import data
-    from saliency_utils.explain import attribution
+    from saliency_utils.explain.api import explain
     from saliency_utils.evaluate import boxes, localisation, wsol
     from saliency_utils.book import plotting
     from saliency_utils.evaluate.maps import resize_map
@@ -150,7 +150,7 @@ def localisation_explorer(backbone, records: Sequence, names: Sequence[str]) -> 
     def draw(a, sel):
         r = records[sel["image"]]
         img = data.load_imagenet_image(r)
-        s = attribution.gradient_saliency(backbone.model, backbone.preprocess(img), [r.label])[0]
+        s = explain(backbone, img, "gradient", [r.label])[0]
         s = resize_map(s, img.shape[:2])
         seeds = localisation.grabcut_seeds(s)
         seed_rgb = np.zeros((*s.shape, 3))
@@ -191,7 +191,7 @@ def lrp_explorer(backbone, canonical, records: Sequence, names: Sequence[str],
     from functools import lru_cache
 
     from saliency_utils import data
-    from saliency_utils.explain import lrp
+    from saliency_utils.explain.api import Explanations
     from saliency_utils.book import plotting
 
     if len(records) == 0 or not composites:
@@ -201,13 +201,10 @@ def lrp_explorer(backbone, canonical, records: Sequence, names: Sequence[str],
     @lru_cache(maxsize=32)
     def relevance(i: int, which: str):
         r = records[i]
-        x = backbone.preprocess(data.load_imagenet_image(r))
         target = None if which == "predicted" else [r.label]
-        out = {}
-        for k in labels:
-            res = lrp.lrp(canonical, x, target, composites[k], low=low, high=high)
-            out[k] = (lrp.relevance_map(res.relevance, "sum")[0], int(res.targets[0]))
-        return out
+        ex = Explanations(backbone, data.load_imagenet_image(r), target, canonical=canonical)
+        return {k: (ex.map("lrp", composite=composites[k], low=low, high=high, mode="sum")[0],
+                    int(ex.relevance(composites[k], low, high).targets[0])) for k in labels}
 
     def draw(a, sel):
         r = records[sel["image"]]

@@ -305,7 +305,10 @@ def model_maps(model, flip_average: bool | None = None,
     the image, mirror-averaged or not (``flip_average``), raised to ``exponent``, resized to the
     image. ``None`` keeps the model's own defaults (for a model trained with validation images,
     the post-processing chosen on them; see :meth:`SaliencyModel.predict`)."""
-    return lambda image: model.predict(image, flip_average=flip_average, exponent=exponent)
+    from saliency_utils.explain.api import explain
+
+    return lambda image: explain(model, image, "saliency_model", flip_average=flip_average,
+                                 exponent=exponent)
 
 
 def centre_bias_maps(dataset: FixationDataset, sigma_frac: tuple[float, float]) -> list:

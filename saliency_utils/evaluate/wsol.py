@@ -8,8 +8,8 @@ The top-5 error counts the five top-scoring classes, the top-1 error only the fi
 :func:`localise` runs a saliency method and a set of box makers over a list of images:
 
 * one batched forward pass gives each image's top-k classes and, by default, the true class's
-  gradient map ``max_c |dS_y/dx_c|`` (one backward pass per batch); other maps come from
-  ``saliency(model, x, target)``, e.g. :func:`explain.attribution.gradient_saliency`, in batches;
+  gradient map ``max_c |dS_y/dx_c|`` (one backward pass per batch); other maps come from the
+  book's one explanation verb (:func:`saliency_utils.explain.api.explain`), in batches;
   maps are resized from the network's input size back to the image (:func:`evaluate.maps.resize_map`);
 * every box maker ``f(image_uint8, saliency_map) -> box`` turns (image, map) into a box in the
   image's coordinates; makers that ignore the map are the class-agnostic baselines
@@ -247,7 +247,7 @@ def _make_boxes(makers: Mapping[str, BoxMaker], image, smap):
 
 def localise(backbone, images: Sequence[np.ndarray] | Callable[[int], np.ndarray],
              labels: Sequence[int], gt_boxes: Sequence, makers: Mapping[str, BoxMaker],
-             saliency: Callable | None = None, guesses: str = "true_class", k: int = 5,
+             saliency: str | Callable | None = None, guesses: str = "true_class", k: int = 5,
              batch_size: int = 16, workers: int = 1,
              map_scores: Mapping[str, Callable[[np.ndarray, np.ndarray], float]] | None = None,
              progress: Callable[[int, int], None] | None = None) -> WSOLRun:
@@ -256,11 +256,13 @@ def localise(backbone, images: Sequence[np.ndarray] | Callable[[int], np.ndarray
     ``backbone``: a :class:`~saliency_utils.models.backbones.Backbone` (``.model``, ``.preprocess``).
     ``images``: uint8 ``H x W x 3`` arrays, or a function ``i -> image`` (loaded lazily, one
     batch at a time); ``labels``: true classes; ``gt_boxes[i]``: ``m_i x 4`` boxes in the
-    image's coordinates. ``saliency(model, x, target) -> N x h x w``; the default
-    ``None`` is Simonyan's ``max_c |dS_y/dx_c|`` from the same forward pass that ranks the
-    classes (one forward and one backward pass per batch; equal to
-    :func:`explain.attribution.gradient_saliency`, which computes the other guesses' maps with
-    ``guesses="topk"``). ``guesses``: ``"true_class"`` or ``"topk"``.
+    image's coordinates. ``saliency``: a classifier method of
+    :data:`saliency_utils.explain.api.METHODS` (computed with
+    :func:`~saliency_utils.explain.api.explain`), or a function
+    ``(model, x, target) -> N x h x w``; the default ``None`` is Simonyan's
+    ``max_c |dS_y/dx_c|`` from the same forward pass that ranks the classes (one forward and
+    one backward pass per batch; equal to ``explain(model, x, "gradient", target)``, which
+    computes the other guesses' maps with ``guesses="topk"``). ``guesses``: ``"true_class"`` or ``"topk"``.
     ``workers`` > 1 runs the box makers of a batch in threads (OpenCV releases the GIL);
     results do not depend on it. ``map_scores``: functions ``f(map, gt_boxes) -> float``
     applied to each true-class map (e.g. :func:`saliency_utils.evaluate.boxes.energy_in_boxes`), kept in
@@ -268,8 +270,13 @@ def localise(backbone, images: Sequence[np.ndarray] | Callable[[int], np.ndarray
     ``progress(done, n)`` is called after each batch.
     """
     fused = saliency is None
-    if fused:
-        from saliency_utils.explain.attribution import gradient_saliency as saliency
+    if fused or isinstance(saliency, str):
+        from saliency_utils.explain.api import explain
+
+        method = "gradient" if fused else saliency
+
+        def saliency(m, x, t):
+            return explain(m, x, method, t)
     if guesses not in ("true_class", "topk"):
         raise ValueError(f"guesses must be 'true_class' or 'topk', got {guesses!r}")
     if not makers:

@@ -65,6 +65,7 @@ __all__ = [
     "channel_max",
     "in_batches",
     "model_digest",
+    "gradient_abs",
     "gradient_saliency",
     "smoothgrad",
     "integrated_gradients",
@@ -177,13 +178,17 @@ def channel_max(attr) -> np.ndarray:
 
 # -- methods -----------------------------------------------------------------------------------
 
-def gradient_saliency(model: nn.Module, x: torch.Tensor, target=None) -> np.ndarray:
-    """Simonyan et al.'s image-specific class saliency ``max_k |dS_c/dx_k|`` (``N x H x W``).
-
-    captum ``Saliency(model).attribute(x, target, abs=True)``, then the channel max.
-    """
+def gradient_abs(model: nn.Module, x: torch.Tensor, target=None) -> torch.Tensor:
+    """The per-channel ``|dS_c/dx_k|`` (``N x C x H x W`` tensor) of :func:`gradient_saliency`:
+    captum ``Saliency(model).attribute(x, target, abs=True)``."""
     m, x, t = _prepare(model, x, target)
-    return channel_max(Saliency(m).attribute(x, target=t, abs=True))
+    return Saliency(m).attribute(x, target=t, abs=True)
+
+
+def gradient_saliency(model: nn.Module, x: torch.Tensor, target=None) -> np.ndarray:
+    """Simonyan et al.'s image-specific class saliency ``max_k |dS_c/dx_k|`` (``N x H x W``):
+    the channel max of :func:`gradient_abs`."""
+    return channel_max(gradient_abs(model, x, target))
 
 
 def smoothgrad(model: nn.Module, x: torch.Tensor, target=None, n_samples: int = 25,

@@ -67,6 +67,7 @@ def _net_units(units: dict) -> None:
     import torch
 
     from saliency_utils.explain import lrp
+    from saliency_utils.explain.api import Explanations
     from saliency_utils.models.backbones import load_backbone
 
     torch.manual_seed(0)
@@ -87,7 +88,7 @@ def _net_units(units: dict) -> None:
             model(xi)[torch.arange(b), target].sum().backward()
 
         def rel():
-            lrp.lrp(can, x, target, "authors")
+            Explanations(can, x, target).relevance("authors")
 
         for kind, fn in (("fwd", fwd), ("grad", grad)):
             units[f"{kind}:{name}@224"] = dict(
@@ -119,6 +120,7 @@ def _saliency_units(units: dict) -> None:
     import torch
 
     from saliency_utils import data
+    from saliency_utils.explain.api import explain
     from saliency_utils.training import saliency as training
 
     cfg = training.PRESETS["paper"].replace(weights="random")
@@ -155,7 +157,7 @@ def _saliency_units(units: dict) -> None:
             model(x1)
 
     t_fwd = _best(fwd, 2)
-    t_all = _best(lambda: model.predict(img), 2)
+    t_all = _best(lambda: explain(model, img, "saliency_model"), 2)
     units["fwd:salvgg16@192x256"] = dict(
         kind="net",
         cpu_s=t_fwd,
@@ -256,7 +258,7 @@ def _cpu_units(units: dict) -> None:
 
     from saliency_utils import data
     from saliency_utils.evaluate import anchors, scoring as evaluation, faithfulness, localisation, wsol
-    from saliency_utils.models import classical
+    from saliency_utils.explain.api import explain
     from saliency_utils.evaluate.maps import resize_map
 
     rng = np.random.default_rng(0)
@@ -332,7 +334,7 @@ def _cpu_units(units: dict) -> None:
     t = _best(lambda: [faithfulness.pixel_order(m224, seed=s) for s in range(10)], 1) / 10
     units["pixel_order:224"] = dict(kind="cpu", cpu_s=t, what="deletion-curve pixel order of a 224x224 map")
     img = data.load_osie_image(data.osie_split()[1][0])
-    t = _best(lambda: [classical.itti_koch(img), classical.spectral_residual(img)], 1) / 2
+    t = _best(lambda: [explain(None, img, "itti_koch"), explain(None, img, "spectral_residual")], 1) / 2
     units["classical"] = dict(
         kind="cpu",
         cpu_s=t,

@@ -81,7 +81,7 @@ def bench_gradient_maps(n: int = 64) -> dict:
     import torch
 
     from saliency_utils import data
-    from saliency_utils.explain import attribution
+    from saliency_utils.explain.api import explain
     from saliency_utils.models.backbones import load_backbone
 
     bb = load_backbone("efficientnet_lite0")
@@ -91,8 +91,8 @@ def bench_gradient_maps(n: int = 64) -> dict:
 
     def run():
         for s in range(0, n, 16):
-            attribution.gradient_saliency(bb.model, x[s:s + 16], None)
-    attribution.gradient_saliency(bb.model, x[:2], None)  # warm-up
+            explain(bb.model, x[s:s + 16], "gradient")
+    explain(bb.model, x[:2], "gradient")  # warm-up
     return {"value": round(_timed(run, n), 1), "unit": "maps/s",
             "what": f"gradient saliency, EfficientNet-Lite0, 224x224, batches of 16, {n} images"}
 
@@ -102,7 +102,7 @@ def bench_grabcut(n: int = 40) -> dict:
     import torch
 
     from saliency_utils import data
-    from saliency_utils.explain import attribution
+    from saliency_utils.explain.api import explain
     from saliency_utils.evaluate import localisation
     from saliency_utils.evaluate.maps import resize_map
     from saliency_utils.models.backbones import load_backbone
@@ -110,7 +110,7 @@ def bench_grabcut(n: int = 40) -> dict:
     bb = load_backbone("efficientnet_lite0")
     recs = data.imagenet_val()[:n]
     imgs = [data.load_imagenet_image(r) for r in recs]
-    maps_ = attribution.gradient_saliency(bb.model, bb.preprocess(imgs), None)
+    maps_ = explain(bb, imgs, "gradient")
     maps_ = [resize_map(m, im.shape[:2]) for m, im in zip(maps_, imgs)]
     torch.set_num_threads(1)
     try:
@@ -178,14 +178,14 @@ def _lrp_inputs(n: int):
 def bench_lrp(n: int = 32) -> dict:
     """Chapter 2: LRP relevance maps, authors' rules, canonised offline backbone, batches of
     16 at 224x224."""
-    from saliency_utils.explain import lrp
+    from saliency_utils.explain.api import explain
 
     can, x, target = _lrp_inputs(n)
-    lrp.lrp(can, x[:2], target[:2], "authors")  # warm-up
+    explain(can, x[:2], "lrp", target[:2])  # warm-up
 
     def run():
         for s in range(0, n, 16):
-            lrp.authors_heatmap(lrp.lrp(can, x[s:s + 16], target[s:s + 16], "authors").relevance)
+            explain(can, x[s:s + 16], "lrp", target[s:s + 16], mode="abs")
     return {"value": round(_timed(run, n), 1), "unit": "relevance maps/s",
             "what": f"EfficientNet-Lite0 canonised, authors' rules, batches of 16, 224x224, {n} images"}
 
@@ -193,16 +193,15 @@ def bench_lrp(n: int = 32) -> dict:
 def bench_sr(n: int = 32) -> dict:
     """Chapter 2: Salient Relevance maps (context-aware saliency of the LRP heatmaps) with the
     chapter's offline settings."""
-    from saliency_utils.explain import context_saliency, lrp
+    from saliency_utils.explain.api import Explanations
     from saliency_utils.book.profiles import settings
 
     cfg = settings("ch2_lrp_salient_relevance", "offline")
     can, x, target = _lrp_inputs(n)
-    hm = np.concatenate([lrp.authors_heatmap(lrp.lrp(can, x[s:s + 16], target[s:s + 16],
-                                                     "authors").relevance)
-                         for s in range(0, n, 16)])
-    rate = _timed(lambda: context_saliency.salient_relevance_maps(hm, workers=cfg["workers"],
-                                                                  **dict(cfg["ca"])), n)
+    batches = [Explanations(can, x[s:s + 16], target[s:s + 16]) for s in range(0, n, 16)]
+    for ex in batches:
+        ex.relevance()  # the LRP passes, outside the timing
+    rate = _timed(lambda: [ex.map("sr", workers=cfg["workers"], **dict(cfg["ca"])) for ex in batches], n)
     return {"value": round(rate, 1), "unit": "SR maps/s",
             "what": f"the chapter's offline context-aware settings, {cfg['workers']} worker(s), "
                     f"{n} heatmaps of 224x224"}
@@ -211,14 +210,16 @@ def bench_sr(n: int = 32) -> dict:
 def bench_sr_dense(n: int = 4) -> dict:
     """Chapter 2: SR maps with the paper's dense context-aware settings (every pixel a query,
     reference stride 3) at the chapter's 250 px, uncached (the chapter caches them on disk)."""
-    from saliency_utils.explain import context_saliency, lrp
+    from saliency_utils.explain import context_saliency
+    from saliency_utils.explain.api import Explanations
     from saliency_utils.book.profiles import settings
 
     cfg = settings("ch2_lrp_salient_relevance", "offline")
     can, x, target = _lrp_inputs(n)
-    hm = lrp.authors_heatmap(lrp.lrp(can, x, target, "authors").relevance)
+    ex = Explanations(can, x, target)
+    ex.relevance()  # the LRP pass, outside the timing
     dense = {**context_saliency.PAPER_PARAMETERS, "max_side": cfg["ca"]["max_side"]}
-    rate = _timed(lambda: context_saliency.salient_relevance_maps(hm, workers=cfg["workers"], **dense), n)
+    rate = _timed(lambda: ex.map("sr", workers=cfg["workers"], **dense), n)
     return {"value": round(rate, 3), "unit": "SR maps/s",
             "what": f"the paper's dense settings at {dense['max_side']} px, {cfg['workers']} worker(s), "
                     f"{n} heatmaps of 224x224, uncached"}
@@ -275,8 +276,9 @@ def bench_reconstruction(n_fit: int = 16, n: int = 6) -> dict:
     log-Gabor reconstruction, image and mirror image), with a reconstruction fitted on a few
     OSIE training images (the fit's quality does not change the speed)."""
     from saliency_utils import data
-    from saliency_utils.training import saliency as training
     from saliency_utils.explain import loggabor_explain as lx
+    from saliency_utils.explain.api import explain
+    from saliency_utils.training import saliency as training
     from saliency_utils.book.profiles import settings
 
     cfg = settings("ch5_loggabor_explanation", "offline")
@@ -292,8 +294,8 @@ def bench_reconstruction(n_fit: int = 16, n: int = 6) -> dict:
     explainable = lx.ExplainableModel(model, {main: lx.fit_layer(main, st_fit[main],
                                                                  st_val[main])}, spec)
     pics = [data.load_osie_image(i) for i in test[:n]]
-    explainable.predict(pics[0])  # warm-up
-    rate = _timed(lambda: [explainable.predict(p) for p in pics], n)
+    explain(explainable, pics[0], "loggabor")  # warm-up
+    rate = _timed(lambda: [explain(explainable, p, "loggabor") for p in pics], n)
     return {"value": round(rate, 2), "unit": "images/s",
             "what": f"explainable-model predictions ({main} reconstructed, image + mirror image), "
                     f"{n} OSIE test images; regression statistics {stats_rate:.1f} images/s"}

@@ -32,6 +32,8 @@ def test_the_registry_names_every_map_of_the_book():
         "sr", "saliency_model", "loggabor", "itti_koch", "spectral_residual", "image_signature",
         "centre_bias", "context_aware"}
     assert {m.kind for m in api.METHODS.values()} == {api.CLASSIFIER, api.IMAGE}
+    # the randomisation checks take the same names for the same functions
+    assert set(attribution.METHODS) <= set(api.METHODS)
 
 
 @pytest.mark.parametrize("method,fn,kw", [
@@ -149,3 +151,28 @@ def test_bad_calls_are_refused_with_a_clear_message(net_x, images):
         explain(_Model(), x, "saliency_model")
     with pytest.raises(TypeError, match="nn.Module or a Backbone"):
         explain(_Model(), x, "gradient")
+
+
+def test_a_slice_shares_the_passes_made_and_on_constant_zero_keeps_going(monkeypatch):
+    bb = tiny_backbone()
+    imgs = [np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8) for i in range(3)]
+    ex = Explanations(bb, imgs, [1, 2, 3])
+    full = ex.map("sr", **CA)
+    ex.map("gradient")
+    calls = []
+    monkeypatch.setattr(lrp, "lrp", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(attribution, "gradient_abs", lambda *a, **k: calls.append(1))
+    head = ex[:2]
+    np.testing.assert_array_equal(head.map("sr", **CA), full[:2])
+    assert head.map("sr", of="gradient", **CA).shape == (2, 32, 32)
+    assert head.relevance().targets == [1, 2] and not calls  # sliced, not recomputed
+    with pytest.raises(TypeError, match="slice"):
+        ex[0]
+    monkeypatch.undo()
+    # a network that puts no relevance anywhere: an error, or zero maps with on_constant="zero"
+    silent = tiny_backbone()
+    torch.nn.init.zeros_(silent.model[-1].weight)
+    torch.nn.init.zeros_(silent.model[-1].bias)
+    with pytest.raises(ValueError):
+        explain(silent, imgs, "sr", [1, 2, 3], **CA)
+    assert not explain(silent, imgs, "sr", [1, 2, 3], on_constant="zero", **CA).any()

@@ -81,7 +81,8 @@ METHODS: dict[str, Method] = {m.name: m for m in [
     Method("sr", CLASSIFIER, None,
            "Li et al.'s Salient Relevance map: context-aware saliency of the authors' heatmap of "
            "the relevance (of='lrp', default; composite, low, high) or of the gradient "
-           "(of='gradient', the control); workers, cache and the keywords of "
+           "(of='gradient', the control); on_constant='zero' gives a constant relevance a zero "
+           "map instead of an error; workers, cache and the keywords of "
            "context_saliency.context_aware_saliency (context_saliency.salient_relevance_maps)"),
     Method("saliency_model", IMAGE, None,
            "a trained saliency model's density at the image's size (SaliencyModel.predict and "
@@ -194,6 +195,21 @@ class Explanations:
             self._grad = attribution.gradient_abs(self.network, self.x, self.target)
         return self._grad
 
+    def __getitem__(self, index: slice) -> "Explanations":
+        """The same explanations for a slice of the images (classifier inputs), sharing the
+        passes made so far (sliced, not recomputed): e.g. the costly maps of the first few
+        images of a batch whose cheap maps are all computed."""
+        if not isinstance(index, slice):
+            raise TypeError(f"index with a slice, got {type(index).__name__}")
+        t = self.target
+        if t is not None and np.ndim(t) > 0:
+            t = t[index]
+        out = Explanations(self.model, self.x[index], t, canonical=self._canonical)
+        if self._grad is not None:
+            out._grad = self._grad[index]
+        out._lrp = {k: _slice_result(r, index) for k, r in self._lrp.items()}
+        return out
+
     # -- maps --------------------------------------------------------------------------------
     def map(self, method: str, **options):
         """The maps of ``method`` with its ``options`` (see :data:`METHODS`)."""
@@ -204,6 +220,12 @@ class Explanations:
         return _image_maps(m.name, self.model, self.inputs, options)
 
 
+def _slice_result(res, index: slice):
+    from saliency_utils.explain.lrp import LRPResult
+
+    return LRPResult(res.relevance[index], res.logits[index], res.targets[index])
+
+
 def explain(model, inputs, method: str, target=None, *, canonical: nn.Module | None = None,
             **options):
     """The maps of ``method`` for ``inputs`` (see the module docstring and :data:`METHODS`)."""
@@ -212,12 +234,12 @@ def explain(model, inputs, method: str, target=None, *, canonical: nn.Module | N
 
 # -- classifier methods ------------------------------------------------------------------------
 
-def _captum(fn_name: str) -> Callable:
+def _captum(name: str) -> Callable:
     def run(ex: Explanations, batch_size=None, cache=None, **kw):
         from saliency_utils.explain import attribution
 
-        fn = getattr(attribution, fn_name)
-        if fn_name == "gradient_saliency" and batch_size is None and cache is None:
+        fn = attribution.METHODS[name]  # the names the randomisation checks take, too
+        if name == "gradient" and batch_size is None and cache is None:
             return attribution.channel_max(ex.gradient())
         if batch_size is None and cache is None:
             return fn(ex.network, ex.x, ex.target, **kw)
@@ -234,8 +256,11 @@ def _lrp_map(ex: Explanations, composite="authors", low=None, high=None, mode="s
 
 
 def _sr_map(ex: Explanations, of="lrp", composite="authors", low=None, high=None, workers=1,
-            cache=None, **ca):
+            cache=None, on_constant="raise", **ca):
     from saliency_utils.explain import context_saliency, lrp
+
+    if on_constant not in ("raise", "zero"):
+        raise ValueError(f"on_constant must be 'raise' or 'zero', got {on_constant!r}")
 
     if of == "lrp":
         rel = ex.relevance(composite, low, high).relevance
@@ -245,16 +270,22 @@ def _sr_map(ex: Explanations, of="lrp", composite="authors", low=None, high=None
         rel = ex.gradient()
     else:
         raise ValueError(f"of must be 'lrp' or 'gradient', got {of!r}")
-    return context_saliency.salient_relevance_maps(lrp.authors_heatmap(rel), workers=workers,
-                                                   cache=cache, **ca)
+    if on_constant == "raise":
+        return context_saliency.salient_relevance_maps(lrp.authors_heatmap(rel), workers=workers,
+                                                       cache=cache, **ca)
+    out = np.zeros((len(rel), *rel.shape[-2:]), np.float32)
+    for i in range(len(rel)):  # image by image: a constant relevance (or heatmap) gives 0
+        try:
+            out[i] = context_saliency.salient_relevance_maps(
+                lrp.authors_heatmap(rel[i:i + 1]), workers=workers, cache=cache, **ca)[0]
+        except ValueError:
+            pass
+    return out
 
 
 _CLASSIFIER_RUNS: dict[str, Callable] = {
-    "gradient": _captum("gradient_saliency"),
-    "smoothgrad": _captum("smoothgrad"),
-    "integrated_gradients": _captum("integrated_gradients"),
-    "deconvnet": _captum("deconvnet"),
-    "guided_backprop": _captum("guided_backprop"),
+    **{name: _captum(name) for name in
+       ("gradient", "smoothgrad", "integrated_gradients", "deconvnet", "guided_backprop")},
     "lrp": _lrp_map,
     "sr": _sr_map,
 }

@@ -112,6 +112,12 @@ def test_without_prior_divides_the_prior_out(nets):
     prior = np.exp(a.prior((64, 64))[0, 0].detach().double().numpy())
     expect = free * prior
     np.testing.assert_allclose(expect / expect.sum(), full, rtol=1e-5, atol=1e-12)
+    # the exponent applies to the prior-free log-density; a model without prior keeps its map
+    sharp = a.predict(img, flip_average=True, exponent=2.0, prior=False)
+    np.testing.assert_allclose(sharp, free ** 2 / (free ** 2).sum(), rtol=1e-6, atol=1e-15)
+    plain = SaliencyModel("efficientnet_lite0", weights="random", seed=0, input_size=(64, 64),
+                          device="cpu", centre_bias="none")
+    np.testing.assert_array_equal(plain.predict(img, prior=False), plain.predict(img))
 
 
 def test_heldout_detector_counts_are_cached_by_model_and_settings(tmp_path, monkeypatch):

@@ -151,28 +151,14 @@ def memoised(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarra
 
 def without_prior(model) -> Callable[[np.ndarray], np.ndarray]:
     """``image -> map`` of a :class:`SaliencyModel` with its learned centre-bias prior divided
-    out: ``exp(log p - log prior)`` (mirror-averaged like :meth:`SaliencyModel.predict`, no
-    exponent), resized to the image and normalised. The readout's own contribution; for a model
-    without prior it is the model's own map (``predict`` with exponent 1: its density, or its
-    min-max map for ``output="minmax"``)."""
-    from saliency_utils.models.backbones import to_uint8_rgb
-    from saliency_utils.models.saliency_model import log_density_to_map
+    out: ``exp(log p - log prior)`` (mirror-averaged, no exponent), resized to the image and
+    normalised (``SaliencyModel.predict(prior=False)`` through the book's one verb). The
+    readout's own contribution; for a model without prior it is the model's own map
+    (``predict`` with exponent 1: its density, or its min-max map for ``output="minmax"``)."""
+    from saliency_utils.explain.api import explain
 
-    if model.prior is None:
-        from saliency_utils.explain.api import explain
-
-        return lambda image: explain(model, image, "saliency_model", flip_average=True, exponent=1.0)
-
-    @torch.no_grad()
-    def predict(image):
-        arr = to_uint8_rgb(image)
-        size = model.input_shape_for(arr.shape[:2])
-        logp = model.predict_log_density(arr, size=size, flip_average=True)
-        if model.prior is not None:
-            logp = logp - model.prior(size)[0, 0].double().cpu().numpy()
-        return log_density_to_map(logp, arr.shape[:2])
-
-    return predict
+    return lambda image: explain(model, image, "saliency_model", prior=False, flip_average=True,
+                                 exponent=1.0)
 
 
 def score_arrays(models: Mapping[str, Callable[[np.ndarray], np.ndarray]], arrays) -> list:

@@ -4,7 +4,8 @@ Simonyan et al. (2014), sec. 3: the saliency of pixel ``(i, j)`` for class ``c``
 ``M_ij = max_k |dS_c / dI_ijk|``, with ``S_c`` the **raw class score (logit)**, not the softmax
 probability, computed at the image with one backward pass and the network in eval mode.
 Every map here is reduced the same way (:func:`channel_max`); captum's own plots sum channels
-instead.
+instead. The book gets these maps, like every other, through
+:func:`saliency_utils.explain.api.explain` (method names as in :data:`METHODS`).
 
 Conventions
 -----------

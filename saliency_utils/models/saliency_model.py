@@ -346,7 +346,7 @@ class SaliencyModel(nn.Module):
         return MAP_EXPONENT if self.map_exponent is None else float(self.map_exponent)
 
     def predict(self, image, size=None, flip_average: bool | None = None,
-                exponent: float | None = None) -> np.ndarray:
+                exponent: float | None = None, prior: bool = True) -> np.ndarray:
         """Saliency map of one image as a probability density at the image's own size
         (float64 ``H x W`` summing to 1): the network's density ``p`` (by default the mean over
         the image and its mirror image, a test-time augmentation matching the training flips;
@@ -362,12 +362,22 @@ class SaliencyModel(nn.Module):
         ``flip_average`` and ``exponent`` default to the model's :attr:`flip_average` and
         :attr:`map_exponent`: for a model trained with validation images, the choice made on
         them (:func:`saliency_utils.training.saliency.choose_postprocessing`); otherwise mirror
-        averaging and :data:`MAP_EXPONENT`."""
+        averaging and :data:`MAP_EXPONENT`.
+
+        ``prior=False`` divides the learned centre-bias prior out: ``exp(e * (log p - log
+        prior))``, resized and renormalised (for either ``output``), i.e. the readout's own
+        contribution (chapter 4); a model without prior gives its usual map."""
         if flip_average is None:
             flip_average = self.flip_average
         if exponent is None:
             exponent = self.exponent
         arr = to_uint8_rgb(image)
+        if not prior and self.prior is not None:
+            size = size or self.input_shape_for(arr.shape[:2])
+            with torch.no_grad():
+                logp = self.predict_log_density(arr, size=size, flip_average=flip_average)
+                logp = logp - self.prior(size)[0, 0].double().cpu().numpy()
+            return log_density_to_map(float(exponent) * logp, arr.shape[:2])
         if self.output == "minmax":
             size = size or self.input_shape_for(arr.shape[:2])
             lp = self.predict_log_density(arr, size=size)

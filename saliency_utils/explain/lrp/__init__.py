@@ -5,6 +5,9 @@ layer, as *relevance* ``R``: a layer's rule splits the relevance of each output 
 inputs that contributed to it. Most rules are of the form ``R_j = x_j sum_k w'_jk R_k / z'_k``
 with a modified weight ``w'`` and ``z'_k = sum_j x_j w'_jk (+ b'_k)``; they **conserve**
 relevance (``sum_j R_j = sum_k R_k``) except for what the bias and the stabiliser absorb.
+The book's maps of the relevance (each composite, reduced over colour channels, and the SR maps
+of it) come from :func:`saliency_utils.explain.api.explain` (method ``"lrp"`` or ``"sr"``);
+:func:`lrp` here is the pass itself, for what is not a map (conservation, per-layer records).
 
 Implementation
 --------------

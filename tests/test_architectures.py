@@ -25,6 +25,13 @@ def test_each_spec_matches_its_network(name):
         assert isinstance(getattr(parent, bn), nn.BatchNorm2d)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in lrp.canonise(net).modules())
     assert (A.architecture_of(net) is arch) == name.startswith("efficientnet")
+    # LRP's conservation checkpoints: real modules, in depth order, the same after canonisation
+    watch = arch.relevance_checkpoints(net)
+    n_expected = {"efficientnet_lite0": 16, "efficientnet_lite1": 21, "vgg16": 16, "alexnet": 8}[name]
+    assert len(watch) == n_expected and watch == arch.relevance_checkpoints(lrp.canonise(net))
+    # a saliency model's default readout is one of its encoder's layers
+    if arch.default_readout:
+        assert set(arch.default_readout) <= set(arch.encoder_layers())
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "vgg16"])

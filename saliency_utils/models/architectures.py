@@ -19,7 +19,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from saliency_utils.models.efficientnet_lite import REPEATS, EfficientNetLite0, block_args, stages
+from saliency_utils.models.efficientnet_lite import (REPEATS, EfficientNetLite0, MBConvBlock, block_args,
+                                                     stages)
 
 __all__ = ["Architecture", "ARCHITECTURES", "architecture", "architecture_of"]
 
@@ -33,6 +34,9 @@ class Architecture:
     #: model uses as its encoder, when the encoder holds the classifier but its forward pass does
     #: not reach it (fine-tuning must not count those parameters); ``None`` if it does not hold it
     classifier_prefix: str | None = None
+    #: the friendly names (:meth:`encoder_layers`) a saliency model reads out by default: the
+    #: deepest encoder stage, as the papers' models do; empty where there is no encoder
+    default_readout: tuple[str, ...] = ()
 
     def layers(self) -> dict[str, str]:
         """Friendly layer name -> module path (``Backbone.layers``)."""
@@ -52,6 +56,12 @@ class Architecture:
     def conv_groups(self, encoder: nn.Module) -> dict[str, list[str]]:
         """Friendly layer name -> module paths of its convolutions, in depth order."""
         raise ValueError(f"no convolution groups are defined for {self.name!r}")
+
+    def relevance_checkpoints(self, model: nn.Module) -> list[str]:
+        """Module paths of ``model`` (the network, canonised or not) at whose inputs LRP's
+        conservation is followed through the depth (chapter 2): every convolution and dense
+        layer of a plain chain; the residual blocks where there are any."""
+        return [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
     # -- as the encoder of a saliency model (saliency_model.SaliencyModel) ---------------------
     def encoder(self, model: nn.Module) -> nn.Module:
@@ -78,6 +88,7 @@ class Architecture:
 
 class _EfficientNetLite(Architecture):
     classifier_prefix = "_fc."
+    default_readout = ("head",)
 
     def __init__(self, name: str):
         self.name = name
@@ -122,6 +133,9 @@ class _EfficientNetLite(Architecture):
         x = encoder.act_head(encoder._bn1(encoder._conv_head(x)))
         yield "act_head", x
 
+    def relevance_checkpoints(self, model: nn.Module) -> list[str]:
+        return [n for n, m in model.named_modules() if isinstance(m, MBConvBlock)]
+
     def conv_groups(self, encoder: nn.Module) -> dict[str, list[str]]:
         groups: dict[str, list[str]] = {}
         for path, m in encoder.named_modules():
@@ -149,6 +163,7 @@ class _VGGEncoder(nn.Module):
 
 class _VGG16(Architecture):
     name = "vgg16"
+    default_readout = ("conv5_3",)
 
     def encoder(self, model: nn.Module) -> nn.Module:
         return _VGGEncoder(model)

@@ -58,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from saliency_utils.evaluate import maps
-from saliency_utils.models.architectures import architecture
+from saliency_utils.models.architectures import ARCHITECTURES, architecture
 from saliency_utils.models.backbones import (default_device, images_to_tensor, is_random,
     layer_module, load_backbone, to_uint8_rgb)
 
@@ -69,11 +69,10 @@ __all__ = ["MODEL_VERSION", "MAP_EXPONENT", "OUTPUTS", "SaliencyModel", "CentreB
 #: the checkpoint cache key (:mod:`saliency_utils.training.saliency`), so old checkpoints are not reused.
 MODEL_VERSION = "1"
 
-#: Default readout layers per backbone (friendly names of :attr:`SaliencyModel.layers`).
-DEFAULT_READOUT_LAYERS = {
-    "efficientnet_lite0": ("head",),
-    "vgg16": ("conv5_3",),
-}
+#: Default readout layers per backbone (friendly names of :attr:`SaliencyModel.layers`), from
+#: each architecture's spec (:attr:`~saliency_utils.models.architectures.Architecture.default_readout`).
+DEFAULT_READOUT_LAYERS = {name: arch.default_readout for name, arch in ARCHITECTURES.items()
+                          if arch.default_readout}
 
 #: Default exponent of the saliency maps of :meth:`SaliencyModel.predict` for a model whose
 #: checkpoint carries no choice of its own (one trained without validation images): ``p ** 0.8``,
@@ -173,7 +172,7 @@ class SaliencyModel(nn.Module):
         self.encoder = arch.encoder(bb.model)
         enc_layers = arch.encoder_layers()
         self.encoder_layers = enc_layers  # friendly name -> path inside the encoder
-        names = tuple(readout_layers or DEFAULT_READOUT_LAYERS[backbone])
+        names = tuple(readout_layers or arch.default_readout)
         unknown = [n for n in names if n not in enc_layers]
         if unknown:
             raise ValueError(f"unknown readout layer(s) {unknown} for {backbone}; "

@@ -8,8 +8,9 @@ Subpackages, one concern each (``ARCHITECTURE.md`` draws how they depend on each
   book's deep saliency model, the classical models and UNISAL;
 * :mod:`saliency_utils.training`: training the saliency model and the fine-tuning controls, with
   the cache of trained models;
-* :mod:`saliency_utils.explain`: gradient attributions, LRP, Salient Relevance maps, class
-  models, feature visualisation and the log-Gabor reconstruction;
+* :mod:`saliency_utils.explain`: the one way to get a map (``explain.api.explain``), gradient
+  attributions, LRP, Salient Relevance maps, class models, feature visualisation and the
+  log-Gabor reconstruction;
 * :mod:`saliency_utils.evaluate`: maps, fixation metrics, the one scorer of maps on a dataset,
   box and localisation scores, faithfulness, search-array measures and statistics;
 * :mod:`saliency_utils.analysis`: receptive fields, surround suppression, dissection, CKA and
@@ -44,10 +45,10 @@ _LAZY = {
     "score_maps": "saliency_utils.evaluate.scoring",
     "mean_ci": "saliency_utils.evaluate.stats",
     "paired_difference": "saliency_utils.evaluate.stats",
-    # explanations
-    "gradient_saliency": "saliency_utils.explain.attribution",
-    "lrp": "saliency_utils.explain.lrp",
-    "salient_relevance_maps": "saliency_utils.explain.context_saliency",
+    # explanations: every map of the book through one verb (saliency_utils.explain.api.explain;
+    # the name ``explain`` here is the subpackage), several maps of the same images sharing passes
+    "Explanations": "saliency_utils.explain.api",
+    "METHODS": "saliency_utils.explain.api",
     # claims
     "REGISTRY": "saliency_utils.claims",
 }

@@ -11,7 +11,12 @@ from saliency_utils.models.backbones import load_backbone
 @pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "vgg16", "alexnet"])
 def test_each_spec_matches_its_network(name):
     arch = A.architecture(name)
-    net = load_backbone(name, weights="random").model
+    bb = load_backbone(name, weights="random")
+    net = bb.model
+    # the preprocessing the weights expect comes from the spec
+    assert (bb.mean, bb.std, bb.input_size) == (arch.mean, arch.std, arch.input_size)
+    assert bb.input_size == {"efficientnet_lite1": 240}.get(name, 224)
+    assert (bb.mean[0] == 127 / 255) == name.startswith("efficientnet")
     # every friendly layer is a module of the network
     for friendly, path in arch.layers().items():
         net.get_submodule(path)

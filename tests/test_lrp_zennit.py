@@ -74,7 +74,8 @@ from zennit.rules import AlphaBeta, Epsilon, Flat, Norm, Pass, ZBox, ZPlus
 from zennit.types import Activation, AvgPool, BatchNorm, Convolution
 
 from saliency_utils.explain import lrp
-from saliency_utils.models.backbones import IMAGENET_MEAN, IMAGENET_STD, load_backbone
+from saliency_utils.models.architectures import IMAGENET_MEAN, IMAGENET_STD
+from saliency_utils.models.backbones import load_backbone
 from nets import random_bn_effnet
 
 TOL = 1e-6  # of max |R_ref| against zennit; reason in the module docstring

@@ -22,7 +22,12 @@ from torch import nn
 from saliency_utils.models.efficientnet_lite import (REPEATS, EfficientNetLite0, MBConvBlock, block_args,
                                                      stages)
 
-__all__ = ["Architecture", "ARCHITECTURES", "architecture", "architecture_of"]
+__all__ = ["Architecture", "ARCHITECTURES", "architecture", "architecture_of", "IMAGENET_MEAN",
+           "IMAGENET_STD"]
+
+#: torchvision's ImageNet normalisation of pixel values in [0, 1] (VGG-16, AlexNet)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Architecture:
@@ -34,6 +39,11 @@ class Architecture:
     #: model uses as its encoder, when the encoder holds the classifier but its forward pass does
     #: not reach it (fine-tuning must not count those parameters); ``None`` if it does not hold it
     classifier_prefix: str | None = None
+    #: preprocessing: the square input size the ImageNet weights were trained at, and the
+    #: per-channel mean and standard deviation of pixel values in [0, 1] that the network expects
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
     #: the friendly names (:meth:`encoder_layers`) a saliency model reads out by default: the
     #: deepest encoder stage, as the papers' models do; empty where there is no encoder
     default_readout: tuple[str, ...] = ()
@@ -89,9 +99,11 @@ class Architecture:
 class _EfficientNetLite(Architecture):
     classifier_prefix = "_fc."
     default_readout = ("head",)
+    mean, std = (127 / 255,) * 3, (128 / 255,) * 3  # the TF-Lite models' (p - 127) / 128
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, input_size: int):
         self.name = name
+        self.input_size = input_size
         self.repeats = REPEATS[name.split("_")[1]]
 
     def layers(self) -> dict[str, str]:
@@ -184,8 +196,6 @@ class _VGG16(Architecture):
 
         from torchvision.models.vgg import cfgs, make_layers
 
-        from saliency_utils.models.backbones import IMAGENET_MEAN, IMAGENET_STD
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             features = make_layers(cfgs["D"], batch_norm=False)
@@ -194,8 +204,8 @@ class _VGG16(Architecture):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                     nn.init.constant_(m.bias, 0)
         return SimpleNamespace(model=SimpleNamespace(features=features),
-                               weights=f"random initialisation (seed {seed})", mean=IMAGENET_MEAN,
-                               std=IMAGENET_STD, layers=self.layers())
+                               weights=f"random initialisation (seed {seed})", mean=self.mean,
+                               std=self.std, layers=self.layers())
 
     def layers(self) -> dict[str, str]:
         convs = [(1, 2), (2, 2), (3, 3), (4, 3), (5, 3)]
@@ -242,8 +252,8 @@ class _AlexNet(Architecture):
 
 #: name -> its :class:`Architecture`.
 ARCHITECTURES: dict[str, Architecture] = {
-    "efficientnet_lite0": _EfficientNetLite("efficientnet_lite0"),
-    "efficientnet_lite1": _EfficientNetLite("efficientnet_lite1"),
+    "efficientnet_lite0": _EfficientNetLite("efficientnet_lite0", input_size=224),
+    "efficientnet_lite1": _EfficientNetLite("efficientnet_lite1", input_size=240),
     "vgg16": _VGG16(),
     "alexnet": _AlexNet(),
 }

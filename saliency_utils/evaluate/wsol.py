@@ -269,14 +269,50 @@ def localise(backbone, images: Sequence[np.ndarray] | Callable[[int], np.ndarray
     ``WSOLRun.scores``.
     ``progress(done, n)`` is called after each batch.
     """
+    fused, saliency = _saliency_function(saliency)
+    labels, get, gts = _checked_inputs(images, labels, gt_boxes, makers, guesses, k, batch_size,
+                                       workers)
+    acc = _Results(len(labels), k, makers, guesses, dict(map_scores or {}))
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        for start in range(0, len(labels), batch_size):
+            idx = list(range(start, min(len(labels), start + batch_size)))
+            ims = [np.asarray(get(i)) for i in idx]
+            x, true_maps = acc.rank(backbone, ims, idx, labels, fused)
+            jobs = acc.maps(backbone.model, x, ims, idx, labels, gts, true_maps, saliency)
+            t0 = time.perf_counter()
+            run = (lambda j: _make_boxes(makers, j[2], j[3]))
+            results = list(pool.map(run, jobs)) if pool else [run(j) for j in jobs]
+            acc.seconds["boxes (wall)"] += time.perf_counter() - t0
+            acc.add_boxes(idx, labels, jobs, results)
+            if progress is not None:
+                progress(idx[-1] + 1, len(labels))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return WSOLRun(labels=labels, topk=acc.topk, gt_boxes=gts, boxes=acc.boxes,
+                   guess_boxes=acc.guess_boxes, seconds=acc.seconds, failures=acc.failures,
+                   failure_messages=acc.messages, scores=acc.scores)
+
+
+def _saliency_function(saliency) -> tuple[bool, Callable]:
+    """``(fused, saliency(model, x, target))``: a method name goes through the book's one verb;
+    ``None`` is the fused gradient (its other guesses' maps through the verb's ``gradient``)."""
     fused = saliency is None
-    if fused or isinstance(saliency, str):
-        from saliency_utils.explain.api import explain
+    if not (fused or isinstance(saliency, str)):
+        return False, saliency
+    from saliency_utils.explain.api import explain
 
-        method = "gradient" if fused else saliency
+    method = "gradient" if fused else saliency
 
-        def saliency(m, x, t):
-            return explain(m, x, method, t)
+    def by_name(m, x, t):
+        return explain(m, x, method, t)
+    return fused, by_name
+
+
+def _checked_inputs(images, labels, gt_boxes, makers, guesses, k, batch_size, workers):
+    """``(labels, i -> image, checked ground-truth boxes)``, or a ``ValueError`` saying what is
+    wrong with the arguments of :func:`localise`."""
     if guesses not in ("true_class", "topk"):
         raise ValueError(f"guesses must be 'true_class' or 'topk', got {guesses!r}")
     if not makers:
@@ -297,81 +333,83 @@ def localise(backbone, images: Sequence[np.ndarray] | Callable[[int], np.ndarray
     gts = [check_boxes(g, "gt_boxes") for g in gt_boxes]
     if any(len(g) == 0 for g in gts):
         raise ValueError("every image needs at least one ground-truth box")
+    return labels, get, gts
 
-    model = backbone.model
-    stats = {"seconds": {"forward": 0.0, "saliency": 0.0, "boxes (wall)": 0.0},
-             "failures": {m: 0 for m in makers},
-             "messages": {}}
-    topk = np.zeros((n, k), dtype=np.int64)
-    boxes = {m: np.zeros((n, 4)) for m in makers}
-    guess_boxes = {m: np.zeros((n, k, 4)) for m in makers} if guesses == "topk" else None
-    map_scores = dict(map_scores or {})
-    scores = {name: np.full(n, np.nan) for name in map_scores}
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
-        for start in range(0, n, batch_size):
-            idx = list(range(start, min(n, start + batch_size)))
-            ims = [np.asarray(get(i)) for i in idx]
+
+class _Results:
+    """What :func:`localise` accumulates over the batches (the fields of :class:`WSOLRun`)."""
+
+    def __init__(self, n: int, k: int, makers: Mapping[str, BoxMaker], guesses: str,
+                 map_scores: Mapping[str, Callable]):
+        self.k, self.makers, self.guesses, self.map_scores = k, makers, guesses, map_scores
+        self.seconds = {"forward": 0.0, "saliency": 0.0, "boxes (wall)": 0.0}
+        self.failures = {m: 0 for m in makers}
+        self.messages: dict[str, str] = {}
+        self.topk = np.zeros((n, k), dtype=np.int64)
+        self.boxes = {m: np.zeros((n, 4)) for m in makers}
+        self.guess_boxes = ({m: np.zeros((n, k, 4)) for m in makers} if guesses == "topk"
+                            else None)
+        self.scores = {name: np.full(n, np.nan) for name in map_scores}
+
+    def rank(self, backbone, ims, idx, labels, fused):
+        """The batch's input and top-k classes, and with ``fused`` the true class's gradient
+        maps from the same forward pass (else ``None``)."""
+        t0 = time.perf_counter()
+        model = backbone.model
+        x = backbone.preprocess(ims)
+        true_maps = None
+        if fused:  # one forward pass gives the top-k and the true class's gradient
+            true_maps, logits = _gradient_and_logits(model, x, labels[idx])
+        else:
+            with torch.no_grad():
+                logits = model(x)
+        if logits.shape[1] < self.k:
+            raise ValueError(f"k={self.k} but the model has {logits.shape[1]} classes")
+        self.topk[idx] = logits.topk(self.k, dim=1).indices.cpu().numpy()
+        self.seconds["forward"] += time.perf_counter() - t0
+        return x, true_maps
+
+    def maps(self, model, x, ims, idx, labels, gts, true_maps, saliency) -> list:
+        """The maps the boxes need, at each image's size: ``(position in batch, column, image,
+        map)`` with column 0 the true class and 1..k the guesses (a guess of the true class
+        reuses its box); the true class's map is scored with the ``map_scores`` here."""
+        cols = [labels[idx]] + ([self.topk[idx, j] for j in range(self.k)]
+                                if self.guesses == "topk" else [])
+        jobs = []
+        for c, cls in enumerate(cols):
             t0 = time.perf_counter()
-            x = backbone.preprocess(ims)
-            if fused:  # one forward pass gives the top-k and the true class's gradient
-                true_maps, logits = _gradient_and_logits(model, x, labels[idx])
-            else:
-                with torch.no_grad():
-                    logits = model(x)
-            if logits.shape[1] < k:
-                raise ValueError(f"k={k} but the model has {logits.shape[1]} classes")
-            topk[idx] = logits.topk(k, dim=1).indices.cpu().numpy()
-            stats["seconds"]["forward"] += time.perf_counter() - t0
-            # classes whose maps are needed: column 0 = true class, then the top-k guesses
-            cols = [labels[idx]] + ([topk[idx, j] for j in range(k)] if guesses == "topk"
-                                    else [])
-            jobs = []  # (position in batch, column, image, map)
-            for c, cls in enumerate(cols):
-                t0 = time.perf_counter()
-                # a guess of the true class reuses the true class's box (filled in below)
-                need = [b for b in range(len(idx)) if c == 0 or cls[b] != labels[idx[b]]]
-                if not need:
-                    continue
-                if c == 0 and fused:
-                    maps = true_maps
+            need = [b for b in range(len(idx)) if c == 0 or cls[b] != labels[idx[b]]]
+            if not need:
+                continue
+            maps = (true_maps if c == 0 and true_maps is not None
+                    else saliency(model, x[need], [int(cls[b]) for b in need]))
+            for j, b in enumerate(need):
+                smap = maps[j]
+                if smap.shape != ims[b].shape[:2]:
+                    smap = resize_map(smap, ims[b].shape[:2])
+                jobs.append((b, c, ims[b], smap))
+                if c == 0:
+                    for name, f in self.map_scores.items():
+                        self.scores[name][idx[b]] = f(smap, gts[idx[b]])
+            self.seconds["saliency"] += time.perf_counter() - t0
+        return jobs
+
+    def add_boxes(self, idx, labels, jobs, results) -> None:
+        """Each job's boxes, maker times and failures; guesses of the true class get its box."""
+        for (b, c, _, _), (res, secs, failed) in zip(jobs, results):
+            for m, box in res.items():
+                if c == 0:
+                    self.boxes[m][idx[b]] = box
                 else:
-                    maps = saliency(model, x[need], [int(cls[b]) for b in need])
-                for j, b in enumerate(need):
-                    smap = maps[j]
-                    if smap.shape != ims[b].shape[:2]:
-                        smap = resize_map(smap, ims[b].shape[:2])
-                    jobs.append((b, c, ims[b], smap))
-                    if c == 0:
-                        for name, f in map_scores.items():
-                            scores[name][idx[b]] = f(smap, gts[idx[b]])
-                stats["seconds"]["saliency"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            run = (lambda j: _make_boxes(makers, j[2], j[3]))
-            results = list(pool.map(run, jobs)) if pool else [run(j) for j in jobs]
-            stats["seconds"]["boxes (wall)"] += time.perf_counter() - t0
-            for (b, c, _, _), (res, secs, failed) in zip(jobs, results):
-                for m, box in res.items():
-                    if c == 0:
-                        boxes[m][idx[b]] = box
-                    else:
-                        guess_boxes[m][idx[b], c - 1] = box
-                for m, dt in secs.items():
-                    stats["seconds"][m] = stats["seconds"].get(m, 0.0) + dt
-                for m, msg in failed:
-                    stats["failures"][m] += 1
-                    stats["messages"].setdefault(m, msg)
-            if guesses == "topk":  # guesses of the true class reuse its box
-                for b, i in enumerate(idx):
-                    for j in range(k):
-                        if topk[i, j] == labels[i]:
-                            for m in makers:
-                                guess_boxes[m][i, j] = boxes[m][i]
-            if progress is not None:
-                progress(idx[-1] + 1, n)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-    return WSOLRun(labels=labels, topk=topk, gt_boxes=gts, boxes=boxes, guess_boxes=guess_boxes,
-                   seconds=stats["seconds"], failures=stats["failures"],
-                   failure_messages=stats["messages"], scores=scores)
+                    self.guess_boxes[m][idx[b], c - 1] = box
+            for m, dt in secs.items():
+                self.seconds[m] = self.seconds.get(m, 0.0) + dt
+            for m, msg in failed:
+                self.failures[m] += 1
+                self.messages.setdefault(m, msg)
+        if self.guesses == "topk":
+            for i in idx:
+                for j in range(self.k):
+                    if self.topk[i, j] == labels[i]:
+                        for m in self.makers:
+                            self.guess_boxes[m][i, j] = self.boxes[m][i]

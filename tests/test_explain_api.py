@@ -68,7 +68,7 @@ def test_lrp_equals_lrp_on_the_canonised_network_in_every_mode():
     assert ex.relevance("epsilon").targets == [5, 7]
     # a canonised copy passed in is used as it is (the caller keeps one for many batches)
     can = lrp.canonise(bb.model)
-    assert api.is_canonical(can) and not api.is_canonical(bb.model)
+    assert lrp.is_canonical(can) and not lrp.is_canonical(bb.model)
     np.testing.assert_array_equal(explain(bb.model, x, "lrp", [5, 7], canonical=can, mode="abs"),
                                   lrp.relevance_map(lrp.lrp(can, x, [5, 7]).relevance, "abs"))
 

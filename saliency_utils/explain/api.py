@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["explain", "Explanations", "Method", "METHODS", "CLASSIFIER", "IMAGE", "is_canonical"]
+__all__ = ["explain", "Explanations", "Method", "METHODS", "CLASSIFIER", "IMAGE"]
 
 CLASSIFIER, IMAGE = "classifier", "image"
 
@@ -120,13 +120,6 @@ def _is_backbone(model) -> bool:
     return hasattr(model, "preprocess") and isinstance(getattr(model, "model", None), nn.Module)
 
 
-def is_canonical(model: nn.Module) -> bool:
-    """Whether LRP can run on ``model`` as it is: no BatchNorm left to fold, no activation
-    working in place (what :func:`saliency_utils.explain.lrp.canonise` produces)."""
-    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "inplace", False)
-                   for m in model.modules())
-
-
 class Explanations:
     """The maps of one batch of ``inputs`` (see the module docstring), computed on demand by
     :meth:`map`; passes that several maps share are computed once per object.
@@ -172,7 +165,7 @@ class Explanations:
             from saliency_utils.explain import lrp
 
             net = self.network
-            self._canonical = net if is_canonical(net) else lrp.canonise(net)
+            self._canonical = net if lrp.is_canonical(net) else lrp.canonise(net)
         return self._canonical
 
     def relevance(self, composite="authors", low=None, high=None):

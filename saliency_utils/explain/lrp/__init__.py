@@ -68,7 +68,7 @@ Modules: :mod:`.rules` (the rules), :mod:`.composites` (rule per layer), :mod:`.
 """
 from __future__ import annotations
 
-from saliency_utils.explain.lrp.canonizers import canonise, fold_batchnorm
+from saliency_utils.explain.lrp.canonizers import canonise, fold_batchnorm, is_canonical
 from saliency_utils.explain.lrp.composites import (COMPOSITES, authors_composite, epsilon_composite,
                                                    epsilon_plus_box_composite,
                                                    epsilon_plus_flat_composite)
@@ -80,6 +80,6 @@ __all__ = [
     "Rule", "Epsilon", "ZPlus", "AlphaBeta", "ZBox", "Flat", "Pass", "WinnerTakeAll",
     "authors_composite", "epsilon_composite", "epsilon_plus_box_composite",
     "epsilon_plus_flat_composite", "COMPOSITES",
-    "canonise", "fold_batchnorm", "LayerRecord", "LRPResult", "lrp", "relevance_map",
+    "canonise", "fold_batchnorm", "is_canonical", "LayerRecord", "LRPResult", "lrp", "relevance_map",
     "authors_heatmap",
 ]

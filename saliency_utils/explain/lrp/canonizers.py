@@ -10,7 +10,7 @@ from torch import nn
 
 from saliency_utils.models.architectures import architecture_of
 
-__all__ = ["fold_batchnorm", "canonise"]
+__all__ = ["fold_batchnorm", "canonise", "is_canonical"]
 
 
 # -- canonisation ------------------------------------------------------------------------------
@@ -78,3 +78,10 @@ def canonise(model: nn.Module) -> nn.Module:
     for p in m.parameters():
         p.requires_grad_(False)
     return m
+
+
+def is_canonical(model: nn.Module) -> bool:
+    """Whether :func:`~saliency_utils.explain.lrp.lrp` can run on ``model`` as it is: no
+    BatchNorm left to fold and no activation working in place (what :func:`canonise` makes)."""
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) or getattr(m, "inplace", False)
+                   for m in model.modules())
